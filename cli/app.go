@@ -1,0 +1,39 @@
+// Package cli holds litcache's commands: flags become each stage's Config, and
+// the stages do the work. cli/litcache/main.go builds the binary.
+package cli
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+// Version is set at build time with -ldflags "-X github.com/litcache/litcache/cli.Version=...".
+var Version = "dev"
+
+// App returns the litcache command line application.
+func App() *cli.App {
+	return &cli.App{
+		Name:    "litcache",
+		Usage:   "LiT tuning of CLIP text towers against cached image embeddings",
+		Version: Version,
+		Description: `litcache runs a frozen CLIP image tower once over a dataset, keeps the
+embeddings in a cache, and tunes only the text tower against that cache
+(LiT: locked-image text tuning, arXiv 2111.07991).
+
+   litcache demo                      # the whole flow on a synthetic mini-iNat
+   litcache doctor                    # what this machine offers (BLAS, JPEG, GPU)`,
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			demoCommand(),
+			captionCommand(),
+			extractCommand(),
+			cacheCommand(),
+			tuneCommand(),
+			sweepCommand(),
+			evalCommand(),
+			tokenizeCommand(),
+			embedCommand(),
+			benchCommand(),
+			doctorCommand(),
+		},
+	}
+}

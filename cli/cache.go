@@ -1,0 +1,8 @@
+package cli
+
+import "github.com/urfave/cli/v2"
+
+// PLACEHOLDER: replaced by the owner of this command.
+func cacheCommand() *cli.Command {
+	return &cli.Command{Name: "cache", Hidden: true}
+}
