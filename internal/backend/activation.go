@@ -1,0 +1,77 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+)
+
+// Activations, elementwise: GELU (exact, erf) and QuickGELU (x·σ(1.702x)).
+
+// Activation: out = act(x); out may be x.
+func (c *CPU) Activation(out, x Tensor, act Act) {
+	od, xd := data(out), data(x)
+	mustLen("Activation", "out", len(od), len(xd))
+	c.parallel(len(xd), 20, func(lo, hi int) { applyAct(od[lo:hi], xd[lo:hi], act) })
+}
+
+// ActivationBackward: dx += dout · act'(x), x the activation's input.
+func (c *CPU) ActivationBackward(dx, dout, x Tensor, act Act) {
+	dxd, dd, xd := data(dx), data(dout), data(x)
+	mustLen("ActivationBackward", "dout", len(dd), len(xd))
+	mustLen("ActivationBackward", "dx", len(dxd), len(xd))
+	c.parallel(len(xd), 30, func(lo, hi int) {
+		xs, ds, gs := xd[lo:hi], dd[lo:hi], dxd[lo:hi]
+		for i, v := range xs {
+			gs[i] += ds[i] * actGrad(v, act)
+		}
+	})
+}
+
+const quickGELUAlpha = 1.702
+
+// applyAct writes act(x) to out (same length; may alias).
+func applyAct(out, x []float32, act Act) {
+	out = out[:len(x)]
+	switch act {
+	case ActNone:
+		copy(out, x)
+	case ActGELU:
+		for i, v := range x {
+			out[i] = gelu(v)
+		}
+	case ActQuickGELU:
+		for i, v := range x {
+			out[i] = v * sigmoid(quickGELUAlpha*v)
+		}
+	default:
+		panic(fmt.Sprintf("backend: cpu: unknown activation %d", act))
+	}
+}
+
+// gelu is torch.nn.GELU(approximate="none"): 0.5·x·(1+erf(x/√2)).
+func gelu(x float32) float32 {
+	return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
+}
+
+func sigmoid(x float32) float32 {
+	return float32(1 / (1 + math.Exp(-float64(x))))
+}
+
+// actGrad is act'(x).
+func actGrad(x float32, act Act) float32 {
+	switch act {
+	case ActNone:
+		return 1
+	case ActGELU:
+		// d/dx x·Φ(x) = Φ(x) + x·φ(x)
+		xf := float64(x)
+		cdf := 0.5 * (1 + math.Erf(xf/math.Sqrt2))
+		pdf := math.Exp(-0.5*xf*xf) / math.Sqrt(2*math.Pi)
+		return float32(cdf + xf*pdf)
+	case ActQuickGELU:
+		s := sigmoid(quickGELUAlpha * x)
+		return s + quickGELUAlpha*x*s*(1-s)
+	default:
+		panic(fmt.Sprintf("backend: cpu: unknown activation %d", act))
+	}
+}

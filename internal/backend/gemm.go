@@ -1,0 +1,57 @@
+package backend
+
+import "fmt"
+
+// Matrix products. Every product in the backend goes through c.sgemm, which
+// picks OpenBLAS when loaded and the pure-Go GEMM (gemm_go.go) otherwise.
+// Letters: M, N output rows and columns, K the inner dimension.
+
+// Gemm: c (M,N) = alpha · op(a) · op(b) + beta · c.
+func (c *CPU) Gemm(transA, transB bool, alpha float32, a, b Tensor, beta float32, cm Tensor) {
+	ar, ac := rowsCols(a)
+	br, bc := rowsCols(b)
+	m, n := rowsCols(cm)
+	k, am := ac, ar
+	if transA {
+		k, am = ar, ac
+	}
+	bk, bn := br, bc
+	if transB {
+		bk, bn = bc, br
+	}
+	if am != m || bn != n || bk != k {
+		panic(fmt.Sprintf("backend: cpu: Gemm: shapes a %v (trans %v), b %v (trans %v), c %v do not agree",
+			a.Shape(), transA, b.Shape(), transB, cm.Shape()))
+	}
+	c.sgemm(transA, transB, m, n, k, alpha, data(a), ac, data(b), bc, beta, data(cm), n)
+}
+
+// sgemm is BLAS sgemm in row-major order: c = alpha·op(a)·op(b) + beta·c with
+// leading dimensions lda, ldb, ldc (the stored row lengths).
+func (c *CPU) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	checkGemmLen("a", a, transA, m, k, lda)
+	checkGemmLen("b", b, transB, k, n, ldb)
+	checkGemmLen("c", cm, false, m, n, ldc)
+	if c.blas != nil && k > 0 {
+		c.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+		return
+	}
+	goGemm(c, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+}
+
+// checkGemmLen panics unless x holds op(x) of r×cols with leading dimension ld;
+// native code must never read past a slice.
+func checkGemmLen(name string, x []float32, trans bool, r, cols, ld int) {
+	if trans {
+		r, cols = cols, r
+	}
+	if r == 0 || cols == 0 {
+		return
+	}
+	if ld < cols || len(x) < (r-1)*ld+cols {
+		panic(fmt.Sprintf("backend: cpu: gemm: %s holds %d values, too few for %d×%d with leading dimension %d", name, len(x), r, cols, ld))
+	}
+}
