@@ -1,0 +1,216 @@
+package safetensors
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Tensor is one tensor to write: raw little-endian bytes of DType laid out
+// row-major in Shape. The helpers F32, F16, BF16, F64, I32 and I64 build it
+// from Go slices.
+type Tensor struct {
+	Name  string
+	DType string
+	Shape []int
+	Data  []byte
+}
+
+// Write stores tensors and metadata (may be nil) at path atomically: the file
+// is written to a temporary file in the same folder, synced, and renamed over
+// path, so a reader never sees a half-written file. The header is padded with
+// spaces to a multiple of 8 bytes, as the reference writer does, and tensors
+// are laid out by decreasing element size, then name, which keeps every
+// tensor aligned to its element size.
+func Write(path string, tensors []Tensor, metadata map[string]string) error {
+	hdr, order, err := buildHeader(tensors, metadata)
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(hdr)))
+	w.Write(n[:])
+	w.Write(hdr)
+	for _, i := range order {
+		w.Write(tensors[i].Data)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("safetensors: %s: write: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("safetensors: %s: sync: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("safetensors: %s: close: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	ok = true
+	// Make the rename itself durable; a failure here leaves a complete file.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Marshal returns the bytes of a safetensors file holding tensors and metadata.
+func Marshal(tensors []Tensor, metadata map[string]string) ([]byte, error) {
+	hdr, order, err := buildHeader(tensors, metadata)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	size := 8 + len(hdr)
+	for _, t := range tensors {
+		size += len(t.Data)
+	}
+	out := make([]byte, 8, size)
+	binary.LittleEndian.PutUint64(out, uint64(len(hdr)))
+	out = append(out, hdr...)
+	for _, i := range order {
+		out = append(out, tensors[i].Data...)
+	}
+	return out, nil
+}
+
+type headerEntry struct {
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// buildHeader validates the tensors and returns the padded header JSON and
+// the order in which their data follows it.
+func buildHeader(tensors []Tensor, metadata map[string]string) ([]byte, []int, error) {
+	entries := make(map[string]any, len(tensors)+1)
+	if metadata != nil {
+		entries[metadataKey] = metadata
+	}
+	order := make([]int, len(tensors))
+	for i, t := range tensors {
+		order[i] = i
+		size, ok := dtypeSize(t.DType)
+		switch {
+		case t.Name == "" || t.Name == metadataKey:
+			return nil, nil, fmt.Errorf("tensor %d: invalid name %q", i, t.Name)
+		case !ok:
+			return nil, nil, fmt.Errorf("tensor %q: unknown dtype %q", t.Name, t.DType)
+		}
+		if _, dup := entries[t.Name]; dup {
+			return nil, nil, fmt.Errorf("tensor %q: duplicate name", t.Name)
+		}
+		n := 1
+		for _, d := range t.Shape {
+			if d < 0 {
+				return nil, nil, fmt.Errorf("tensor %q: negative dimension in shape %v", t.Name, t.Shape)
+			}
+			n *= d
+		}
+		if n*size != len(t.Data) {
+			return nil, nil, fmt.Errorf("tensor %q: shape %v of %s needs %d bytes, data has %d", t.Name, t.Shape, t.DType, n*size, len(t.Data))
+		}
+		entries[t.Name] = nil // placeholder for the duplicate check
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		sa, _ := dtypeSize(tensors[order[a]].DType)
+		sb, _ := dtypeSize(tensors[order[b]].DType)
+		if sa != sb {
+			return sa > sb
+		}
+		return tensors[order[a]].Name < tensors[order[b]].Name
+	})
+	var off int64
+	for _, i := range order {
+		t := tensors[i]
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		end := off + int64(len(t.Data))
+		entries[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: [2]int64{off, end}}
+		off = end
+	}
+	hdr, err := json.Marshal(entries)
+	if err != nil {
+		return nil, nil, fmt.Errorf("header: %w", err)
+	}
+	for len(hdr)%8 != 0 {
+		hdr = append(hdr, ' ')
+	}
+	return hdr, order, nil
+}
+
+// F32 makes an F32 tensor from float32 values.
+func F32(name string, shape []int, data []float32) Tensor {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return Tensor{Name: name, DType: "F32", Shape: shape, Data: b}
+}
+
+// F64 makes an F64 tensor from float64 values.
+func F64(name string, shape []int, data []float64) Tensor {
+	b := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	}
+	return Tensor{Name: name, DType: "F64", Shape: shape, Data: b}
+}
+
+// F16 makes an F16 tensor from float32 values, rounding to nearest even.
+func F16(name string, shape []int, data []float32) Tensor {
+	b := make([]byte, 2*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint16(b[2*i:], Float32ToHalf(v))
+	}
+	return Tensor{Name: name, DType: "F16", Shape: shape, Data: b}
+}
+
+// BF16 makes a BF16 tensor from float32 values, rounding to nearest even.
+func BF16(name string, shape []int, data []float32) Tensor {
+	b := make([]byte, 2*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint16(b[2*i:], Float32ToBFloat16(v))
+	}
+	return Tensor{Name: name, DType: "BF16", Shape: shape, Data: b}
+}
+
+// I32 makes an I32 tensor from int32 values.
+func I32(name string, shape []int, data []int32) Tensor {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(v))
+	}
+	return Tensor{Name: name, DType: "I32", Shape: shape, Data: b}
+}
+
+// I64 makes an I64 tensor from int64 values.
+func I64(name string, shape []int, data []int64) Tensor {
+	b := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
+	}
+	return Tensor{Name: name, DType: "I64", Shape: shape, Data: b}
+}
