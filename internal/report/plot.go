@@ -1,0 +1,215 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Series is one line of a LineChart: a sweep member's curve.
+type Series struct {
+	Name string
+	X, Y []float64
+}
+
+// RefLine is a labelled horizontal reference line (e.g. chance level).
+type RefLine struct {
+	Y     float64
+	Label string
+}
+
+// LineChart overlays several series on one set of axes with a legend, as the
+// LiT paper's warm-up figures do (one line per run).
+type LineChart struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+	Refs                  []RefLine
+	// Points draws a marker at every point (for short per-epoch curves).
+	Points bool
+	// YMin and YMax fix the y range when YMax > YMin (e.g. 0..1 for accuracy).
+	YMin, YMax float64
+	// LegendBottom puts the legend in the lower right (for rising curves).
+	LegendBottom bool
+}
+
+// palette is plotutil's dark palette: distinguishable lines on white.
+func seriesColor(i int) color.Color { return plotutil.DarkColors[i%len(plotutil.DarkColors)] }
+
+// chartSize is the size of every PNG: wide enough for a legend beside the data.
+const chartW, chartH = 18 * vg.Centimeter, 11 * vg.Centimeter
+
+// Save draws the chart into a PNG file at path (the parent folder is created).
+func (c LineChart) Save(path string) error {
+	p := plot.New()
+	p.Title.Text = c.Title
+	p.X.Label.Text = c.XLabel
+	p.Y.Label.Text = c.YLabel
+	p.Add(plotter.NewGrid())
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	for i, s := range c.Series {
+		if len(s.X) != len(s.Y) {
+			return fmt.Errorf("report: chart %q: series %q has %d x and %d y values", c.Title, s.Name, len(s.X), len(s.Y))
+		}
+		pts := make(plotter.XYs, 0, len(s.X))
+		for j := range s.X {
+			if math.IsNaN(s.Y[j]) || math.IsInf(s.Y[j], 0) {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: s.X[j], Y: s.Y[j]})
+			xmin, xmax = math.Min(xmin, s.X[j]), math.Max(xmax, s.X[j])
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return fmt.Errorf("report: chart %q: series %q: %w", c.Title, s.Name, err)
+		}
+		l.Color = seriesColor(i)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(s.Name, l)
+		if c.Points {
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return fmt.Errorf("report: chart %q: series %q: %w", c.Title, s.Name, err)
+			}
+			sc.GlyphStyle.Color = seriesColor(i)
+			sc.GlyphStyle.Shape = plotutil.Shape(i)
+			sc.GlyphStyle.Radius = vg.Points(3)
+			p.Add(sc)
+		}
+	}
+	if math.IsInf(xmin, 1) {
+		xmin, xmax = 0, 1
+	}
+	for i, r := range c.Refs {
+		l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: r.Y}, {X: xmax, Y: r.Y}})
+		if err != nil {
+			return fmt.Errorf("report: chart %q: reference %q: %w", c.Title, r.Label, err)
+		}
+		l.Color = color.Gray{Y: 90}
+		l.Width = vg.Points(1)
+		l.Dashes = plotutil.Dashes(1 + i)
+		p.Add(l)
+		p.Legend.Add(r.Label, l)
+	}
+	if c.YMax > c.YMin {
+		p.Y.Min, p.Y.Max = c.YMin, c.YMax
+	}
+	p.Legend.Top = !c.LegendBottom
+	p.Legend.Padding = vg.Points(2)
+	return save(p, path)
+}
+
+// BarGroup is one colour of a BarChart: a value per category.
+type BarGroup struct {
+	Name   string
+	Values []float64
+}
+
+// BarChart draws grouped vertical bars: categories along x, one bar per group.
+type BarChart struct {
+	Title, YLabel string
+	Categories    []string
+	Groups        []BarGroup
+	Refs          []RefLine
+	// YMax fixes the top of the y axis when > 0 (e.g. 1 for accuracy).
+	YMax float64
+	// Labels prints each bar's value above it with this format (e.g. "%.2f"); "" for none.
+	Labels string
+}
+
+// Save draws the chart into a PNG file at path (the parent folder is created).
+func (c BarChart) Save(path string) error {
+	p := plot.New()
+	p.Title.Text = c.Title
+	p.Y.Label.Text = c.YLabel
+	p.Add(plotter.NewGrid())
+	n := len(c.Categories)
+	ng := max(1, len(c.Groups))
+	// Bars share 80% of the chart's width per category.
+	slot := (chartW - 2*vg.Centimeter) / vg.Length(max(1, n))
+	w := slot * 0.8 / vg.Length(ng)
+	w = min(w, vg.Centimeter)
+	for gi, g := range c.Groups {
+		if len(g.Values) != n {
+			return fmt.Errorf("report: chart %q: group %q has %d values for %d categories", c.Title, g.Name, len(g.Values), n)
+		}
+		bars, err := plotter.NewBarChart(plotter.Values(g.Values), w)
+		if err != nil {
+			return fmt.Errorf("report: chart %q: group %q: %w", c.Title, g.Name, err)
+		}
+		bars.Color = seriesColor(gi)
+		bars.LineStyle.Width = 0
+		bars.Offset = (vg.Length(gi) - vg.Length(ng-1)/2) * w
+		p.Add(bars)
+		if ng > 1 {
+			p.Legend.Add(g.Name, bars)
+		}
+		if c.Labels != "" {
+			var pts plotter.XYs
+			var labels []string
+			for i, v := range g.Values {
+				pts = append(pts, plotter.XY{X: float64(i), Y: v})
+				labels = append(labels, fmt.Sprintf(c.Labels, v))
+			}
+			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
+			if err != nil {
+				return fmt.Errorf("report: chart %q: labels: %w", c.Title, err)
+			}
+			for i := range lb.TextStyle {
+				lb.TextStyle[i].XAlign = draw.XCenter
+				lb.TextStyle[i].Font.Size = vg.Points(7)
+			}
+			lb.Offset = vg.Point{X: bars.Offset, Y: vg.Points(2)}
+			p.Add(lb)
+		}
+	}
+	for i, r := range c.Refs {
+		l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: r.Y}, {X: float64(n) - 0.5, Y: r.Y}})
+		if err != nil {
+			return fmt.Errorf("report: chart %q: reference %q: %w", c.Title, r.Label, err)
+		}
+		l.Color = color.Gray{Y: 90}
+		l.Dashes = plotutil.Dashes(1 + i)
+		p.Add(l)
+		p.Legend.Add(r.Label, l)
+	}
+	p.NominalX(c.Categories...)
+	if n > 6 {
+		p.X.Tick.Label.Rotation = math.Pi / 6
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.YAlign = draw.YCenter
+	}
+	p.Y.Min = 0
+	if c.YMax > 0 {
+		p.Y.Max = c.YMax
+	}
+	p.Legend.Top = true
+	return save(p, path)
+}
+
+func save(p *plot.Plot, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	// Write beside, then rename: a reader never sees half a PNG.
+	tmp := path + ".tmp.png"
+	if err := p.Save(chartW, chartH, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
