@@ -1,8 +1,106 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
 
-// PLACEHOLDER: replaced by the owner of this command.
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/cpu"
+
+	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/internal/backend"
+)
+
+// doctorProbes lists optional components beyond BLAS and CUDA that doctor reports;
+// packages with native fast paths add theirs (see imageproc's in doctor_jpeg.go).
+var doctorProbes []func() (name, found string, err error)
+
 func doctorCommand() *cli.Command {
-	return &cli.Command{Name: "doctor", Hidden: true}
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "show what this machine offers litcache: CPU features, OpenBLAS, libjpeg-turbo, CUDA GPU and libraries",
+		Description: `Every accelerator is optional and found at run time. doctor says which were
+found (with versions and paths) and which backend each stage will use.
+
+Example:
+   litcache doctor`,
+		Action: func(c *cli.Context) error {
+			writeDoctor(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func writeDoctor(w io.Writer) {
+	fmt.Fprintf(w, "litcache %s (%s %s/%s)\n\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	line := func(name, status string) { fmt.Fprintf(w, "%-14s %s\n", name, status) }
+
+	var feats []string
+	for _, f := range []struct {
+		ok   bool
+		name string
+	}{
+		{cpu.X86.HasAVX2, "AVX2"}, {cpu.X86.HasFMA, "FMA"}, {cpu.X86.HasAVX512F, "AVX-512F"},
+		{cpu.X86.HasAVX512BW, "AVX-512BW"}, {cpu.ARM64.HasASIMD, "NEON"}, {cpu.ARM64.HasSVE, "SVE"},
+	} {
+		if f.ok {
+			feats = append(feats, f.name)
+		}
+	}
+	line("cpu", fmt.Sprintf("%d cores; %s", runtime.NumCPU(), strings.Join(feats, " ")))
+	if info, err := backend.OpenBLASInfo(); err != nil {
+		line("openblas", "not found — pure-Go GEMM in use (apt install libopenblas0 for ~10x matmul): "+err.Error())
+	} else {
+		line("openblas", info)
+	}
+	for _, p := range doctorProbes {
+		name, found, err := p()
+		if err != nil {
+			line(name, "not found — "+err.Error())
+		} else {
+			line(name, found)
+		}
+	}
+	line("cpu backend", backend.NewCPU().Name())
+	fmt.Fprintln(w)
+
+	r := cuda.Probe()
+	if r.DriverErr != nil {
+		line("cuda driver", "not found — "+r.DriverErr.Error())
+	} else {
+		line("cuda driver", fmt.Sprintf("CUDA %s (%s)", r.DriverVersion, r.Driver))
+	}
+	if len(r.GPUs) == 0 {
+		msg := "none"
+		if r.GPUErr != nil {
+			msg += " — " + r.GPUErr.Error()
+		}
+		line("gpu", msg)
+	}
+	for _, g := range r.GPUs {
+		line(fmt.Sprintf("gpu %d", g.Ordinal), fmt.Sprintf("%s, compute capability %s, %d SMs, %.1f GiB (%.1f GiB free)",
+			g.Name, g.Arch, g.SMs, float64(g.TotalMem)/(1<<30), float64(g.FreeMem)/(1<<30)))
+	}
+	if r.Visible != "" {
+		line("visible", "CUDA_VISIBLE_DEVICES="+r.Visible)
+	}
+	for _, l := range r.Libraries {
+		if l.Err != nil {
+			line(l.Name, "not found — "+l.Err.Error())
+			continue
+		}
+		v := l.Path
+		if l.Version != "" {
+			v = l.Version + " (" + l.Path + ")"
+		}
+		line(l.Name, v)
+	}
+	fmt.Fprintln(w)
+	device := "cpu"
+	if len(r.GPUs) > 0 {
+		device = "cpu (the CUDA backend's image tower is not enabled in this build: see `litcache extract --help`)"
+	}
+	line("stages use", device)
 }
