@@ -41,9 +41,9 @@ type header struct {
 }
 
 type rawInfo struct {
-	DType       string  `json:"dtype"`
-	Shape       []int64 `json:"shape"`
-	DataOffsets []int64 `json:"data_offsets"`
+	DType       string
+	Shape       []int64
+	DataOffsets []int64
 }
 
 // parseHeader reads and validates the header of a file of size bytes whose
@@ -91,8 +91,8 @@ func parseHeader(b []byte) (*header, error) {
 			}
 			continue
 		}
-		var ri rawInfo
-		if err := json.Unmarshal(msg, &ri); err != nil {
+		ri, err := decodeEntry(msg)
+		if err != nil {
 			return nil, fmt.Errorf("%w: header entry %q: %v", ErrFormat, name, err)
 		}
 		info, err := checkInfo(name, ri, dataLen)
@@ -128,6 +128,32 @@ func parseHeader(b []byte) (*header, error) {
 		return nil, fmt.Errorf("%w: tensors cover %d bytes but the data region holds %d: truncated or trailing bytes", ErrFormat, pos, dataLen)
 	}
 	return h, nil
+}
+
+// decodeEntry decodes one tensor entry with the exact (case-sensitive) key
+// names of the format; encoding/json alone would also accept "DType".
+func decodeEntry(msg json.RawMessage) (rawInfo, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(msg, &fields); err != nil {
+		return rawInfo{}, err
+	}
+	var ri rawInfo
+	if v, ok := fields["dtype"]; ok {
+		if err := json.Unmarshal(v, &ri.DType); err != nil {
+			return rawInfo{}, fmt.Errorf("dtype: %v", err)
+		}
+	}
+	if v, ok := fields["shape"]; ok {
+		if err := json.Unmarshal(v, &ri.Shape); err != nil {
+			return rawInfo{}, fmt.Errorf("shape: %v", err)
+		}
+	}
+	if v, ok := fields["data_offsets"]; ok {
+		if err := json.Unmarshal(v, &ri.DataOffsets); err != nil {
+			return rawInfo{}, fmt.Errorf("data_offsets: %v", err)
+		}
+	}
+	return ri, nil
 }
 
 // checkInfo validates one entry: known dtype, non-negative shape, offsets in

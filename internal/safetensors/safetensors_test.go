@@ -200,7 +200,6 @@ func TestWriteRejects(t *testing.T) {
 	}{
 		{"duplicate", []Tensor{F32("a", []int{1}, []float32{1}), F32("a", []int{1}, []float32{2})}, "duplicate"},
 		{"metadata name", []Tensor{F32("__metadata__", []int{1}, []float32{1})}, "invalid name"},
-		{"empty name", []Tensor{F32("", []int{1}, []float32{1})}, "invalid name"},
 		{"unknown dtype", []Tensor{{Name: "a", DType: "F128", Shape: []int{1}, Data: make([]byte, 16)}}, "unknown dtype"},
 		{"size mismatch", []Tensor{F32("a", []int{2, 2}, []float32{1})}, "needs 16 bytes"},
 		{"negative dim", []Tensor{{Name: "a", DType: "U8", Shape: []int{-1}}}, "negative"},
@@ -240,6 +239,7 @@ func TestBadFiles(t *testing.T) {
 		{"invalid utf8", rawFile("{\"\xff\":1}", nil), "UTF-8"},
 		{"entry not object", rawFile(`{"a":5}`, nil), `entry "a"`},
 		{"unknown dtype", rawFile(`{"a":{"dtype":"F12","shape":[4],"data_offsets":[0,16]}}`, data16), "unknown dtype"},
+		{"case of keys", rawFile(`{"a":{"DType":"F32","shape":[4],"data_offsets":[0,16]}}`, data16), "unknown dtype"},
 		{"missing shape", rawFile(`{"a":{"dtype":"F32","data_offsets":[0,16]}}`, data16), "missing shape"},
 		{"three offsets", rawFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,8,16]}}`, data16), "data_offsets must be"},
 		{"offset out of range", rawFile(`{"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}}`, data16), "outside the data region"},

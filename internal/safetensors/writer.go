@@ -112,7 +112,7 @@ func buildHeader(tensors []Tensor, metadata map[string]string) ([]byte, []int, e
 		order[i] = i
 		size, ok := dtypeSize(t.DType)
 		switch {
-		case t.Name == "" || t.Name == metadataKey:
+		case t.Name == metadataKey:
 			return nil, nil, fmt.Errorf("tensor %d: invalid name %q", i, t.Name)
 		case !ok:
 			return nil, nil, fmt.Errorf("tensor %q: unknown dtype %q", t.Name, t.DType)
