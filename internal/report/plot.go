@@ -185,7 +185,7 @@ func (c BarChart) Save(path string) error {
 		p.Legend.Add(r.Label, l)
 	}
 	p.NominalX(c.Categories...)
-	if n > 6 {
+	if n > 8 {
 		p.X.Tick.Label.Rotation = math.Pi / 6
 		p.X.Tick.Label.XAlign = draw.XRight
 		p.X.Tick.Label.YAlign = draw.YCenter
@@ -194,6 +194,8 @@ func (c BarChart) Save(path string) error {
 	if c.YMax > 0 {
 		p.Y.Max = c.YMax
 	}
+	// Headroom above the tallest bar for the value labels and the legend.
+	p.Y.Max *= 1.2
 	p.Legend.Top = true
 	return save(p, path)
 }
