@@ -1,0 +1,25 @@
+package backend_test
+
+import (
+	"testing"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/backend/backendtest"
+)
+
+// The CPU backend's paths against each other: OpenBLAS (when present) and the
+// multi-threaded pure-Go GEMM against the single-threaded pure-Go one. All are
+// float32 with float32 GEMM accumulation in different orders; on these small
+// shapes the relative errors are ~1e-7, so 1e-5 leaves room without hiding a
+// wrong index (which gives errors of order 1).
+func TestParityCPUPaths(t *testing.T) {
+	ref := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 1})
+	for _, got := range []*backend.CPU{
+		backend.NewCPU(),
+		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 4}),
+	} {
+		t.Run(got.Name(), func(t *testing.T) {
+			backendtest.Parity(t, ref, got, 1e-5)
+		})
+	}
+}
