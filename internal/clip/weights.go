@@ -1,0 +1,423 @@
+package clip
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/safetensors"
+)
+
+// Scheme is a naming scheme of CLIP weights.
+type Scheme int
+
+const (
+	// OpenCLIP names: visual.conv1.weight, transformer.resblocks.N.attn.in_proj_weight, text_projection (W,E), ...
+	OpenCLIP Scheme = iota
+	// HF names (transformers' CLIPModel): vision_model.encoder.layers.N.self_attn.q_proj.weight, text_projection.weight (E,W), ...
+	HF
+)
+
+// String names the scheme.
+func (s Scheme) String() string {
+	if s == HF {
+		return "HF transformers names"
+	}
+	return "OpenCLIP names"
+}
+
+// Source is a set of named tensors weights are read from: a safetensors
+// file (OpenSource) or, in tests, a map.
+type Source interface {
+	// Names lists every tensor.
+	Names() []string
+	// Shape is a tensor's shape, false when absent.
+	Shape(name string) ([]int, bool)
+	// Float32 reads a floating-point tensor, converted to float32.
+	Float32(name string) ([]float32, error)
+}
+
+// fileSource adapts a safetensors file to Source.
+type fileSource struct{ f *safetensors.File }
+
+func (s fileSource) Names() []string { return s.f.Names() }
+func (s fileSource) Shape(name string) ([]int, bool) {
+	info, ok := s.f.Info(name)
+	return info.Shape, ok
+}
+func (s fileSource) Float32(name string) ([]float32, error) {
+	d, _, err := s.f.Float32(name)
+	return d, err
+}
+
+// WeightsError lists every problem found matching a weights file to a model:
+// tensors the model needs that the file lacks, tensors of the file the model
+// does not know, and tensors whose shape differs.
+type WeightsError struct {
+	Source     string // the file
+	Scheme     Scheme
+	Missing    []string
+	Unexpected []string
+	Misshaped  []string // "name: [a b] in the file, want [c d]"
+	Unreadable []string // "name: cause"
+}
+
+// Error names each problem, one per line.
+func (e *WeightsError) Error() string {
+	var b strings.Builder
+	n := len(e.Missing) + len(e.Unexpected) + len(e.Misshaped) + len(e.Unreadable)
+	fmt.Fprintf(&b, "clip: weights %s (%s) do not fit the model: %d problem(s)", e.Source, e.Scheme, n)
+	for _, m := range e.Missing {
+		b.WriteString("\n  missing " + m)
+	}
+	for _, m := range e.Unexpected {
+		b.WriteString("\n  unexpected " + m)
+	}
+	for _, m := range e.Misshaped {
+		b.WriteString("\n  mis-shaped " + m)
+	}
+	for _, m := range e.Unreadable {
+		b.WriteString("\n  unreadable " + m)
+	}
+	return b.String()
+}
+
+func (e *WeightsError) empty() bool {
+	return len(e.Missing)+len(e.Unexpected)+len(e.Misshaped)+len(e.Unreadable) == 0
+}
+
+// layout says how the file's tensors become the internal one.
+type layout int
+
+const (
+	direct     layout = iota // same elements in the same order (possibly another shape)
+	transposed               // 2-d file tensor (I,O) → internal (O,I)
+	stacked                  // q, k, v files concatenated along dim 0
+)
+
+// binding is one row of the mapping table: an internal tensor and the file
+// tensors (names and shapes) it is read from in one scheme.
+type binding struct {
+	ref    paramRef
+	names  []string
+	shapes [][]int
+	layout layout
+}
+
+// renames is the mapping table between OpenCLIP and HF names, most specific
+// first; "N" stands for a block index. In-projection rows name q; k and v
+// follow by replacing "q_proj".
+var renames = []struct{ openclip, hf string }{
+	{"visual.class_embedding", "vision_model.embeddings.class_embedding"},
+	{"visual.positional_embedding", "vision_model.embeddings.position_embedding.weight"},
+	{"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight"},
+	{"visual.proj", "visual_projection.weight"},
+	{"visual.ln_pre.", "vision_model.pre_layrnorm."},
+	{"visual.ln_post.", "vision_model.post_layernorm."},
+	{"visual.transformer.resblocks.N.", "vision_model.encoder.layers.N."},
+	{"token_embedding.weight", "text_model.embeddings.token_embedding.weight"},
+	{"positional_embedding", "text_model.embeddings.position_embedding.weight"},
+	{"transformer.resblocks.N.", "text_model.encoder.layers.N."},
+	{"ln_final.", "text_model.final_layer_norm."},
+	{"text_projection", "text_projection.weight"},
+	{"logit_scale", "logit_scale"},
+}
+
+// blockRenames maps names inside a residual block.
+var blockRenames = []struct{ openclip, hf string }{
+	{"ln_1.", "layer_norm1."},
+	{"ln_2.", "layer_norm2."},
+	{"attn.in_proj_weight", "self_attn.q_proj.weight"},
+	{"attn.in_proj_bias", "self_attn.q_proj.bias"},
+	{"attn.out_proj.", "self_attn.out_proj."},
+	{"mlp.c_fc.", "mlp.fc1."},
+	{"mlp.c_proj.", "mlp.fc2."},
+}
+
+// ignorable are buffers some exporters save that carry no weights.
+var ignorable = []string{
+	"vision_model.embeddings.position_ids",
+	"text_model.embeddings.position_ids",
+	"attn_mask",
+}
+
+// splitBlock splits "visual.transformer.resblocks.3.ln_1.weight" into
+// ("visual.transformer.resblocks.N.", "3", "ln_1.weight").
+func splitBlock(name, prefix string) (pattern, index, rest string, ok bool) {
+	p := strings.TrimSuffix(prefix, "N.")
+	if !strings.HasPrefix(name, p) {
+		return "", "", "", false
+	}
+	tail := name[len(p):]
+	dot := strings.IndexByte(tail, '.')
+	if dot <= 0 {
+		return "", "", "", false
+	}
+	return prefix, tail[:dot], tail[dot+1:], true
+}
+
+// hfName translates an OpenCLIP name to its HF name(s): three for a stacked in-projection.
+func hfName(openclip string) ([]string, error) {
+	for _, r := range renames {
+		if strings.HasSuffix(r.openclip, "N.") {
+			_, idx, rest, ok := splitBlock(openclip, r.openclip)
+			if !ok {
+				continue
+			}
+			hfPrefix := strings.Replace(r.hf, "N.", idx+".", 1)
+			for _, br := range blockRenames {
+				if !strings.HasPrefix(rest, br.openclip) {
+					continue
+				}
+				name := hfPrefix + br.hf + rest[len(br.openclip):]
+				if strings.HasPrefix(br.openclip, "attn.in_proj") {
+					return []string{name, strings.Replace(name, "q_proj", "k_proj", 1), strings.Replace(name, "q_proj", "v_proj", 1)}, nil
+				}
+				return []string{name}, nil
+			}
+			return nil, fmt.Errorf("clip: no HF name for %s", openclip)
+		}
+		if openclip == r.openclip || (strings.HasSuffix(r.openclip, ".") && strings.HasPrefix(openclip, r.openclip)) {
+			return []string{r.hf + openclip[len(r.openclip):]}, nil
+		}
+	}
+	return nil, fmt.Errorf("clip: no HF name for %s", openclip)
+}
+
+// bindings is the mapping table instantiated for a tower's parameters in scheme.
+func bindings(ps paramSet, scheme Scheme) ([]binding, error) {
+	out := make([]binding, 0, len(ps))
+	for _, r := range ps {
+		b := binding{ref: r}
+		if scheme == OpenCLIP {
+			b.names = []string{r.name}
+			b.shapes = [][]int{r.openclipShape()}
+			if r.transposed {
+				b.layout = transposed
+			}
+			out = append(out, b)
+			continue
+		}
+		names, err := hfName(r.name)
+		if err != nil {
+			return nil, err
+		}
+		b.names = names
+		// HF keeps projections as Linear weights (the internal layout) and
+		// conv1 as a Conv2d weight (OpenCLIP's shape).
+		shape := r.shape
+		if !r.transposed {
+			shape = r.openclipShape()
+		}
+		if len(names) == 3 {
+			b.layout = stacked
+			part := slices.Clone(r.shape)
+			part[0] /= 3
+			b.shapes = [][]int{part, part, part}
+		} else {
+			b.shapes = [][]int{shape}
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// DetectScheme tells the naming scheme from a file's tensor names.
+func DetectScheme(names []string) (Scheme, error) {
+	var hf, oc bool
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "vision_model.") || strings.HasPrefix(n, "text_model.") || n == "visual_projection.weight" || n == "text_projection.weight":
+			hf = true
+		case strings.HasPrefix(n, "visual.") || strings.HasPrefix(n, "transformer.") || n == "token_embedding.weight" || n == "positional_embedding" || n == "text_projection" || strings.HasPrefix(n, "ln_final."):
+			oc = true
+		}
+	}
+	switch {
+	case hf && oc:
+		return 0, errors.New("clip: weights mix OpenCLIP and HF transformers names")
+	case hf:
+		return HF, nil
+	case oc:
+		return OpenCLIP, nil
+	}
+	return 0, errors.New("clip: weights hold neither OpenCLIP nor HF transformers CLIP names")
+}
+
+// tower says which part of a CLIP state dict a name belongs to.
+func tower(name string) string {
+	switch {
+	case name == "logit_scale":
+		return "logit_scale"
+	case strings.HasPrefix(name, "visual.") || strings.HasPrefix(name, "vision_model.") || strings.HasPrefix(name, "visual_projection."):
+		return "vision"
+	case strings.HasPrefix(name, "text_model.") || strings.HasPrefix(name, "transformer.") || strings.HasPrefix(name, "ln_final.") ||
+		strings.HasPrefix(name, "token_embedding.") || strings.HasPrefix(name, "text_projection") || name == "positional_embedding":
+		return "text"
+	}
+	return ""
+}
+
+// loadRequest says what to read from a source.
+type loadRequest struct {
+	sets       []paramSet // towers to fill (their values are allocated here)
+	towers     []string   // their namespaces ("vision", "text"); others' tensors are skipped
+	needsScale bool       // logit_scale must be present
+}
+
+// load fills the requested towers from src, checking every tensor first and
+// reporting all problems in one *WeightsError. It returns logit_scale (and
+// whether the file had it).
+func load(be backend.Backend, src Source, label string, req loadRequest) (float32, bool, error) {
+	names := src.Names()
+	scheme, err := DetectScheme(names)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w (in %s)", err, label)
+	}
+	werr := &WeightsError{Source: label, Scheme: scheme}
+	used := map[string]bool{}
+	var all []binding
+	for _, ps := range req.sets {
+		bs, err := bindings(ps, scheme)
+		if err != nil {
+			return 0, false, err
+		}
+		all = append(all, bs...)
+	}
+	for _, b := range all {
+		for i, n := range b.names {
+			used[n] = true
+			shape, ok := src.Shape(n)
+			if !ok {
+				werr.Missing = append(werr.Missing, n)
+				continue
+			}
+			if !slices.Equal(shape, b.shapes[i]) {
+				werr.Misshaped = append(werr.Misshaped, fmt.Sprintf("%s: %v in the file, want %v", n, shape, b.shapes[i]))
+			}
+		}
+	}
+	var scale float32
+	_, hasScale := src.Shape("logit_scale")
+	used["logit_scale"] = true
+	if hasScale {
+		shape, _ := src.Shape("logit_scale")
+		if n := numel(shape); n != 1 {
+			werr.Misshaped = append(werr.Misshaped, fmt.Sprintf("logit_scale: %v in the file, want [] or [1]", shape))
+		} else if d, err := src.Float32("logit_scale"); err != nil {
+			werr.Unreadable = append(werr.Unreadable, "logit_scale: "+err.Error())
+		} else {
+			scale = d[0]
+		}
+	} else if req.needsScale {
+		werr.Missing = append(werr.Missing, "logit_scale")
+	}
+	for _, n := range names {
+		if used[n] || slices.Contains(ignorable, n) {
+			continue
+		}
+		if t := tower(n); t != "" && !slices.Contains(req.towers, t) {
+			continue // the other tower's weights
+		}
+		werr.Unexpected = append(werr.Unexpected, n)
+	}
+	if !werr.empty() {
+		return 0, false, werr
+	}
+	for _, b := range all {
+		data, err := readBinding(src, b)
+		if err != nil {
+			werr.Unreadable = append(werr.Unreadable, err.Error())
+			continue
+		}
+		*b.ref.value = be.FromFloat32(data, b.ref.shape...)
+	}
+	if !werr.empty() {
+		return 0, false, werr
+	}
+	return scale, hasScale, nil
+}
+
+// readBinding reads a binding's file tensors into the internal layout.
+func readBinding(src Source, b binding) ([]float32, error) {
+	parts := make([][]float32, len(b.names))
+	for i, n := range b.names {
+		d, err := src.Float32(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		if len(d) != numel(b.shapes[i]) {
+			return nil, fmt.Errorf("%s: %d values for shape %v", n, len(d), b.shapes[i])
+		}
+		parts[i] = d
+	}
+	switch b.layout {
+	case transposed:
+		s := b.shapes[0]
+		return transpose(parts[0], s[0], s[1]), nil
+	case stacked:
+		return slices.Concat(parts...), nil
+	}
+	return parts[0], nil
+}
+
+// fileTensor is a tensor as it is written to a file.
+type fileTensor struct {
+	name  string
+	shape []int
+	data  []float32
+}
+
+// encodeParams is the inverse of load: a tower's tensors under scheme's names and shapes.
+func encodeParams(be backend.Backend, ps paramSet, scheme Scheme) ([]fileTensor, error) {
+	bs, err := bindings(ps, scheme)
+	if err != nil {
+		return nil, err
+	}
+	var out []fileTensor
+	for _, b := range bs {
+		d := be.ToFloat32(*b.ref.value, nil)
+		switch b.layout {
+		case transposed:
+			// internal (O,I) → file (I,O)
+			d = transpose(d, b.ref.shape[0], b.ref.shape[1])
+		case stacked:
+			n := len(d) / 3
+			for i := range 3 {
+				out = append(out, fileTensor{b.names[i], b.shapes[i], d[i*n : (i+1)*n]})
+			}
+			continue
+		}
+		out = append(out, fileTensor{b.names[0], b.shapes[0], d})
+	}
+	return out, nil
+}
+
+// transpose returns the (cols,rows) transpose of a row-major (rows,cols) matrix.
+func transpose(d []float32, rows, cols int) []float32 {
+	out := make([]float32, len(d))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			out[c*rows+r] = d[r*cols+c]
+		}
+	}
+	return out
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// sortedNames is names sorted (for stable messages).
+func sortedNames(names []string) []string {
+	s := slices.Clone(names)
+	sort.Strings(s)
+	return s
+}
