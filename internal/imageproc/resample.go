@@ -1,0 +1,229 @@
+package imageproc
+
+import (
+	"image"
+	"math"
+	"sync"
+)
+
+// Pillow's resampling (libImaging/Resample.c) for 8-bit images, reproduced
+// operation for operation so that the result matches PIL's Image.resize with
+// BICUBIC to the level:
+//   - per output sample, taps over [center-support, center+support) where the
+//     support is the filter's (2 for bicubic) times the downscale factor
+//     (antialiasing), weights normalised to sum 1 in float64;
+//   - weights converted to fixed point with PRECISION_BITS = 32-8-2 = 22,
+//     rounded away from zero;
+//   - a horizontal pass, then a vertical one, each accumulating in int32 from
+//     a bias of 1<<21 and clipping to uint8 between the passes;
+//   - a pass is skipped when its axis keeps its size.
+// Only the output window that survives the crop is computed (each output
+// sample depends only on its own taps, so this changes nothing).
+
+const precisionBits = 32 - 8 - 2
+
+// bicubic is Pillow's bicubic_filter with a = -0.5; support 2.
+func bicubic(x float64) float64 {
+	const a = -0.5
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return float64(float64((a+2)*x-(a+3))*x*x) + 1
+	}
+	if x < 2 {
+		return float64(float64(float64(x-5)*x+8)*x-4) * a
+	}
+	return 0
+}
+
+// coeffs holds one axis's taps: output i reads n[i] input samples from
+// start[i] with weights k[i*ksize:][:n[i]] (fixed point).
+type coeffs struct {
+	ksize    int
+	start, n []int32
+	k        []int32
+}
+
+// precomputeCoeffs is Pillow's precompute_coeffs + normalize_coeffs_8bpc for
+// the box [0, inSize) of an axis resized to outSize.
+func precomputeCoeffs(inSize, outSize int) *coeffs {
+	const support0 = 2.0 // bicubic
+	scale := float64(inSize) / float64(outSize)
+	filterscale := scale
+	if filterscale < 1 {
+		filterscale = 1
+	}
+	support := support0 * filterscale
+	ksize := int(math.Ceil(support))*2 + 1
+	c := &coeffs{ksize: ksize, start: make([]int32, outSize), n: make([]int32, outSize), k: make([]int32, outSize*ksize)}
+	w := make([]float64, ksize)
+	ss := 1.0 / filterscale
+	for xx := 0; xx < outSize; xx++ {
+		center := (float64(xx) + 0.5) * scale
+		xmin := int(center - support + 0.5)
+		if xmin < 0 {
+			xmin = 0
+		}
+		xmax := int(center + support + 0.5)
+		if xmax > inSize {
+			xmax = inSize
+		}
+		xmax -= xmin
+		ww := 0.0
+		for x := 0; x < xmax; x++ {
+			v := bicubic((float64(x+xmin) - center + 0.5) * ss)
+			w[x] = v
+			ww += v
+		}
+		k := c.k[xx*ksize:][:ksize]
+		for x := 0; x < xmax; x++ {
+			v := w[x]
+			if ww != 0 {
+				v /= ww
+			}
+			if v < 0 {
+				k[x] = int32(-0.5 + v*(1<<precisionBits))
+			} else {
+				k[x] = int32(0.5 + v*(1<<precisionBits))
+			}
+		}
+		c.start[xx] = int32(xmin)
+		c.n[xx] = int32(max(xmax, 0))
+	}
+	return c
+}
+
+// coeffCache remembers coefficients per (in size, out size); the eval
+// transform sees few distinct sizes. Safe for concurrent use; nil computes
+// every time.
+type coeffCache struct {
+	mu sync.Mutex
+	m  map[[2]int]*coeffs
+}
+
+const coeffCacheMax = 512
+
+func newCoeffCache() *coeffCache { return &coeffCache{m: map[[2]int]*coeffs{}} }
+
+func (cc *coeffCache) get(in, out int) *coeffs {
+	if cc == nil {
+		return precomputeCoeffs(in, out)
+	}
+	key := [2]int{in, out}
+	cc.mu.Lock()
+	c, ok := cc.m[key]
+	cc.mu.Unlock()
+	if ok {
+		return c
+	}
+	c = precomputeCoeffs(in, out)
+	cc.mu.Lock()
+	if len(cc.m) >= coeffCacheMax {
+		clear(cc.m)
+	}
+	cc.m[key] = c
+	cc.mu.Unlock()
+	return c
+}
+
+func clip8(v int32) uint8 {
+	v >>= precisionBits
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// resizeWindow resizes the region r of src to outW×outH (as PIL's
+// img.crop(r).resize((outW, outH), BICUBIC)) and returns only the window win
+// of that result.
+func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectangle, cc *coeffCache) *RGB {
+	rw, rh := r.Dx(), r.Dy()
+	ww, wh := win.Dx(), win.Dy()
+	needH, needV := rw != outW, rh != outH
+
+	// Source rows (relative to r) that the vertical pass reads.
+	var cv *coeffs
+	sy0, sy1 := win.Min.Y, win.Max.Y
+	if needV {
+		cv = cc.get(rh, outH)
+		sy0, sy1 = math.MaxInt, 0
+		for yy := win.Min.Y; yy < win.Max.Y; yy++ {
+			sy0 = min(sy0, int(cv.start[yy]))
+			sy1 = max(sy1, int(cv.start[yy]+cv.n[yy]))
+		}
+	}
+
+	// Horizontal pass: rows sy0..sy1 of the region, output columns of win.
+	rowLen := ww * 3
+	tmp := make([]uint8, (sy1-sy0)*rowLen)
+	if needH {
+		horizontal(tmp, src, r, sy0, sy1, cc.get(rw, outW), win.Min.X, win.Max.X)
+	} else {
+		for y := sy0; y < sy1; y++ {
+			off := ((r.Min.Y+y)*src.W + r.Min.X + win.Min.X) * 3
+			copy(tmp[(y-sy0)*rowLen:][:rowLen], src.Pix[off:off+rowLen])
+		}
+	}
+	if !needV {
+		return &RGB{W: ww, H: wh, Pix: tmp}
+	}
+	out := NewRGB(ww, wh)
+	vertical(out.Pix, tmp, rowLen, sy0, cv, win.Min.Y, win.Max.Y)
+	return out
+}
+
+// horizontal is ImagingResampleHorizontal_8bpc on rows y0..y1 of region r,
+// computing output columns x0..x1 into dst (rows of (x1-x0)·3 bytes).
+func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs, x0, x1 int) {
+	const bias = 1 << (precisionBits - 1)
+	rowLen := (x1 - x0) * 3
+	for y := y0; y < y1; y++ {
+		srow := src.Pix[((r.Min.Y+y)*src.W+r.Min.X)*3:][:r.Dx()*3]
+		drow := dst[(y-y0)*rowLen:][:rowLen]
+		for xx := x0; xx < x1; xx++ {
+			n := int(c.n[xx])
+			k := c.k[xx*c.ksize:][:n]
+			p := srow[int(c.start[xx])*3:][:n*3]
+			s0, s1, s2 := int32(bias), int32(bias), int32(bias)
+			for i, kv := range k {
+				q := p[3*i : 3*i+3]
+				s0 += int32(q[0]) * kv
+				s1 += int32(q[1]) * kv
+				s2 += int32(q[2]) * kv
+			}
+			d := drow[(xx-x0)*3:][:3]
+			d[0], d[1], d[2] = clip8(s0), clip8(s1), clip8(s2)
+		}
+	}
+}
+
+// vertical is ImagingResampleVertical_8bpc: output rows y0..y1 from tmp,
+// whose first row is source row tmpRow0; rows are rowLen bytes.
+func vertical(dst, tmp []uint8, rowLen, tmpRow0 int, c *coeffs, y0, y1 int) {
+	const bias = 1 << (precisionBits - 1)
+	acc := make([]int32, rowLen)
+	for yy := y0; yy < y1; yy++ {
+		for i := range acc {
+			acc[i] = bias
+		}
+		n := int(c.n[yy])
+		k := c.k[yy*c.ksize:][:n]
+		s := int(c.start[yy]) - tmpRow0
+		for t, kv := range k {
+			row := tmp[(s+t)*rowLen:][:rowLen]
+			a := acc[:len(row)]
+			for i, v := range row {
+				a[i] += int32(v) * kv
+			}
+		}
+		d := dst[(yy-y0)*rowLen:][:rowLen]
+		for i, v := range acc {
+			d[i] = clip8(v)
+		}
+	}
+}
