@@ -249,7 +249,7 @@ func TestTransformRandom(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	a := Describe(CLIPPreprocessor(224))
-	want := "imageproc/v1 decode=libjpeg-islow-fancy,rgb resize=shortest:224:pil-bicubic-aa-fixed22 crop=center:224 mean=0.48145466,0.4578275,0.40821073 std=0.26862954,0.26130258,0.27577711 exif=false"
+	want := "imageproc/v1 decode=libjpeg-islow-fancy,rgb resize=shortest:224:pil-bicubic-aa-fixed22 crop=center:224 mean=0.48145467,0.4578275,0.40821072 std=0.26862955,0.2613026,0.2757771 exif=false" // shortest float32 forms
 	if a != want {
 		t.Errorf("Describe = %q\nwant       %q", a, want)
 	}
