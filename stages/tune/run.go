@@ -1,0 +1,485 @@
+package tune
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/clip"
+	"github.com/litcache/litcache/internal/inat"
+	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/tokenizer"
+	"github.com/litcache/litcache/stages/evaluate"
+)
+
+// Result summarises a run.
+type Result struct {
+	Out           string // run folder
+	Final         string // OUT/final (the tuned text tower), "" when the run stopped early
+	Checkpoint    string // the last checkpoint written
+	Metrics       string // OUT/metrics.jsonl
+	Steps         int    // steps done in total (resumed ones included)
+	StepsPerEpoch int
+	Epochs        int     // epochs completed
+	Stopped       bool    // ended by StopAfter or cancellation before the last epoch
+	ResumedFrom   int     // steps of the checkpoint resumed from (0 for a fresh run)
+	Loss          float64 // mean training loss of the last completed epoch (or of the steps run)
+	HasVal        bool
+	Top1, Top5    float64 // zero-shot accuracy on the val cache after the last epoch, in [0,1]
+	ValLoss       float64
+	Classes       int     // classes of the zero-shot classifier (chance top-1 is 1/Classes)
+	LogitScale    float64 // final log temperature
+	SamplesPerS   float64 // training throughput of this invocation
+}
+
+// Run trains the text tower of cfg.TextModel against the cache and writes
+// the run folder (see the package comment).
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	if err != nil {
+		return Result{}, fmt.Errorf("tune: --text-model: %w", err)
+	}
+	T := cfg.ContextLen
+	if T == 0 {
+		T = mcfg.Text.ContextLength
+	}
+	if T > mcfg.Text.ContextLength {
+		return Result{}, fmt.Errorf("tune: context %d exceeds the text model's context_length %d", T, mcfg.Text.ContextLength)
+	}
+	tok, err := tokenizer.Load(cfg.Vocab)
+	if err != nil {
+		return Result{}, fmt.Errorf("tune: --vocab: %w", err)
+	}
+	if tokenizer.EOT >= mcfg.Text.VocabSize {
+		return Result{}, fmt.Errorf("tune: the text model's vocabulary (%d) is smaller than the CLIP tokenizer's (%d)", mcfg.Text.VocabSize, tokenizer.EOT+1)
+	}
+	classes, err := inat.LoadClasses(cfg.Classes)
+	if err != nil {
+		return Result{}, fmt.Errorf("tune: --classes: %w", err)
+	}
+	train, err := OpenStoreSource(cfg.Cache, cfg.Split, cfg.ExpectFingerprint)
+	if err != nil {
+		return Result{}, err
+	}
+	defer train.Close()
+	var val *StoreSource
+	if cfg.ValCache != "" {
+		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, cfg.ExpectFingerprint); err != nil {
+			return Result{}, err
+		}
+		defer val.Close()
+		if val.Dim() != train.Dim() {
+			return Result{}, fmt.Errorf("tune: val cache %s has dim %d, training cache %s has %d", cfg.ValCache, val.Dim(), cfg.Cache, train.Dim())
+		}
+	}
+
+	tokenize := func(texts []string, T int) []int32 { return tok.TokenizeBatch(texts, T) }
+	captions := make([]string, len(classes))
+	for k, c := range classes {
+		captions[k] = c.Caption
+	}
+	classTokens := tokenize(captions, T)
+	in := Inputs{Model: mcfg, Context: T, Train: train, Classes: classes, ClassTokens: classTokens}
+	if cfg.Captions == CaptionsFromCache {
+		in.TrainCaptions, err = cacheCaptions(train, tokenize, T, "training")
+	} else {
+		in.TrainCaptions, err = classCaptions(train, classes, classTokens, T, "training")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if val != nil {
+		in.Val = val
+		if cfg.Captions == CaptionsFromCache {
+			in.ValCaptions, err = cacheCaptions(val, tokenize, T, "val")
+		} else {
+			in.ValCaptions, err = classCaptions(val, classes, classTokens, T, "val")
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		if len(cfg.EvalTemplates) > 0 {
+			in.Classifier = func(text *clip.TextTower) ([]float32, error) {
+				return evaluate.ClassEmbeddings(text, tok, classes, cfg.EvalTemplates, T)
+			}
+		}
+	}
+	return RunInputs(ctx, cfg, in)
+}
+
+// Inputs are what a run trains on once files are read: Run builds them from
+// the cache, classes.json and the tokenizer; tests and benchmarks build them
+// in memory.
+type Inputs struct {
+	Model   clip.Config
+	Context int // T: token row width
+	Train   Source
+	// TrainCaptions gives each training image its token row.
+	TrainCaptions *CaptionSet
+	// Val (optional) is scored each epoch with ValCaptions for the val loss.
+	Val         Source
+	ValCaptions *CaptionSet
+	// Classes and ClassTokens ((K,T), each class's caption) make the zero-shot
+	// classifier; Classifier, when set, replaces it (other templates).
+	Classes     []inat.Class
+	ClassTokens []int32
+	Classifier  func(text *clip.TextTower) ([]float32, error)
+}
+
+// NewCaptionSet makes a caption table for in-memory inputs: tokens (K,T) and
+// each image's row in it.
+func NewCaptionSet(tokens []int32, T int, index []int32) *CaptionSet {
+	return &CaptionSet{tokens: tokens, T: T, index: index}
+}
+
+// RunInputs is Run over prepared inputs.
+func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	j := &job{cfg: cfg, in: in, be: cfg.Backend, log: cfg.Log}
+	if j.be == nil {
+		j.be = backend.NewCPU()
+	}
+	if j.log == nil {
+		j.log = os.Stderr
+	}
+	if cfg.Quiet {
+		j.log = io.Discard
+	}
+	return j.run(ctx)
+}
+
+type job struct {
+	cfg Config
+	in  Inputs
+	be  backend.Backend
+	log io.Writer
+	tr  *Trainer
+	// valImg caches the val features (N,E), normalised, when there is no head.
+	valImg []float32
+}
+
+func (j *job) run(ctx context.Context) (res Result, err error) {
+	cfg, in := j.cfg, j.in
+	N, B, D, V := in.Train.Len(), cfg.BatchSize, in.Train.Dim(), in.Train.Views()
+	E := in.Model.EmbedDim
+	if N < B {
+		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
+	}
+	if !cfg.ImageHead && D != E {
+		return res, fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --text-model or --image-head", D, E)
+	}
+	if len(in.TrainCaptions.index) != N {
+		return res, fmt.Errorf("tune: %d caption indices for %d training images", len(in.TrainCaptions.index), N)
+	}
+	spe := N / B // the last partial batch is dropped, as OpenCLIP's loader does
+	total := spe * cfg.Epochs
+	sched, err := cfg.schedule(total)
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return res, fmt.Errorf("tune: --out: %w", err)
+	}
+
+	// ---- model: fresh or from the latest checkpoint ----
+	st := TrainerState{Seed: cfg.Seed, StepsPerEpoch: spe}
+	var text *clip.TextTower
+	var head *ImageHead
+	logit := float32(cfg.LogitScale)
+	ckpt := ""
+	if cfg.Resume {
+		if ckpt, err = LatestCheckpoint(cfg.Out); err != nil {
+			return res, err
+		}
+	}
+	if ckpt != "" {
+		if err := checkIdentity(cfg); err != nil {
+			return res, err
+		}
+		if st, err = ReadTrainerState(ckpt); err != nil {
+			return res, err
+		}
+		if st.StepsPerEpoch != spe || st.Seed != cfg.Seed {
+			return res, fmt.Errorf("tune: checkpoint %s has %d steps per epoch and seed %d, this run %d and %d", ckpt, st.StepsPerEpoch, st.Seed, spe, cfg.Seed)
+		}
+		if text, head, err = loadCheckpointModel(j.be, in.Model, ckpt, cfg.ImageHead); err != nil {
+			return res, err
+		}
+		logit = st.LogitScale
+		fmt.Fprintf(j.log, "tune: resuming from %s (step %d, epoch %d)\n", ckpt, st.Step, st.Epoch+1)
+	} else {
+		if cfg.Resume {
+			fmt.Fprintf(j.log, "tune: no checkpoint in %s, starting afresh\n", cfg.Out)
+		}
+		if text, logit, err = j.initText(); err != nil {
+			return res, err
+		}
+		if cfg.ImageHead {
+			head = NewImageHead(j.be, D, E, cfg.Seed)
+		}
+		if err := writeConfig(cfg); err != nil {
+			return res, err
+		}
+	}
+	defer text.Free()
+	tr, err := NewTrainer(j.be, text, head, logit, cfg.optimOptions(), sched, TrainerOptions{Dedup: cfg.Dedup, Trim: cfg.Trim})
+	if err != nil {
+		return res, err
+	}
+	j.tr = tr
+	defer tr.Optimizer().Free()
+	keep := -1
+	if ckpt != "" {
+		if err := tr.Optimizer().Load(filepath.Join(ckpt, optimizerFile)); err != nil {
+			return res, fmt.Errorf("tune: checkpoint %s: %w", ckpt, err)
+		}
+		if tr.Optimizer().Steps() != st.Step {
+			return res, fmt.Errorf("tune: checkpoint %s: optimizer at step %d, trainer at %d", ckpt, tr.Optimizer().Steps(), st.Step)
+		}
+		tr.step = st.Step
+		keep = st.Step
+	}
+	res = Result{Out: cfg.Out, Metrics: filepath.Join(cfg.Out, "metrics.jsonl"), StepsPerEpoch: spe,
+		ResumedFrom: st.Step, Epochs: st.Epoch, Classes: len(in.Classes), Checkpoint: ckpt}
+	mw, err := openMetrics(res.Metrics, keep)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if cerr := mw.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	// ---- the loop ----
+	bar := progress.New("tune", int64((total-st.Step)*B), progress.Options{Unit: "sample", Quiet: cfg.Quiet})
+	defer bar.Finish()
+	img := make([]float32, B*D)
+	ids := make([]int32, B*in.Context)
+	lossSum, lossN := st.EpochLossSum, st.EpochSteps
+	runStart, runSteps := time.Now(), 0
+	save := func(epochDone bool) error {
+		s := TrainerState{Step: tr.step, Epoch: tr.step / spe, StepsPerEpoch: spe, Seed: cfg.Seed,
+			EpochLossSum: lossSum, EpochSteps: lossN}
+		if epochDone {
+			s.EpochLossSum, s.EpochSteps = 0, 0
+		}
+		if err := mw.sync(); err != nil {
+			return err
+		}
+		dir, err := saveCheckpoint(cfg.Out, in.Model, tr, s)
+		res.Checkpoint = dir
+		return err
+	}
+	finish := func() {
+		res.Steps = tr.step
+		res.LogitScale = float64(tr.LogitScale())
+		if el := time.Since(runStart).Seconds(); el > 0 {
+			res.SamplesPerS = float64(runSteps*B) / el
+		}
+	}
+	for epoch := st.Epoch; epoch < cfg.Epochs; epoch++ {
+		perm, views := epochOrder(cfg.Seed, epoch, N, V)
+		for k := tr.step - epoch*spe; k < spe; k++ {
+			if err := ctx.Err(); err != nil {
+				if runSteps > 0 {
+					if serr := save(false); serr != nil {
+						return res, serr
+					}
+				}
+				finish()
+				res.Stopped = true
+				return res, fmt.Errorf("tune: interrupted at step %d (checkpoint %s): %w", tr.step, res.Checkpoint, err)
+			}
+			j.batch(perm[k*B:(k+1)*B], views, img, ids)
+			t0 := time.Now()
+			s := tr.Step(img, ids, B, in.Context)
+			dt := time.Since(t0).Seconds()
+			runSteps++
+			if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
+				return res, fmt.Errorf("tune: loss is %g at step %d (lr %g): training diverged", s.Loss, s.Step, s.LR)
+			}
+			lossSum += s.Loss
+			lossN++
+			line := StepLine{Kind: "step", Step: s.Step, Epoch: epoch, Loss: s.Loss, LR: s.LR, LogitScale: s.LogitScale,
+				GradNorm: s.GradNorm, Unique: s.Unique, Context: s.T}
+			if dt > 0 {
+				line.SamplesPerS = float64(B) / dt
+			}
+			if err := mw.write(line); err != nil {
+				return res, err
+			}
+			bar.Add(int64(B))
+			endOfEpoch := k == spe-1
+			stop := cfg.StopAfter > 0 && tr.step >= cfg.StopAfter
+			if !endOfEpoch && ((cfg.CheckpointEvery > 0 && tr.step%cfg.CheckpointEvery == 0) || stop) {
+				if err := save(false); err != nil {
+					return res, err
+				}
+			}
+			if stop && !endOfEpoch {
+				finish()
+				res.Stopped = true
+				res.Loss = lossSum / float64(lossN)
+				return res, nil
+			}
+		}
+		// ---- epoch end: zero-shot on val, metrics, checkpoint ----
+		el := EpochLine{Kind: "epoch", Epoch: epoch, Step: tr.step, Loss: lossSum / float64(lossN)}
+		res.Loss = el.Loss
+		msg := fmt.Sprintf("tune: epoch %d/%d: step %d, train loss %.4f", epoch+1, cfg.Epochs, tr.step, el.Loss)
+		if in.Val != nil {
+			top1, top5, vl, err := j.evalVal()
+			if err != nil {
+				return res, err
+			}
+			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
+			res.HasVal, res.Top1, res.Top5, res.ValLoss = true, top1, top5, vl
+			msg += fmt.Sprintf(", val loss %.4f, zero-shot top-1 %.2f%% top-5 %.2f%% (chance %.2f%%)", vl, 100*top1, 100*top5, 100/float64(max(len(in.Classes), 1)))
+		}
+		if err := mw.write(el); err != nil {
+			return res, err
+		}
+		lossSum, lossN = 0, 0
+		if err := save(true); err != nil {
+			return res, err
+		}
+		res.Epochs = epoch + 1
+		fmt.Fprintln(j.log, msg)
+		if cfg.StopAfter > 0 && tr.step >= cfg.StopAfter && epoch+1 < cfg.Epochs {
+			finish()
+			res.Stopped = true
+			return res, nil
+		}
+	}
+	finish()
+
+	// ---- the tuned tower, loadable by OpenCLIP and clip.LoadTextTower ----
+	final := filepath.Join(cfg.Out, "final")
+	if err := os.MkdirAll(final, 0o755); err != nil {
+		return res, fmt.Errorf("tune: final: %w", err)
+	}
+	if err := clip.SaveTextTower(filepath.Join(final, modelFile), in.Model, tr.Text(), tr.LogitScale()); err != nil {
+		return res, fmt.Errorf("tune: final: %w", err)
+	}
+	if head != nil {
+		if err := head.Save(filepath.Join(final, headFile)); err != nil {
+			return res, err
+		}
+	}
+	res.Final = final
+	return res, nil
+}
+
+// epochOrder is epoch's image order and each image's view: a PCG seeded with
+// (seed, epoch), so any epoch's order is known without replaying the others
+// (resume needs no generator state).
+func epochOrder(seed uint64, epoch, N, V int) (perm []int, views []uint8) {
+	rng := rand.New(rand.NewPCG(seed, uint64(epoch)))
+	perm = rng.Perm(N)
+	if V > 1 {
+		views = make([]uint8, N)
+		for i := range views {
+			views[i] = uint8(rng.IntN(V))
+		}
+	}
+	return perm, views
+}
+
+// batch fills img (B,D) and ids (B,T) for the images in idx.
+func (j *job) batch(idx []int, views []uint8, img []float32, ids []int32) {
+	D, T := j.in.Train.Dim(), j.in.Context
+	for b, i := range idx {
+		v := 0
+		if views != nil {
+			v = int(views[i])
+		}
+		j.in.Train.Row(i, v, img[b*D:(b+1)*D])
+		copy(ids[b*T:(b+1)*T], j.in.TrainCaptions.row(j.in.TrainCaptions.index[i]))
+	}
+}
+
+// initText builds the starting text tower: pretrained weights (OpenCLIP or
+// HF names) or a random init from the seed, and the starting log temperature.
+func (j *job) initText() (*clip.TextTower, float32, error) {
+	cfg := j.cfg
+	logit := float32(cfg.LogitScale)
+	if cfg.InitText == "" {
+		m := clip.NewRandomModel(j.be, j.in.Model, int64(cfg.Seed))
+		m.Vision.Free() // LiT: the image side is the cache
+		if logit == 0 {
+			logit = InitLogitScale
+		}
+		return m.Text, logit, nil
+	}
+	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
+	if err != nil {
+		return nil, 0, fmt.Errorf("tune: --init-text: %w", err)
+	}
+	if logit == 0 {
+		logit = InitLogitScale
+		if v, ok := readLogitScale(cfg.InitText); ok {
+			logit = v
+		}
+	}
+	return text, logit, nil
+}
+
+// readLogitScale reads logit_scale from a weights file when it has one.
+func readLogitScale(path string) (float32, bool) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	v, _, err := f.Float32("logit_scale")
+	if err != nil || len(v) != 1 {
+		return 0, false
+	}
+	return v[0], true
+}
+
+// writeConfig writes OUT/config.json, the run's settings.
+func writeConfig(cfg Config) error {
+	b, err := json.MarshalIndent(cfg, "", " ")
+	if err != nil {
+		return fmt.Errorf("tune: config.json: %w", err)
+	}
+	if err := inat.WriteFileAtomic(filepath.Join(cfg.Out, "config.json"), append(b, '\n')); err != nil {
+		return fmt.Errorf("tune: config.json: %w", err)
+	}
+	return nil
+}
+
+// checkIdentity refuses to resume a run with settings that change its
+// trajectory (OUT/config.json against cfg).
+func checkIdentity(cfg Config) error {
+	b, err := os.ReadFile(filepath.Join(cfg.Out, "config.json"))
+	if err != nil {
+		return fmt.Errorf("tune: resume: %w", err)
+	}
+	var old Config
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("tune: resume: %s: %w", filepath.Join(cfg.Out, "config.json"), err)
+	}
+	a, _ := json.Marshal(old.identity())
+	c, _ := json.Marshal(cfg.identity())
+	if !bytes.Equal(a, c) {
+		return fmt.Errorf("tune: resume: settings differ from the run in %s:\n  was %s\n  now %s", cfg.Out, a, c)
+	}
+	return nil
+}
