@@ -1,0 +1,174 @@
+// Package tokenizer is CLIP's byte-level BPE tokenizer (openai/CLIP
+// simple_tokenizer.py) with OpenCLIP's tokenize wrapping: the same ids as
+// the Python tokenizer for the same text, checked case by case against
+// testdata/tokenizer/clip_bpe_reference.json.
+//
+// The vocabulary, bpe_simple_vocab_16e6.txt.gz, is not part of this
+// repository: it ships with openai/CLIP and open_clip (clip/ and
+// src/open_clip/ in their repositories) and the user gives its path.
+package tokenizer
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Special ids and the default context of CLIP's text tower.
+const (
+	SOT            = 49406 // <|startoftext|>
+	EOT            = 49407 // <|endoftext|>
+	VocabSize      = 49408
+	DefaultContext = 77
+)
+
+// maxCacheWords bounds the word cache; past it, new words are encoded
+// without being remembered (iNat captions use a few tens of thousands).
+const maxCacheWords = 1 << 20
+
+// Tokenizer encodes text to CLIP token ids. It is safe for concurrent use.
+type Tokenizer struct {
+	encoder   map[string]int32
+	decoder   []string
+	ranks     map[uint64]merge
+	byteID    [256]int32 // symbol id of a byte inside a word
+	byteEndID [256]int32 // symbol id of a byte ending a word ("</w>")
+	symByte   [512]byte  // inverse of bytes_to_unicode (its symbols are < U+0144)
+
+	mu    sync.RWMutex
+	cache map[string][]int32 // pre-token → BPE ids
+}
+
+// Load reads the BPE vocabulary (bpe_simple_vocab_16e6.txt.gz; gzip or plain text).
+func Load(vocabPath string) (*Tokenizer, error) {
+	text, err := readVocab(vocabPath)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", vocabPath, err)
+	}
+	t, err := Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", vocabPath, err)
+	}
+	return t, nil
+}
+
+// Parse builds a tokenizer from the vocabulary file's (gunzipped) text.
+func Parse(vocabText string) (*Tokenizer, error) {
+	t := &Tokenizer{cache: make(map[string][]int32, 4096)}
+	if err := t.parseMerges(vocabText); err != nil {
+		return nil, fmt.Errorf("vocabulary: %w", err)
+	}
+	return t, nil
+}
+
+// Encode returns the BPE ids of text after CLIP's cleaning, without start
+// and end tokens (simple_tokenizer.encode).
+func (t *Tokenizer) Encode(text string) []int32 {
+	return t.appendEncode(nil, text)
+}
+
+// appendEncode appends text's BPE ids to dst.
+func (t *Tokenizer) appendEncode(dst []int32, text string) []int32 {
+	s := Clean(text)
+	for i := 0; ; {
+		start, end, special := nextWord(s, i)
+		if start < 0 {
+			return dst
+		}
+		i = end
+		word := s[start:end]
+		if special {
+			if word == sotText {
+				dst = append(dst, SOT)
+			} else {
+				dst = append(dst, EOT)
+			}
+			continue
+		}
+		dst = t.appendWord(dst, word)
+	}
+}
+
+// appendWord appends the BPE ids of one pre-token, through the cache.
+func (t *Tokenizer) appendWord(dst []int32, word string) []int32 {
+	t.mu.RLock()
+	ids, ok := t.cache[word]
+	t.mu.RUnlock()
+	if ok {
+		return append(dst, ids...)
+	}
+	n := len(dst)
+	dst = t.bpe(dst, word)
+	ids = append([]int32(nil), dst[n:]...)
+	t.mu.Lock()
+	if len(t.cache) < maxCacheWords {
+		t.cache[strings.Clone(word)] = ids
+	}
+	t.mu.Unlock()
+	return dst
+}
+
+// Tokenize is OpenCLIP's tokenize for one text: SOT, the BPE ids, EOT, cut
+// to contextLen keeping EOT as the last token, zero padded to contextLen.
+func (t *Tokenizer) Tokenize(text string, contextLen int) []int32 {
+	out := make([]int32, contextLen)
+	t.tokenizeInto(out, text)
+	return out
+}
+
+// TokenizeBatch tokenizes texts into one row-major len(texts)×contextLen slice.
+func (t *Tokenizer) TokenizeBatch(texts []string, contextLen int) []int32 {
+	out := make([]int32, len(texts)*contextLen)
+	var scratch []int32
+	for i, text := range texts {
+		scratch = t.wrapInto(out[i*contextLen:(i+1)*contextLen], text, scratch)
+	}
+	return out
+}
+
+func (t *Tokenizer) tokenizeInto(row []int32, text string) {
+	t.wrapInto(row, text, nil)
+}
+
+// wrapInto writes the wrapped ids of text into row (len = context, zeroed)
+// and returns the scratch buffer for reuse.
+func (t *Tokenizer) wrapInto(row []int32, text string, scratch []int32) []int32 {
+	ctx := len(row)
+	if ctx == 0 {
+		return scratch
+	}
+	scratch = append(scratch[:0], SOT)
+	scratch = t.appendEncode(scratch, text)
+	scratch = append(scratch, EOT)
+	n := copy(row, scratch)
+	if len(scratch) > ctx {
+		row[ctx-1] = EOT
+	}
+	clear(row[n:])
+	return scratch
+}
+
+// Len is the number of tokens Tokenize would keep before padding, SOT and
+// EOT included, without the cut: how long a context text needs.
+func (t *Tokenizer) Len(text string) int {
+	return len(t.appendEncode(nil, text)) + 2
+}
+
+// Decode turns ids back into text as simple_tokenizer.decode does: the
+// symbols joined, read back as bytes, decoded as UTF-8 (invalid sequences
+// become U+FFFD) and "</w>" read as a space. Ids outside the vocabulary are
+// skipped; padding zeros decode as "!" as in Python, so cut them first.
+func (t *Tokenizer) Decode(ids []int32) string {
+	var raw []byte
+	for _, id := range ids {
+		if id < 0 || int(id) >= len(t.decoder) {
+			continue
+		}
+		for _, r := range t.decoder[id] {
+			if int(r) < len(t.symByte) {
+				raw = append(raw, t.symByte[r])
+			}
+		}
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(string(raw), "\uFFFD"), "</w>", " ")
+}
