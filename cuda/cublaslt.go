@@ -132,6 +132,7 @@ type Gemm struct {
 	Bias           bool // bias vector of length M
 	GELU           bool // tanh-approximate GELU epilogue (cuBLASLt has no erf GELU)
 	OutF32         bool // D (and C) in float32 instead of bf16
+	InF32          bool // A and B in float32 instead of bf16
 }
 
 type gemmKey = Gemm
@@ -202,10 +203,14 @@ func (c *CublasLt) plan(g Gemm) (*gemmPlan, error) {
 	if g.OutF32 {
 		outType = dataR32F
 	}
-	if err := layout(&p.a, dataR16BF, ar, ac, g.LDA, g.StrideA); err != nil {
+	inType := int32(dataR16BF)
+	if g.InF32 {
+		inType = dataR32F
+	}
+	if err := layout(&p.a, inType, ar, ac, g.LDA, g.StrideA); err != nil {
 		return nil, err
 	}
-	if err := layout(&p.b, dataR16BF, br, bc, g.LDB, g.StrideB); err != nil {
+	if err := layout(&p.b, inType, br, bc, g.LDB, g.StrideB); err != nil {
 		return nil, err
 	}
 	if err := layout(&p.d, outType, g.M, g.N, g.LDD, g.StrideD); err != nil {

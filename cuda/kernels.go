@@ -45,11 +45,18 @@ func KernelSources() ([]KernelSource, error) {
 	return out, nil
 }
 
-// KernelNames lists the extern "C" kernels a source defines.
+// KernelNames lists the extern "C" kernels a source defines, including the
+// _f32 and _bf16 pair of each INSTANTIATE(name, ...) line.
 func KernelNames(src string) []string {
 	var names []string
 	for _, line := range strings.Split(src, "\n") {
 		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "INSTANTIATE("); ok {
+			if i := strings.IndexByte(rest, ','); i > 0 {
+				names = append(names, rest[:i]+"_f32", rest[:i]+"_bf16")
+			}
+			continue
+		}
 		if !strings.HasPrefix(line, `extern "C" __global__ void `) {
 			continue
 		}

@@ -1,88 +1,131 @@
-// Elementwise and row-gather kernels. Letters: N rows, C channels, T tokens.
+// Elementwise and row-gather kernels, each for float (_f32) and bf16 (_bf16)
+// storage. Letters: N rows, C channels, T tokens, B batch, H heads, D head dim.
 
-// x (n) float32 -> y (n) bf16
 extern "C" __global__ void f32_to_bf16(bf16* y, const float* x, long n) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = f2bf(x[i]);
+    GRID_STRIDE(i, n) y[i] = f2bf(x[i]);
 }
 
-// x (n) bf16 -> y (n) float32
 extern "C" __global__ void bf16_to_f32(float* y, const bf16* x, long n) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = bf2f(x[i]);
+    GRID_STRIDE(i, n) y[i] = bf2f(x[i]);
 }
 
-// y = act(x), n elements (y may be x)
-extern "C" __global__ void activation(bf16* y, const bf16* x, long n, int act) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = f2bf(apply_act(bf2f(x[i]), act));
+// y = act(x) (y may be x)
+template <typename T> __device__ void activation_impl(T* y, const T* x, long n, int act) {
+    GRID_STRIDE(i, n) st(y, i, apply_act(ld(x, i), act));
 }
+INSTANTIATE(activation, (float* y, const float* x, long n, int act), (bf16* y, const bf16* x, long n, int act), (y, x, n, act))
 
-// out = a + b (residual), n elements
-extern "C" __global__ void add(bf16* out, const bf16* a, const bf16* b, long n) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
+// out = a + b
+template <typename T> __device__ void add_impl(T* out, const T* a, const T* b, long n) {
+    GRID_STRIDE(i, n) st(out, i, ld(a, i) + ld(b, i));
 }
+INSTANTIATE(add, (float* o, const float* a, const float* b, long n), (bf16* o, const bf16* a, const bf16* b, long n), (o, a, b, n))
 
-// out (N,C) = x (N,C) + p[row mod T] (positional embeddings)
-extern "C" __global__ void add_periodic(bf16* out, const bf16* x, const bf16* p, long N, int C, int T) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N * C) return;
-    long row = i / C;
-    int c = (int)(i - row * C);
-    out[i] = f2bf(bf2f(x[i]) + bf2f(p[(row % T) * C + c]));
+// out (N,C) = x (N,C) + p[row mod T]
+template <typename T> __device__ void add_periodic_impl(T* out, const T* x, const T* p, long N, int C, int T_) {
+    GRID_STRIDE(i, N * C) {
+        long row = i / C;
+        int c = (int)(i - row * C);
+        st(out, i, ld(x, i) + ld(p, (row % T_) * C + c));
+    }
 }
+INSTANTIATE(add_periodic, (float* o, const float* x, const float* p, long N, int C, int T), (bf16* o, const bf16* x, const bf16* p, long N, int C, int T), (o, x, p, N, C, T))
 
 // out (N,C) = table[ids[n]]
-extern "C" __global__ void embedding(bf16* out, const bf16* table, const int* ids, long N, int C) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N * C) return;
-    long row = i / C;
-    int c = (int)(i - row * C);
-    out[i] = table[(long)ids[row] * C + c];
+template <typename T> __device__ void embedding_impl(T* out, const T* table, const int* ids, long N, int C) {
+    GRID_STRIDE(i, N * C) {
+        long row = i / C;
+        int c = (int)(i - row * C);
+        out[i] = table[(long)ids[row] * C + c];
+    }
 }
+INSTANTIATE(embedding, (float* o, const float* t, const int* ids, long N, int C), (bf16* o, const bf16* t, const int* ids, long N, int C), (o, t, ids, N, C))
 
 // out (R,C) = x[rows[r]]
-extern "C" __global__ void gather_rows(bf16* out, const bf16* x, const int* rows, long R, int C) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= R * C) return;
-    long r = i / C;
-    int c = (int)(i - r * C);
-    out[i] = x[(long)rows[r] * C + c];
+template <typename T> __device__ void gather_rows_impl(T* out, const T* x, const int* rows, long R, int C) {
+    GRID_STRIDE(i, R * C) {
+        long r = i / C;
+        int c = (int)(i - r * C);
+        out[i] = x[(long)rows[r] * C + c];
+    }
 }
+INSTANTIATE(gather_rows, (float* o, const float* x, const int* rows, long R, int C), (bf16* o, const bf16* x, const int* rows, long R, int C), (o, x, rows, R, C))
 
-// pixels (B,3,S,S) -> out (B*G*G, 3*P*P), G = S/P; each row ordered (channel, dy, dx)
-extern "C" __global__ void patchify(bf16* out, const bf16* pixels, int B, int S, int P) {
+// pixels (B,3,S,S) -> out (B*G*G, 3*P*P), G = S/P, rows ordered (channel, dy, dx)
+template <typename T> __device__ void patchify_impl(T* out, const T* pixels, int B, int S, int P) {
     int G = S / P;
     long cols = 3L * P * P;
-    long total = (long)B * G * G * cols;
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
-    long row = i / cols;
-    int col = (int)(i - row * cols);
-    int b = (int)(row / (G * G));
-    int g = (int)(row - (long)b * G * G);
-    int gy = g / G, gx = g - gy * G;
-    int ch = col / (P * P);
-    int r = col - ch * P * P;
-    int dy = r / P, dx = r - dy * P;
-    out[i] = pixels[(((long)b * 3 + ch) * S + gy * P + dy) * S + gx * P + dx];
+    GRID_STRIDE(i, (long)B * G * G * cols) {
+        long row = i / cols;
+        int col = (int)(i - row * cols);
+        int b = (int)(row / (G * G));
+        int g = (int)(row - (long)b * G * G);
+        int gy = g / G, gx = g - gy * G;
+        int ch = col / (P * P);
+        int r = col - ch * P * P;
+        int dy = r / P, dx = r - dy * P;
+        out[i] = pixels[(((long)b * 3 + ch) * S + gy * P + dy) * S + gx * P + dx];
+    }
 }
+INSTANTIATE(patchify, (float* o, const float* px, int B, int S, int P), (bf16* o, const bf16* px, int B, int S, int P), (o, px, B, S, P))
 
 // out (B,T+1,C): out[b,0] = tok, out[b,1:] = x (B,T,C)
-extern "C" __global__ void prepend_row(bf16* out, const bf16* x, const bf16* tok, int B, int T, int C) {
-    long total = (long)B * (T + 1) * C;
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
-    long row = i / C;
-    int c = (int)(i - row * C);
-    int b = (int)(row / (T + 1));
-    int t = (int)(row - (long)b * (T + 1));
-    out[i] = t == 0 ? tok[c] : x[((long)b * T + t - 1) * C + c];
+template <typename T> __device__ void prepend_row_impl(T* out, const T* x, const T* tok, int B, int T_, int C) {
+    GRID_STRIDE(i, (long)B * (T_ + 1) * C) {
+        long row = i / C;
+        int c = (int)(i - row * C);
+        int b = (int)(row / (T_ + 1));
+        int t = (int)(row - (long)b * (T_ + 1));
+        out[i] = t == 0 ? tok[c] : x[((long)b * T_ + t - 1) * C + c];
+    }
 }
+INSTANTIATE(prepend_row, (float* o, const float* x, const float* tok, int B, int T, int C), (bf16* o, const bf16* x, const bf16* tok, int B, int T, int C), (o, x, tok, B, T, C))
 
 // t *= alpha
-extern "C" __global__ void scale(bf16* t, long n, float alpha) {
-    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) t[i] = f2bf(bf2f(t[i]) * alpha);
+template <typename T> __device__ void scale_impl(T* t, long n, float alpha) {
+    GRID_STRIDE(i, n) st(t, i, ld(t, i) * alpha);
 }
+INSTANTIATE(scale, (float* t, long n, float a), (bf16* t, long n, float a), (t, n, a))
+
+// qkv (B*T, 3C) -> q, k, v each (B*H, T, D), C = H*D
+template <typename T> __device__ void split_heads_impl(T* q, T* k, T* v, const T* qkv, int B, int T_, int H, int D) {
+    long C = (long)H * D;
+    GRID_STRIDE(i, (long)B * T_ * C) {
+        long bt = i / C;
+        int c = (int)(i - bt * C);
+        int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
+        int h = c / D, d = c - h * D;
+        long o = (((long)b * H + h) * T_ + t) * D + d;
+        const T* row = qkv + bt * 3 * C;
+        q[o] = row[c];
+        k[o] = row[C + c];
+        v[o] = row[2 * C + c];
+    }
+}
+INSTANTIATE(split_heads, (float* q, float* k, float* v, const float* qkv, int B, int T, int H, int D), (bf16* q, bf16* k, bf16* v, const bf16* qkv, int B, int T, int H, int D), (q, k, v, qkv, B, T, H, D))
+
+// heads (B*H, T, D) -> out (B*T, C)
+template <typename T> __device__ void merge_heads_impl(T* out, const T* heads, int B, int T_, int H, int D) {
+    long C = (long)H * D;
+    GRID_STRIDE(i, (long)B * T_ * C) {
+        long bt = i / C;
+        int c = (int)(i - bt * C);
+        int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
+        int h = c / D, d = c - h * D;
+        out[i] = heads[(((long)b * H + h) * T_ + t) * D + d];
+    }
+}
+INSTANTIATE(merge_heads, (float* o, const float* hd, int B, int T, int H, int D), (bf16* o, const bf16* hd, int B, int T, int H, int D), (o, hd, B, T, H, D))
+
+// x (B*T, C) -> heads (B*H, T, D)
+template <typename T> __device__ void split_heads1_impl(T* heads, const T* x, int B, int T_, int H, int D) {
+    long C = (long)H * D;
+    GRID_STRIDE(i, (long)B * T_ * C) {
+        long bt = i / C;
+        int c = (int)(i - bt * C);
+        int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
+        int h = c / D, d = c - h * D;
+        heads[(((long)b * H + h) * T_ + t) * D + d] = x[i];
+    }
+}
+INSTANTIATE(split_heads1, (float* hd, const float* x, int B, int T, int H, int D), (bf16* hd, const bf16* x, int B, int T, int H, int D), (hd, x, B, T, H, D))

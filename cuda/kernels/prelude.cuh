@@ -61,3 +61,17 @@ __device__ __forceinline__ float quick_gelu(float x) { return x / (1.f + __expf(
 __device__ __forceinline__ float apply_act(float x, int act) {
     return act == 1 ? gelu_erf(x) : (act == 2 ? quick_gelu(x) : x);
 }
+
+// Typed loads and stores: kernels are templates over the storage type
+// (float or bf16) and compute in float32.
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const bf16* p, long i) { return bf2f(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(bf16* p, long i, float v) { p[i] = f2bf(v); }
+
+#define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)blockDim.x * gridDim.x)
+
+// INSTANTIATE(name, params, args) defines name_f32 and name_bf16 calling name##_impl<T>.
+#define INSTANTIATE(name, params_f32, params_bf16, args) \
+    extern "C" __global__ void name##_f32 params_f32 { name##_impl<float> args; } \
+    extern "C" __global__ void name##_bf16 params_bf16 { name##_impl<bf16> args; }

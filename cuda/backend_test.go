@@ -1,0 +1,92 @@
+package cuda
+
+import (
+	"errors"
+	"math"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/backend/backendtest"
+)
+
+// gpuBackend opens a CUDA backend or skips: these tests need a GPU, and a
+// machine without one (CI, a laptop) is expected to lack it.
+func gpuBackend(t testing.TB, p Precision) *Backend {
+	t.Helper()
+	b, err := NewBackend(Options{Precision: p})
+	if errors.Is(err, ErrNoDriver) || errors.Is(err, ErrNoDevice) {
+		t.Skipf("no CUDA GPU here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParityF32 runs every backend op on the GPU in float32 against the CPU
+// reference with fresh random inputs. Tolerance 1e-4 relative: both sides
+// accumulate in float32, in different orders (cuBLASLt's split-K and the
+// kernels' tree reductions against sequential CPU sums); the atomics of the
+// scatter backward ops reorder float32 additions too.
+func TestParityF32(t *testing.T) {
+	g := gpuBackend(t, F32)
+	backendtest.Parity(t, backend.NewCPU(), g, 1e-4)
+}
+
+// TestKernelNamesUsedExist checks, without a GPU, that every kernel the
+// backend launches is defined by the embedded sources.
+func TestKernelNamesUsedExist(t *testing.T) {
+	srcs, err := KernelSources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	for _, s := range srcs {
+		for _, n := range KernelNames(s.Src) {
+			defined[n] = true
+		}
+	}
+	code, err := os.ReadFile("backend.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?:launchN|launchRows|fn)\("([a-z0-9_]+)"(\+b\.suffix)?`)
+	uses := re.FindAllStringSubmatch(string(code), -1)
+	if len(uses) < 20 {
+		t.Fatalf("found only %d kernel uses in backend.go: the pattern is stale", len(uses))
+	}
+	for _, u := range uses {
+		names := []string{u[1]}
+		if u[2] != "" {
+			names = []string{u[1] + "_f32", u[1] + "_bf16"}
+		}
+		for _, n := range names {
+			if !defined[n] {
+				t.Errorf("backend.go launches %s, which no embedded .cu file defines", n)
+			}
+		}
+	}
+}
+
+func TestBF16Conversion(t *testing.T) {
+	for _, c := range []struct {
+		in   float32
+		want uint16
+	}{
+		{0, 0}, {1, 0x3f80}, {-2, 0xc000}, {float32(math.Inf(1)), 0x7f80},
+		{1.00390625, 0x3f80}, // halfway between 1 and the next bf16: ties to even (down)
+		{1.01171875, 0x3f82}, // halfway between 0x3f81 and 0x3f82: ties to even (up)
+		{3.0e38, 0x7f62},
+	} {
+		if got := F32ToBF16(c.in); got != c.want {
+			t.Errorf("F32ToBF16(%g) = %#04x, want %#04x", c.in, got, c.want)
+		}
+	}
+	for _, v := range []float32{0, 1, -2.5, 1024, 1.5e-20} {
+		if got := BF16ToF32(F32ToBF16(v)); math.Abs(float64(got-v)) > math.Abs(float64(v))/128 {
+			t.Errorf("round trip of %g gave %g", v, got)
+		}
+	}
+}
