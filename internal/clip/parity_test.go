@@ -296,3 +296,54 @@ func TestGradientParityStep0(t *testing.T) {
 		}
 	}
 }
+
+// TestTrimmedBackwardMatchesFull: training at the batch's longest caption
+// (DESIGN.md decision 5) gives the gradients of the full context: padding
+// after the end-of-text token never reaches a pooled token through the causal
+// mask, so every gradient is equal (the unused positional rows get 0).
+func TestTrimmedBackwardMatchesFull(t *testing.T) {
+	dir, cfg := fixtureConfig(t)
+	in := openFixture(t, dir, "train_inputs.safetensors")
+	feats, fs := f32(t, in, "image_features")
+	ids, is, err := in.Int32s("input_ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	B, E, T := fs[1], fs[2], is[2]
+	be := backend.NewCPU()
+	tt, err := LoadTextTower(be, cfg, filepath.Join(dir, "weights_hf.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := be.FromFloat32(feats[:B*E], B, E)
+	grads := func(ids []int32, T int) map[string][]float32 {
+		tt.ZeroGrad()
+		emb := tt.Forward(ids, B, T)
+		d := be.Zeros(B, E)
+		ContrastiveLoss(be, img, emb, DefaultLogitScale, nil, d)
+		tt.Backward(d)
+		out := map[string][]float32{}
+		for _, p := range tt.Params() {
+			out[p.Name] = be.ToFloat32(p.Grad, nil)
+		}
+		return out
+	}
+	full := grads(ids[:B*T], T)
+	trim := 0
+	for _, p := range tt.PoolPositions(ids[:B*T], B, T) {
+		trim = max(trim, p+1)
+	}
+	if trim == T {
+		t.Skip("step 0 has a row without padding")
+	}
+	rows := make([]int32, 0, B*trim)
+	for b := 0; b < B; b++ {
+		rows = append(rows, ids[b*T:b*T+trim]...)
+	}
+	short := grads(rows, trim)
+	for name, want := range full {
+		if e := relErr(short[name], toF64(want)); !(e <= forwardTol) {
+			t.Errorf("%s: trimmed to %d of %d tokens: relative error %.3g", name, trim, T, e)
+		}
+	}
+}

@@ -230,6 +230,7 @@ func DetectScheme(names []string) (Scheme, error) {
 	var hf, oc bool
 	for _, n := range names {
 		switch {
+		case slices.Contains(ignorable, n):
 		case strings.HasPrefix(n, "vision_model.") || strings.HasPrefix(n, "text_model.") || n == "visual_projection.weight" || n == "text_projection.weight":
 			hf = true
 		case strings.HasPrefix(n, "visual.") || strings.HasPrefix(n, "transformer.") || n == "token_embedding.weight" || n == "positional_embedding" || n == "text_projection" || strings.HasPrefix(n, "ln_final."):

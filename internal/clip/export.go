@@ -1,0 +1,111 @@
+package clip
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/litcache/litcache/internal/safetensors"
+)
+
+// ConfigFileName is the config written beside exported weights, as OpenCLIP's
+// hub checkpoints name it.
+const ConfigFileName = "open_clip_config.json"
+
+// CLIP's image normalisation, written into open_clip_config.json's preprocess_cfg.
+var (
+	clipMean = [3]float64{0.48145466, 0.4578275, 0.40821073}
+	clipStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
+)
+
+// hubConfig is open_clip_config.json as OpenCLIP's push_to_hub writes it.
+type hubConfig struct {
+	ModelCfg      Config `json:"model_cfg"`
+	PreprocessCfg struct {
+		Mean [3]float64 `json:"mean"`
+		Std  [3]float64 `json:"std"`
+	} `json:"preprocess_cfg"`
+}
+
+// WriteConfigFile writes cfg as an OpenCLIP hub config (model_cfg +
+// preprocess_cfg), atomically; LoadConfig reads it back.
+func WriteConfigFile(path string, cfg Config) error {
+	var h hubConfig
+	h.ModelCfg = cfg
+	h.PreprocessCfg.Mean, h.PreprocessCfg.Std = clipMean, clipStd
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return fmt.Errorf("clip: config %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("clip: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("clip: %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("clip: %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("clip: %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("clip: %s: %w", path, err)
+	}
+	return nil
+}
+
+func toSafetensors(fts []fileTensor) []safetensors.Tensor {
+	out := make([]safetensors.Tensor, len(fts))
+	for i, ft := range fts {
+		out[i] = safetensors.F32(ft.name, ft.shape, ft.data)
+	}
+	return out
+}
+
+// SaveTextTower writes the text tower and logitScale to path (safetensors,
+// float32, OpenCLIP names and shapes: text_projection (W,E)) and cfg as
+// open_clip_config.json in the same folder. OpenCLIP loads the file into a
+// model of cfg (with strict=False for the absent image tower);
+// LoadTextTower reads it back exactly.
+func SaveTextTower(path string, cfg Config, text *TextTower, logitScale float32) error {
+	fts, err := encodeParams(text.be, text.ps, OpenCLIP)
+	if err != nil {
+		return err
+	}
+	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{logitScale}})
+	meta := map[string]string{"format": "pt", "litcache": "clip text tower"}
+	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+		return fmt.Errorf("clip: save text tower: %w", err)
+	}
+	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), cfg)
+}
+
+// SaveModel writes both towers and the logit scale to path (safetensors,
+// float32) under scheme's names, and the config as open_clip_config.json
+// beside it.
+func SaveModel(path string, m *Model, scheme Scheme) error {
+	var fts []fileTensor
+	for _, ps := range []paramSet{m.Vision.ps, m.Text.ps} {
+		part, err := encodeParams(m.Vision.be, ps, scheme)
+		if err != nil {
+			return err
+		}
+		fts = append(fts, part...)
+	}
+	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
+	meta := map[string]string{"format": "pt"}
+	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+		return fmt.Errorf("clip: save model: %w", err)
+	}
+	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), m.Config)
+}
