@@ -21,7 +21,9 @@ type CPUOptions struct {
 // A CPU is safe for concurrent use by several goroutines.
 type CPU struct {
 	threads int
-	blas    *openBLAS // nil: pure-Go GEMM
+	blas    *openBLAS  // nil: pure-Go GEMM
+	kernel  gemmKernel // the pure-Go GEMM's micro-kernel
+	bufs    *gemmBuffers
 }
 
 var _ Backend = (*CPU)(nil)
@@ -31,7 +33,7 @@ func NewCPU() *CPU { return NewCPUWith(CPUOptions{}) }
 
 // NewCPUWith returns a CPU backend configured by opts.
 func NewCPUWith(opts CPUOptions) *CPU {
-	c := &CPU{threads: opts.Threads}
+	c := &CPU{threads: opts.Threads, kernel: bestKernel(), bufs: &gemmBuffers{}}
 	if c.threads <= 0 {
 		c.threads = runtime.GOMAXPROCS(0)
 	}

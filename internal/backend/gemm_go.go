@@ -1,46 +1,249 @@
 package backend
 
+import "sync"
+
+// The pure-Go GEMM, blocked and packed as in BLIS/GotoBLAS:
+//
+//	for jc over N in NC columns:            B panel (KC×NC) packed once, shared
+//	  for pc over K in KC:
+//	    pack op(b)[pc:pc+KC, jc:jc+NC] into NR-wide slivers
+//	    for ic over M in MC rows (goroutines): A block (MC×KC) packed per worker
+//	      pack alpha·op(a)[ic:ic+MC, pc:pc+KC] into MR-tall slivers
+//	      for each MR×NR tile: micro-kernel C tile += Ap sliver · Bp sliver
+//
+// Packing makes the micro-kernel read both operands contiguously whatever the
+// transposes, keeps the A block in L2 and a B sliver in L1, and folds alpha in.
+// The micro-kernel is kernel.fn: assembly (AVX2+FMA) where the CPU has it,
+// else the register-blocked Go kernel below.
+
+// Block sizes: an A block MC×KC = 144×256 floats (144 KiB) sits in L2, a B
+// sliver KC×NR (16 KiB at NR=16) in L1; NC bounds the shared B panel (4 MiB).
+const (
+	gemmKC = 256
+	gemmMC = 144
+	gemmNC = 4096
+)
+
+// gemmKernel is a micro-kernel: c[i*ldc+j] += Σ_p a[p*mr+i]·b[p*nr+j] for an
+// mr×nr tile, with a and b packed slivers of depth k.
+type gemmKernel struct {
+	name   string
+	mr, nr int
+	fn     func(k int, a, b, c []float32, ldc int)
+}
+
+// goKernel4x4 is the portable micro-kernel: a 4×4 tile in 16 scalar
+// accumulators, with the packed slivers re-sliced to constant lengths so the
+// compiler drops the bounds checks in the inner loop.
+var goKernel4x4 = gemmKernel{name: "go 4x4", mr: 4, nr: 4, fn: kernel4x4}
+
+func kernel4x4(k int, a, b, c []float32, ldc int) {
+	var c00, c01, c02, c03 float32
+	var c10, c11, c12, c13 float32
+	var c20, c21, c22, c23 float32
+	var c30, c31, c32, c33 float32
+	a = a[:4*k]
+	b = b[:4*k]
+	for len(a) >= 4 && len(b) >= 4 {
+		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+		a, b = a[4:], b[4:]
+	}
+	r := c[:4]
+	r[0] += c00
+	r[1] += c01
+	r[2] += c02
+	r[3] += c03
+	r = c[ldc : ldc+4]
+	r[0] += c10
+	r[1] += c11
+	r[2] += c12
+	r[3] += c13
+	r = c[2*ldc : 2*ldc+4]
+	r[0] += c20
+	r[1] += c21
+	r[2] += c22
+	r[3] += c23
+	r = c[3*ldc : 3*ldc+4]
+	r[0] += c30
+	r[1] += c31
+	r[2] += c32
+	r[3] += c33
+}
+
+// gemmBuffers holds the packing buffers a GEMM call borrows.
+type gemmBuffers struct {
+	pool sync.Pool // *[]float32
+}
+
+func (g *gemmBuffers) get(n int) *[]float32 {
+	if p, ok := g.pool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func (g *gemmBuffers) put(p *[]float32) { g.pool.Put(p) }
+
 // goGemm is the pure-Go sgemm (row-major, leading dimensions as BLAS).
 func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
-	c.parallel(m, n*k*2, func(lo, hi int) {
-		row := make([]float32, k)
-		for i := lo; i < hi; i++ {
-			crow := cm[i*ldc : i*ldc+n]
-			if beta == 0 {
-				clear(crow)
-			} else if beta != 1 {
-				for j := range crow {
-					crow[j] *= beta
+	scaleC(c, m, n, beta, cm, ldc)
+	if alpha == 0 || k == 0 {
+		return
+	}
+	kern := c.kernel
+	mr, nr := kern.mr, kern.nr
+	// Row blocks: at least one per thread when M allows it, MC at most.
+	mc := gemmMC
+	if per := roundUp((m+c.threads-1)/c.threads, mr); per < mc {
+		mc = max(per, mr)
+	}
+	nc := min(gemmNC, roundUp(n, nr))
+	kc := min(gemmKC, k)
+	bufB := c.bufs.get(kc * nc)
+	defer c.bufs.put(bufB)
+	bp := *bufB
+	for jc := 0; jc < n; jc += nc {
+		ncur := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kcur := min(kc, k-pc)
+			slivers := (ncur + nr - 1) / nr
+			c.parallel(slivers, kcur*nr*4, func(lo, hi int) {
+				packB(bp, b, ldb, transB, pc, kcur, jc, ncur, nr, lo, hi)
+			})
+			blocks := (m + mc - 1) / mc
+			c.parallel(blocks, 2*mc*kcur*ncur, func(lo, hi int) {
+				bufA := c.bufs.get(mc*kcur + mr*nr)
+				defer c.bufs.put(bufA)
+				ap, tile := (*bufA)[:mc*kcur], (*bufA)[mc*kcur:]
+				for blk := lo; blk < hi; blk++ {
+					ic := blk * mc
+					mcur := min(mc, m-ic)
+					packA(ap, a, lda, transA, alpha, ic, mcur, pc, kcur, mr)
+					macroKernel(kern, ap, bp, cm[ic*ldc+jc:], ldc, mcur, ncur, kcur, tile)
 				}
-			}
-			if alpha == 0 || k == 0 {
+			})
+		}
+	}
+}
+
+// macroKernel runs the micro-kernel over the mcur×ncur block at c; partial
+// tiles at the edges go through tile (mr×nr scratch).
+func macroKernel(kern gemmKernel, ap, bp, c []float32, ldc, mcur, ncur, kc int, tile []float32) {
+	mr, nr := kern.mr, kern.nr
+	for jr := 0; jr < ncur; jr += nr {
+		bs := bp[(jr/nr)*kc*nr:][:kc*nr]
+		nw := min(nr, ncur-jr)
+		for ir := 0; ir < mcur; ir += mr {
+			as := ap[(ir/mr)*kc*mr:][:kc*mr]
+			mh := min(mr, mcur-ir)
+			if mh == mr && nw == nr {
+				kern.fn(kc, as, bs, c[ir*ldc+jr:], ldc)
 				continue
 			}
-			// row = alpha · op(a)[i,:]
-			for p := 0; p < k; p++ {
-				if transA {
-					row[p] = alpha * a[p*lda+i]
-				} else {
-					row[p] = alpha * a[i*lda+p]
+			clear(tile[:mr*nr])
+			kern.fn(kc, as, bs, tile, nr)
+			for i := 0; i < mh; i++ {
+				dst := c[(ir+i)*ldc+jr:][:nw]
+				for j, v := range tile[i*nr : i*nr+nw] {
+					dst[j] += v
 				}
 			}
-			if transB {
-				for j := 0; j < n; j++ {
-					bj := b[j*ldb : j*ldb+k]
-					var s float32
-					for p, v := range row {
-						s += v * bj[p]
-					}
-					crow[j] += s
+		}
+	}
+}
+
+// packA copies alpha·op(a)[ic:ic+mcur, pc:pc+kc] into mr-tall slivers:
+// ap[(s·kc + p)·mr + i] = alpha·op(a)[ic+s·mr+i, pc+p], rows past mcur zero.
+func packA(ap, a []float32, lda int, transA bool, alpha float32, ic, mcur, pc, kc, mr int) {
+	for s := 0; s*mr < mcur; s++ {
+		dst := ap[s*kc*mr:][:kc*mr]
+		rows := min(mr, mcur-s*mr)
+		r0 := ic + s*mr
+		if rows < mr {
+			clear(dst)
+		}
+		if transA {
+			// op(a)[r, p] = a[p, r]: the mr rows of a sliver are contiguous in a.
+			for p := 0; p < kc; p++ {
+				src := a[(pc+p)*lda+r0:][:rows]
+				d := dst[p*mr:][:rows]
+				for i, v := range src {
+					d[i] = alpha * v
 				}
-			} else {
-				for p, v := range row {
-					bp := b[p*ldb : p*ldb+n]
-					for j := range crow {
-						crow[j] += v * bp[j]
-					}
+			}
+			continue
+		}
+		for i := 0; i < rows; i++ {
+			src := a[(r0+i)*lda+pc:][:kc]
+			for p, v := range src {
+				dst[p*mr+i] = alpha * v
+			}
+		}
+	}
+}
+
+// packB copies op(b)[pc:pc+kc, jc:jc+ncur] slivers lo..hi into nr-wide
+// slivers: bp[(s·kc + p)·nr + j] = op(b)[pc+p, jc+s·nr+j], columns past ncur zero.
+func packB(bp, b []float32, ldb int, transB bool, pc, kc, jc, ncur, nr, lo, hi int) {
+	for s := lo; s < hi; s++ {
+		dst := bp[s*kc*nr:][:kc*nr]
+		cols := min(nr, ncur-s*nr)
+		c0 := jc + s*nr
+		if cols < nr {
+			clear(dst)
+		}
+		if transB {
+			// op(b)[p, j] = b[j, p]: each column of the sliver is a row of b.
+			for j := 0; j < cols; j++ {
+				src := b[(c0+j)*ldb+pc:][:kc]
+				for p, v := range src {
+					dst[p*nr+j] = v
 				}
+			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			copy(dst[p*nr:p*nr+cols], b[(pc+p)*ldb+c0:][:cols])
+		}
+	}
+}
+
+// scaleC applies c = beta·c (beta 0 clears, so NaNs in c do not survive).
+func scaleC(c *CPU, m, n int, beta float32, cm []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	c.parallel(m, n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := cm[i*ldc : i*ldc+n]
+			if beta == 0 {
+				clear(row)
+				continue
+			}
+			for j := range row {
+				row[j] *= beta
 			}
 		}
 	})
 }
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }

@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -8,17 +9,19 @@ import (
 )
 
 // The CPU backend's paths against each other: OpenBLAS (when present) and the
-// multi-threaded pure-Go GEMM against the single-threaded pure-Go one. All are
+// pure-Go GEMM (assembly micro-kernel where the CPU has one, multi-threaded)
+// against the single-threaded pure-Go GEMM with the portable Go micro-kernel. All are
 // float32 with float32 GEMM accumulation in different orders; on these small
 // shapes the relative errors are ~1e-7, so 1e-5 leaves room without hiding a
 // wrong index (which gives errors of order 1).
 func TestParityCPUPaths(t *testing.T) {
-	ref := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 1})
+	ref := backend.NewCPUPortable(1)
 	for _, got := range []*backend.CPU{
 		backend.NewCPU(),
 		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 4}),
+		backend.NewCPUPortable(3),
 	} {
-		t.Run(got.Name(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/threads%d", got.Name(), got.KernelName(), got.Threads()), func(t *testing.T) {
 			backendtest.Parity(t, ref, got, 1e-5)
 		})
 	}

@@ -28,6 +28,7 @@ func backends() []*backend.CPU {
 	return []*backend.CPU{
 		backend.NewCPU(),
 		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true}),
+		backend.NewCPUPortable(2),
 	}
 }
 

@@ -1,0 +1,12 @@
+package backend
+
+// NewCPUPortable returns a CPU backend without OpenBLAS that uses the portable
+// Go micro-kernel, so the tests reach it on machines with an assembly one.
+func NewCPUPortable(threads int) *CPU {
+	c := NewCPUWith(CPUOptions{DisableBLAS: true, Threads: threads})
+	c.kernel = goKernel4x4
+	return c
+}
+
+// KernelName names the pure-Go GEMM's micro-kernel.
+func (c *CPU) KernelName() string { return c.kernel.name }

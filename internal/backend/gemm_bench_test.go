@@ -1,0 +1,69 @@
+package backend_test
+
+import (
+	"fmt"
+	"math/rand"
+	"syscall"
+	"testing"
+
+	"github.com/litcache/litcache/internal/backend"
+)
+
+// MatmulShapes are the products timed by the benchmarks: 1024³ and the four
+// Linear layers of a ViT-B/16 block on a batch of 8 images (8·197 = 1576 rows).
+var matmulShapes = []struct {
+	name    string
+	m, n, k int
+}{
+	{"1024^3", 1024, 1024, 1024},
+	{"vitb16_qkv_1576x768x2304", 1576, 2304, 768},
+	{"vitb16_out_1576x768x768", 1576, 768, 768},
+	{"vitb16_fc1_1576x768x3072", 1576, 3072, 768},
+	{"vitb16_fc2_1576x3072x768", 1576, 768, 3072},
+}
+
+// BenchmarkLinear times Linear (x·wᵀ, the layout every layer uses) on each
+// GEMM path and reports GFLOP/s.
+func BenchmarkLinear(b *testing.B) {
+	paths := []*backend.CPU{
+		backend.NewCPU(),
+		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true}),
+		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 1}),
+		backend.NewCPUPortable(1),
+	}
+	rng := rand.New(rand.NewSource(1))
+	for _, s := range matmulShapes {
+		x := make([]float32, s.m*s.k)
+		w := make([]float32, s.n*s.k)
+		for i := range x {
+			x[i] = rng.Float32()
+		}
+		for i := range w {
+			w[i] = rng.Float32()
+		}
+		for _, be := range paths {
+			name := fmt.Sprintf("%s/%s/%s/threads%d", s.name, be.Name(), be.KernelName(), be.Threads())
+			b.Run(name, func(b *testing.B) {
+				xt, wt, out := be.FromFloat32(x, s.m, s.k), be.FromFloat32(w, s.n, s.k), be.Zeros(s.m, s.n)
+				be.Linear(out, xt, wt, nil, backend.ActNone)
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					be.Linear(out, xt, wt, nil, backend.ActNone)
+				}
+				flop := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// Per CPU-second: what one core delivers, readable on a busy machine.
+				b.ReportMetric(flop/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+			})
+		}
+	}
+}
+
+// cpuSeconds is the user+system CPU time of the process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
