@@ -35,7 +35,11 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzDecode -fuzztime {{seconds}}s ./internal/imageproc/
     go test -run '^$' -fuzz FuzzReader -fuzztime {{seconds}}s ./internal/wds/
 
-# GPU test binaries for a machine without Go (see ../shared/scripts/gpu-build.sh);
-# then run `bash .gpu/run.sh` there.
+# GPU test binaries for a machine without Go (../shared/scripts/gpu-build.sh),
+# plus the PyTorch peer, into .gpu/. On the GPU machine, in the repo root:
+#   bash .gpu/run.sh                                  # parity tests
+#   bash .gpu/run.sh -test.bench . -test.run '^$'     # GEMM ceiling, ViT-L/14
+#   python3 .gpu/pytorch_peer.py                      # the peer, same GPU, same run
 gpu:
     ../shared/scripts/gpu-build.sh ./cuda/...
+    cp ../shared/peers/pytorch_peer.py .gpu/
