@@ -40,9 +40,9 @@ func frac(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// scoreChunk is the number of images whose similarity rows are materialised
+// ScoreChunk is the number of images whose similarity rows are materialised
 // at once: chunk×K float32 (80 MB for K = 10,000).
-const scoreChunk = 2048
+const ScoreChunk = 2048
 
 // Score classifies n images among k classes by cosine similarity on the CPU
 // backend. img (N,E) and classEmb (K,E) must be L2-normalised rows; labels (N)
@@ -83,7 +83,7 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 
 	cls := be.FromFloat32(classEmb[:k*dim], k, dim) // (K,E)
 	defer be.Free(cls)
-	chunk := min(scoreChunk, n)
+	chunk := min(ScoreChunk, n)
 	sim := be.Zeros(chunk, k) // (chunk,K)
 	defer be.Free(sim)
 	host := make([]float32, chunk*k)

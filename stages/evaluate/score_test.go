@@ -58,7 +58,7 @@ func TestScoreMatchesBruteForce(t *testing.T) {
 		{"small", 50, 7, 8, 5, false},
 		{"topk>k", 20, 3, 8, 5, false},
 		{"top1", 40, 30, 16, 1, false},
-		{"two chunks", scoreChunk + 37, 11, 12, 5, false},
+		{"two chunks", ScoreChunk + 37, 11, 12, 5, false},
 		{"blas if present", 300, 64, 32, 5, true},
 	}
 	for _, tc := range cases {
