@@ -7,6 +7,3 @@ func NewCPUPortable(threads int) *CPU {
 	c.kernel = goKernel4x4
 	return c
 }
-
-// KernelName names the pure-Go GEMM's micro-kernel.
-func (c *CPU) KernelName() string { return c.kernel.name }

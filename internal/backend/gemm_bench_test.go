@@ -42,7 +42,7 @@ func BenchmarkLinear(b *testing.B) {
 			w[i] = rng.Float32()
 		}
 		for _, be := range paths {
-			name := fmt.Sprintf("%s/%s/%s/threads%d", s.name, be.Name(), be.KernelName(), be.Threads())
+			name := fmt.Sprintf("%s/%s/%s/threads%d", s.name, be.Name(), be.GemmKernel(), be.Threads())
 			b.Run(name, func(b *testing.B) {
 				xt, wt, out := be.FromFloat32(x, s.m, s.k), be.FromFloat32(w, s.n, s.k), be.Zeros(s.m, s.n)
 				be.Linear(out, xt, wt, nil, backend.ActNone)

@@ -95,3 +95,26 @@ func (b *openBLAS) sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 		unsafe.Pointer(&a[0]), int32(lda), unsafe.Pointer(&bm[0]), int32(ldb),
 		beta, unsafe.Pointer(&cm[0]), int32(ldc))
 }
+
+// SgemmFunc is a row-major sgemm: c = alpha·op(a)·op(b) + beta·c with leading
+// dimensions lda, ldb, ldc.
+type SgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// OpenBLASSgemm returns OpenBLAS's cblas_sgemm called directly (no backend
+// around it: the reference `litcache bench matmul` measures against), or the
+// error saying why OpenBLAS was not loaded.
+func OpenBLASSgemm() (SgemmFunc, error) {
+	b, err := loadOpenBLAS()
+	if err != nil {
+		return nil, err
+	}
+	return func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm []float32, ldb int, beta float32, c []float32, ldc int) {
+		checkGemmLen("a", a, transA, m, k, lda)
+		checkGemmLen("b", bm, transB, k, n, ldb)
+		checkGemmLen("c", c, false, m, n, ldc)
+		if m == 0 || n == 0 || k == 0 {
+			return
+		}
+		b.sgemm(transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc)
+	}, nil
+}

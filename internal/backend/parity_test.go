@@ -21,7 +21,7 @@ func TestParityCPUPaths(t *testing.T) {
 		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 4}),
 		backend.NewCPUPortable(3),
 	} {
-		t.Run(fmt.Sprintf("%s/%s/threads%d", got.Name(), got.KernelName(), got.Threads()), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/threads%d", got.Name(), got.GemmKernel(), got.Threads()), func(t *testing.T) {
 			backendtest.Parity(t, ref, got, 1e-5)
 		})
 	}
