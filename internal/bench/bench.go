@@ -42,7 +42,10 @@ type Bench struct {
 // All lists every benchmark `litcache bench` knows, in print order.
 // Each area adds its entry here and keeps its Bench in its own file.
 func All() []Bench {
-	return []Bench{}
+	return []Bench{
+		Matmul,
+		Eval,
+	}
 }
 
 // Select returns the benches whose name starts with one of prefixes (all when none).
