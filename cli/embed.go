@@ -1,8 +1,306 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
 
-// PLACEHOLDER: replaced by the owner of this command.
+	"github.com/urfave/cli/v2"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/clip"
+	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/tokenizer"
+)
+
 func embedCommand() *cli.Command {
-	return &cli.Command{Name: "embed", Hidden: true}
+	return &cli.Command{
+		Name:  "embed",
+		Usage: "run the CLIP towers on images and texts: embeddings, a cosine table, or tensors to compare with PyTorch",
+		UsageText: `litcache embed --model CONFIG --weights FILE [--vocab F] [--image a.jpg ...] [--text "..." ...]
+litcache embed --model CONFIG --weights FILE [--pixels in.safetensors] [--ids in.safetensors] --out out.safetensors`,
+		Description: `Loads a CLIP model (an OpenCLIP config name or JSON file, and a safetensors
+file with OpenCLIP or HF transformers names) and embeds:
+
+  --image FILE   JPEG/PNG photos, preprocessed as OpenCLIP's eval transform
+  --text TEXT    captions, tokenized with CLIP's BPE (--vocab bpe_simple_vocab_16e6.txt.gz)
+  --pixels FILE  a safetensors tensor pixel_values (B,3,S,S), already normalised
+  --ids FILE     a safetensors tensor input_ids (B,T) of token ids
+
+With both images and texts it prints the image×text cosine-similarity table,
+otherwise one embedding per line (projected, not normalised). --out writes
+image_embeds and text_embeds (float32) for comparison with a PyTorch dump.
+--weights random:SEED uses a random initialisation instead of a file.
+
+Examples:
+   litcache embed --model ViT-B-32-quickgelu --weights open_clip_model.safetensors \
+       --vocab bpe_simple_vocab_16e6.txt.gz --image junco.jpg --image owl.jpg \
+       --text "a photo of a junco" --text "a photo of an owl"
+   litcache embed --model open_clip_config.json --weights model.safetensors \
+       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "model config: a built-in (" + strings.Join(clip.BuiltinNames(), ", ") + ") or an OpenCLIP/HF config JSON", Required: true},
+			&cli.StringFlag{Name: "weights", Usage: "safetensors weights (OpenCLIP or HF names), or random:SEED", Required: true},
+			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz), needed by --text"},
+			&cli.StringSliceFlag{Name: "image", Usage: "image file to embed (repeatable)"},
+			&cli.StringSliceFlag{Name: "text", Usage: "text to embed (repeatable)"},
+			&cli.StringFlag{Name: "pixels", Usage: "safetensors file with pixel_values (B,3,S,S), CLIP-normalised"},
+			&cli.StringFlag{Name: "ids", Usage: "safetensors file with input_ids (B,T) token ids"},
+			&cli.StringFlag{Name: "out", Usage: "write image_embeds and text_embeds to this safetensors file"},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per forward pass"},
+		},
+		Action: func(c *cli.Context) error {
+			return runEmbed(c.App.Writer, embedOptions{
+				model: c.String("model"), weights: c.String("weights"), vocab: c.String("vocab"),
+				images: c.StringSlice("image"), texts: c.StringSlice("text"),
+				pixels: c.String("pixels"), ids: c.String("ids"), out: c.String("out"), batch: c.Int("batch"),
+			})
+		},
+	}
+}
+
+type embedOptions struct {
+	model, weights, vocab string
+	images, texts         []string
+	pixels, ids, out      string
+	batch                 int
+}
+
+func runEmbed(w io.Writer, o embedOptions) error {
+	if len(o.images) == 0 && len(o.texts) == 0 && o.pixels == "" && o.ids == "" {
+		return fmt.Errorf("embed: nothing to embed: give --image, --text, --pixels or --ids")
+	}
+	if (len(o.images) > 0 && o.pixels != "") || (len(o.texts) > 0 && o.ids != "") {
+		return fmt.Errorf("embed: give images either as --image or as --pixels, texts either as --text or as --ids")
+	}
+	if o.batch <= 0 {
+		return fmt.Errorf("embed: --batch %d must be positive", o.batch)
+	}
+	cfg, err := clip.LoadConfig(o.model)
+	if err != nil {
+		return fmt.Errorf("embed: --model: %w", err)
+	}
+	// Read and check every input before the (slow) weights load.
+	var tok *tokenizer.Tokenizer
+	if len(o.texts) > 0 {
+		if o.vocab == "" {
+			return fmt.Errorf("embed: --text needs --vocab (CLIP's bpe_simple_vocab_16e6.txt.gz)")
+		}
+		if tok, err = tokenizer.Load(o.vocab); err != nil {
+			return fmt.Errorf("embed: --vocab: %w", err)
+		}
+	}
+	var pixels []float32
+	var nPix int
+	if o.pixels != "" {
+		if pixels, nPix, err = readPixels(o.pixels, cfg.Vision.ImageSize); err != nil {
+			return err
+		}
+	}
+	var ids []int32
+	var nIDs, T int
+	switch {
+	case o.ids != "":
+		if ids, nIDs, T, err = readIDs(o.ids, cfg.Text); err != nil {
+			return err
+		}
+	case tok != nil:
+		if cfg.Text.VocabSize != tokenizer.VocabSize {
+			return fmt.Errorf("embed: --text: the model's vocabulary has %d ids, CLIP's BPE %d (use --ids for other vocabularies)", cfg.Text.VocabSize, tokenizer.VocabSize)
+		}
+		T = cfg.Text.ContextLength
+		ids, nIDs = tok.TokenizeBatch(o.texts, T), len(o.texts)
+	}
+
+	be := backend.NewCPU()
+	var m *clip.Model
+	if seed, ok, err := clip.ParseRandomWeights(o.weights); ok {
+		if err != nil {
+			return fmt.Errorf("embed: --weights: %w", err)
+		}
+		m = clip.NewRandomModel(be, cfg, seed)
+	} else if m, err = clip.LoadModel(be, cfg, o.weights); err != nil {
+		return fmt.Errorf("embed: --weights: %w", err)
+	}
+	defer m.Free()
+
+	var imgEmb, txtEmb []float32
+	var imgNames, txtNames []string
+	switch {
+	case len(o.images) > 0:
+		imgEmb, err = embedImages(m.Vision, cfg, o.images, o.batch)
+		if err != nil {
+			return err
+		}
+		imgNames = o.images
+	case pixels != nil:
+		S := cfg.Vision.ImageSize
+		for b := 0; b < nPix; b += o.batch {
+			n := min(o.batch, nPix-b)
+			imgEmb = append(imgEmb, m.Vision.Encode(pixels[b*3*S*S:(b+n)*3*S*S], n)...)
+		}
+		imgNames = indexNames("pixel_values", nPix)
+	}
+	if ids != nil {
+		txtEmb = m.Text.Encode(ids, nIDs, T)
+		txtNames = o.texts
+		if len(txtNames) == 0 {
+			txtNames = indexNames("input_ids", nIDs)
+		}
+	}
+
+	E := cfg.EmbedDim
+	if o.out != "" {
+		var ts []safetensors.Tensor
+		if imgEmb != nil {
+			ts = append(ts, safetensors.F32("image_embeds", []int{len(imgEmb) / E, E}, imgEmb))
+		}
+		if txtEmb != nil {
+			ts = append(ts, safetensors.F32("text_embeds", []int{len(txtEmb) / E, E}, txtEmb))
+		}
+		if err := safetensors.Write(o.out, ts, map[string]string{"model": o.model, "weights": o.weights}); err != nil {
+			return fmt.Errorf("embed: --out: %w", err)
+		}
+		return nil
+	}
+	if imgEmb != nil && txtEmb != nil {
+		printCosineTable(w, imgNames, txtNames, imgEmb, txtEmb, E)
+		return nil
+	}
+	for i, name := range imgNames {
+		printEmbedding(w, name, imgEmb[i*E:(i+1)*E])
+	}
+	for i, name := range txtNames {
+		printEmbedding(w, name, txtEmb[i*E:(i+1)*E])
+	}
+	return nil
+}
+
+// embedImages decodes and preprocesses the files and runs the image tower in batches.
+func embedImages(vt *clip.VisionTower, cfg clip.Config, files []string, batch int) ([]float32, error) {
+	S := cfg.Vision.ImageSize
+	pre := imageproc.CLIPPreprocessor(S)
+	bar := progress.New("embed", int64(len(files)), progress.Options{Unit: "img", Quiet: len(files) < 2*batch})
+	defer bar.Finish()
+	var out []float32
+	px := make([]float32, 0, batch*3*S*S)
+	flush := func() {
+		if n := len(px) / (3 * S * S); n > 0 {
+			out = append(out, vt.Encode(px, n)...)
+			bar.Add(int64(n))
+			px = px[:0]
+		}
+	}
+	for _, f := range files {
+		img, err := imageproc.DecodeFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("embed: --image: %w", err)
+		}
+		px = append(px, pre.Transform(img, nil)...)
+		if len(px) == cap(px) {
+			flush()
+		}
+	}
+	flush()
+	return out, nil
+}
+
+// readPixels reads pixel_values (B,3,S,S) from a safetensors file.
+func readPixels(path string, S int) ([]float32, int, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("embed: --pixels: %w", err)
+	}
+	defer f.Close()
+	d, shape, err := f.Float32("pixel_values")
+	if err != nil {
+		return nil, 0, fmt.Errorf("embed: --pixels %s: %w", path, err)
+	}
+	if len(shape) != 4 || shape[1] != 3 || shape[2] != S || shape[3] != S || shape[0] == 0 {
+		return nil, 0, fmt.Errorf("embed: --pixels %s: pixel_values has shape %v, the model wants (B,3,%d,%d)", path, shape, S, S)
+	}
+	return d, shape[0], nil
+}
+
+// readIDs reads input_ids (B,T) from a safetensors file and checks them against the text tower.
+func readIDs(path string, tc clip.TextConfig) ([]int32, int, int, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("embed: --ids: %w", err)
+	}
+	defer f.Close()
+	ids, shape, err := f.Int32s("input_ids")
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("embed: --ids %s: %w", path, err)
+	}
+	if len(shape) != 2 || shape[0] == 0 || shape[1] == 0 || shape[1] > tc.ContextLength {
+		return nil, 0, 0, fmt.Errorf("embed: --ids %s: input_ids has shape %v, the model wants (B,T) with T ≤ %d", path, shape, tc.ContextLength)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= tc.VocabSize {
+			return nil, 0, 0, fmt.Errorf("embed: --ids %s: id %d at row %d, position %d is outside the vocabulary of %d", path, id, i/shape[1], i%shape[1], tc.VocabSize)
+		}
+	}
+	return ids, shape[0], shape[1], nil
+}
+
+func indexNames(tensor string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s[%d]", tensor, i)
+	}
+	return out
+}
+
+func printEmbedding(w io.Writer, name string, v []float32) {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, x := range v {
+		fmt.Fprintf(&b, " %.6g", x)
+	}
+	fmt.Fprintln(w, b.String())
+}
+
+// printCosineTable prints cos(image i, text j): one row per image, one column per text.
+func printCosineTable(w io.Writer, imgNames, txtNames []string, img, txt []float32, E int) {
+	norm := func(v []float32) []float64 {
+		var ss float64
+		for _, x := range v {
+			ss += float64(x) * float64(x)
+		}
+		n := math.Max(math.Sqrt(ss), 1e-12)
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x) / n
+		}
+		return out
+	}
+	fmt.Fprintln(w, "cosine similarity (rows: images, columns: texts)")
+	for j, name := range txtNames {
+		fmt.Fprintf(w, "  t%d = %s\n", j, name)
+	}
+	fmt.Fprintf(w, "%-32s", "")
+	for j := range txtNames {
+		fmt.Fprintf(w, " %8s", fmt.Sprintf("t%d", j))
+	}
+	fmt.Fprintln(w)
+	for i, name := range imgNames {
+		a := norm(img[i*E : (i+1)*E])
+		if r := []rune(name); len(r) > 32 {
+			name = "…" + string(r[len(r)-31:])
+		}
+		fmt.Fprintf(w, "%-32s", name)
+		for j := range txtNames {
+			b := norm(txt[j*E : (j+1)*E])
+			var dot float64
+			for k := range a {
+				dot += a[k] * b[k]
+			}
+			fmt.Fprintf(w, " %8.4f", dot)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/testutil"
+)
+
+// TestEmbedPixelsIDs runs `litcache embed --pixels --ids --out` on the
+// clip-tiny fixture (forward.safetensors holds pixel_values, input_ids and
+// HF transformers' float64 image_embeds/text_embeds) with both weight files;
+// the float32 embeddings must land within 1e-5 relative (‖a−b‖/‖b‖), the
+// tolerance FIXTURES.md gives a float32 implementation.
+func TestEmbedPixelsIDs(t *testing.T) {
+	dir := testutil.FixtureDir(t)
+	fwd := filepath.Join(dir, "forward.safetensors")
+	ref, err := safetensors.Open(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, weights := range []string{"weights_hf.safetensors", "weights_openclip.safetensors"} {
+		t.Run(weights, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.safetensors")
+			var stdout bytes.Buffer
+			app := App()
+			app.Writer = &stdout
+			err := app.Run([]string{"litcache", "embed", "--model", filepath.Join(dir, "open_clip_config.json"),
+				"--weights", filepath.Join(dir, weights), "--pixels", fwd, "--ids", fwd, "--out", out, "--batch", "3"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := safetensors.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer got.Close()
+			for _, name := range []string{"image_embeds", "text_embeds"} {
+				a, as, err := got.Float64(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, bs, err := ref.Float64(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(as) != 2 || as[0] != bs[0] || as[1] != bs[1] {
+					t.Fatalf("%s: shape %v, reference %v", name, as, bs)
+				}
+				var num, den float64
+				for i := range a {
+					num += (a[i] - b[i]) * (a[i] - b[i])
+					den += b[i] * b[i]
+				}
+				if e := math.Sqrt(num / den); !(e <= 1e-5) {
+					t.Errorf("%s: relative error %.3g", name, e)
+				}
+			}
+		})
+	}
+}
+
+func TestEmbedPrintsAndErrors(t *testing.T) {
+	dir := testutil.FixtureDir(t)
+	fwd := filepath.Join(dir, "forward.safetensors")
+	cfg := filepath.Join(dir, "open_clip_config.json")
+	weights := filepath.Join(dir, "weights_hf.safetensors")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    string // in stdout
+		wantErr string
+	}{
+		{"cosine table", []string{"--model", cfg, "--weights", weights, "--pixels", fwd, "--ids", fwd}, "cosine similarity", ""},
+		{"embeddings", []string{"--model", cfg, "--weights", weights, "--ids", fwd}, "input_ids[3] ", ""},
+		{"random weights", []string{"--model", "clip-tiny", "--weights", "random:3", "--pixels", fwd}, "pixel_values[0] ", ""},
+		{"nothing", []string{"--model", cfg, "--weights", weights}, "", "nothing to embed"},
+		{"text without vocab", []string{"--model", cfg, "--weights", weights, "--text", "a bird"}, "", "--vocab"},
+		{"bad model", []string{"--model", "ViT-Q-1", "--weights", weights, "--ids", fwd}, "", "ViT-Q-1"},
+		{"wrong image size", []string{"--model", "ViT-B-32", "--weights", "random:1", "--pixels", fwd}, "", "pixel_values has shape [4 3 32 32]"},
+		{"no such tensor", []string{"--model", cfg, "--weights", weights, "--pixels", weights}, "", "pixel_values"},
+		{"weights do not fit", []string{"--model", "ViT-B-32", "--weights", weights, "--ids", fwd}, "", "mis-shaped"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout bytes.Buffer
+			app := App()
+			app.Writer = &stdout
+			err := app.Run(append([]string{"litcache", "embed"}, tc.args...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, stdout.String())
+			}
+		})
+	}
+}
+
+// TestEmbedImagesAndTexts runs the real-input path (photos through
+// imageproc, captions through the BPE tokenizer) on a small random model with
+// CLIP's vocabulary; it needs ../shared/data and is skipped without it.
+func TestEmbedImagesAndTexts(t *testing.T) {
+	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
+	photos := testutil.SharedData(t, "photos/birds")
+	imgs, _ := filepath.Glob(filepath.Join(photos, "*.jpg"))
+	if len(imgs) < 2 {
+		t.Skip("fewer than two bird photos")
+	}
+	cfg := filepath.Join(t.TempDir(), "small.json")
+	os.WriteFile(cfg, []byte(`{"embed_dim": 16, "quick_gelu": true,
+		"vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
+		"text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}`), 0o644)
+	var stdout bytes.Buffer
+	app := App()
+	app.Writer = &stdout
+	err := app.Run([]string{"litcache", "embed", "--model", cfg, "--weights", "random:1", "--vocab", vocab,
+		"--image", imgs[0], "--image", imgs[1], "--text", "a photo of a bird", "--text", "a photo of a plant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "t1 = a photo of a plant") || strings.Count(out, "\n") != 6 {
+		t.Errorf("unexpected table:\n%s", out)
+	}
+}
