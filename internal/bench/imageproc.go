@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/image/draw"
+
+	"github.com/litcache/litcache/internal/imageproc"
+)
+
+// Decode times JPEG → CLIP input tensor for a 500×375 q90 JPEG (the size
+// BASELINES.md measured PIL at): a real photo re-encoded when ../shared/data
+// (or $LITCACHE_SHARED_DATA) is there, else a synthetic picture. One
+// goroutine, so the figures are per core. The libjpeg-turbo path is compared
+// with the pure-Go one (image/jpeg + libjpeg colour conversion); the
+// preprocessing alone (Pillow-exact bicubic, crop, normalise) with
+// golang.org/x/image/draw's CatmullRom resize of the same image to 298×224.
+var Decode = Bench{
+	Name: "decode",
+	Help: "500px JPEG decode+preprocess images/s on one core: libjpeg-turbo vs pure Go; preprocess alone vs x/image/draw CatmullRom",
+	Run:  runDecode,
+}
+
+// decodeSource returns the 500×375 JPEG and what it was made from.
+func decodeSource() ([]byte, string, error) {
+	dir := os.Getenv("LITCACHE_SHARED_DATA")
+	if dir == "" {
+		dir = filepath.Join("..", "shared", "data")
+	}
+	const photo = "photos/camera_traps/ocelot.jpg"
+	src := imageproc.TestPattern(500, 375, 1)
+	from := "synthetic picture (no shared data)"
+	if raw, err := os.ReadFile(filepath.Join(dir, photo)); err == nil {
+		img, err := imageproc.DecodeRGB(raw)
+		if err != nil {
+			return nil, "", fmt.Errorf("bench: decode: %s: %w", photo, err)
+		}
+		src, from = imageproc.Resize(img, 500, 375), photo+" re-encoded"
+	}
+	data, err := imageproc.EncodeJPEG(src, 90)
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: decode: %w", err)
+	}
+	return data, fmt.Sprintf("%s, 500×375 q90, %d KB", from, len(data)/1024), nil
+}
+
+func runDecode(ctx context.Context, emit func(Figure)) error {
+	data, from, err := decodeSource()
+	if err != nil {
+		return err
+	}
+	p := imageproc.CLIPPreprocessor(224)
+	dst := make([]float32, 3*224*224)
+	goDec := imageproc.Decoder{Limits: imageproc.DefaultLimits(), PureGo: true}
+	turboDec := imageproc.DefaultDecoder()
+	_, haveTurbo := imageproc.TurboJPEG()
+	img, err := goDec.DecodeRGB(data)
+	if err != nil {
+		return fmt.Errorf("bench: decode: %w", err)
+	}
+	rgba := image.NewRGBA(img.Bounds())
+	draw.Draw(rgba, rgba.Bounds(), img, image.Point{}, draw.Src)
+	rw, rh := imageproc.ResizedSize(img.W, img.H, 224)
+	scaled := image.NewRGBA(image.Rect(0, 0, rw, rh))
+
+	var failed error
+	pipeline := func(d imageproc.Decoder) func() {
+		return func() {
+			m, err := d.DecodeRGB(data)
+			if err != nil {
+				failed = err
+				return
+			}
+			dst = p.Transform(m, dst)
+		}
+	}
+	runs := []func(){
+		pipeline(goDec),
+		func() { dst = p.Transform(img, dst) },
+		func() { draw.CatmullRom.Scale(scaled, scaled.Bounds(), rgba, rgba.Bounds(), draw.Src, nil) },
+	}
+	if haveTurbo {
+		runs = append(runs, pipeline(turboDec))
+	}
+	per, err := perImage(ctx, runs)
+	if err != nil {
+		return err
+	}
+	if failed != nil {
+		return fmt.Errorf("bench: decode: %w", failed)
+	}
+	rate := func(d time.Duration) float64 { return 1 / d.Seconds() }
+	goRate := rate(per[0])
+	if haveTurbo {
+		emit(Figure{Name: "decode/jpeg500+preprocess/turbo", Value: rate(per[3]), Unit: "images/s", RefName: "pure Go", Ref: goRate, HigherIsBetter: true, Note: from})
+		emit(Figure{Name: "decode/jpeg500+preprocess/go", Value: goRate, Unit: "images/s", HigherIsBetter: true, Note: "image/jpeg + libjpeg colour conversion"})
+	} else {
+		emit(Figure{Name: "decode/jpeg500+preprocess/go", Value: goRate, Unit: "images/s", HigherIsBetter: true, Note: "libjpeg-turbo absent; " + from})
+	}
+	emit(Figure{Name: "decode/preprocess-only", Value: rate(per[1]), Unit: "images/s", RefName: "x/image/draw CatmullRom", Ref: rate(per[2]), HigherIsBetter: true,
+		Note: "Pillow-exact bicubic 500×375→298×224, crop 224, normalise; reference: resize only"})
+	return nil
+}
+
+// perImage runs each function in batches, interleaved so that a busy machine
+// slows all alike, and returns each one's best time per call.
+func perImage(ctx context.Context, runs []func()) ([]time.Duration, error) {
+	const batch = 10
+	best := make([]time.Duration, len(runs))
+	total := make([]time.Duration, len(runs))
+	for _, r := range runs {
+		r()
+	}
+	for round := 0; round < 20; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		done := true
+		for i, r := range runs {
+			t0 := time.Now()
+			for range batch {
+				r()
+			}
+			d := time.Since(t0) / batch
+			total[i] += d * batch
+			if best[i] == 0 || d < best[i] {
+				best[i] = d
+			}
+			if total[i] < 500*time.Millisecond {
+				done = false
+			}
+		}
+		if done && round >= 4 {
+			break
+		}
+	}
+	return best, nil
+}
