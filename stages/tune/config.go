@@ -148,6 +148,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// backend is the configured backend or the CPU one.
+func (c Config) backend() backend.Backend {
+	if c.Backend != nil {
+		return c.Backend
+	}
+	return backend.NewCPU()
+}
+
 func (c Config) optimOptions() optim.Options {
 	return optim.Options{Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay, ClipNorm: c.GradClip}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/progress"
-	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/stages/evaluate"
 )
@@ -85,6 +84,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 
+	var vs Source
+	if val != nil {
+		vs = val
+	}
+	in, err := BuildInputs(cfg, mcfg, T, tok, classes, train, vs)
+	if err != nil {
+		return Result{}, err
+	}
+	return RunInputs(ctx, cfg, in)
+}
+
+// BuildInputs tokenises the captions (each class's, and each image's by
+// cfg.Captions) and ties them to the sources; val may be nil.
+func BuildInputs(cfg Config, mcfg clip.Config, T int, tok *tokenizer.Tokenizer, classes []inat.Class, train, val Source) (Inputs, error) {
+	var err error
 	tokenize := func(texts []string, T int) []int32 { return tok.TokenizeBatch(texts, T) }
 	captions := make([]string, len(classes))
 	for k, c := range classes {
@@ -98,7 +112,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		in.TrainCaptions, err = classCaptions(train, classes, classTokens, T, "training")
 	}
 	if err != nil {
-		return Result{}, err
+		return in, err
 	}
 	if val != nil {
 		in.Val = val
@@ -108,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			in.ValCaptions, err = classCaptions(val, classes, classTokens, T, "val")
 		}
 		if err != nil {
-			return Result{}, err
+			return in, err
 		}
 		if len(cfg.EvalTemplates) > 0 {
 			in.Classifier = func(text *clip.TextTower) ([]float32, error) {
@@ -116,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}
 	}
-	return RunInputs(ctx, cfg, in)
+	return in, nil
 }
 
 // Inputs are what a run trains on once files are read: Run builds them from
@@ -149,10 +163,7 @@ func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	j := &job{cfg: cfg, in: in, be: cfg.Backend, log: cfg.Log}
-	if j.be == nil {
-		j.be = backend.NewCPU()
-	}
+	j := &job{cfg: cfg, in: in, be: cfg.backend(), log: cfg.Log}
 	if j.log == nil {
 		j.log = os.Stderr
 	}
@@ -419,12 +430,10 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 	cfg := j.cfg
 	logit := float32(cfg.LogitScale)
 	if cfg.InitText == "" {
-		m := clip.NewRandomModel(j.be, j.in.Model, int64(cfg.Seed))
-		m.Vision.Free() // LiT: the image side is the cache
 		if logit == 0 {
 			logit = InitLogitScale
 		}
-		return m.Text, logit, nil
+		return clip.NewRandomTextTower(j.be, j.in.Model, int64(cfg.Seed)), logit, nil
 	}
 	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
 	if err != nil {
@@ -432,25 +441,15 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 	}
 	if logit == 0 {
 		logit = InitLogitScale
-		if v, ok := readLogitScale(cfg.InitText); ok {
-			logit = v
+		v, ok, err := clip.ReadLogitScale(cfg.InitText)
+		if err != nil {
+			return nil, 0, fmt.Errorf("tune: --init-text: %w", err)
+		}
+		if ok {
+			logit = min(max(v, 0), MaxLogitScale)
 		}
 	}
 	return text, logit, nil
-}
-
-// readLogitScale reads logit_scale from a weights file when it has one.
-func readLogitScale(path string) (float32, bool) {
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	v, _, err := f.Float32("logit_scale")
-	if err != nil || len(v) != 1 {
-		return 0, false
-	}
-	return v[0], true
 }
 
 // writeConfig writes OUT/config.json, the run's settings.
