@@ -1,0 +1,233 @@
+// Package store is the embedding cache (DESIGN.md decision 4): a directory
+// holding manifest.json, one Arrow IPC part per input shard under parts/,
+// a done/ marker per finished part, per-shard rejects under rejects/, and a
+// Badger index key → (part, row) under index/.
+//
+//	CACHE/manifest.json          schema version, image-tower fingerprint, dim, dtype, views, counts
+//	CACHE/parts/NAME.arrow       key utf8, label int32, view uint8, caption dict<int32,utf8>, emb FixedSizeList<float16|float32>[D]
+//	CACHE/done/NAME.json         marker: rows, rejects, part size and sha256 (written last, by atomic rename)
+//	CACHE/rejects/NAME.jsonl     {"key":…, "reason":…} per undecodable sample of that shard
+//	CACHE/rejects.jsonl          all rejects, gathered by Finalize (end of extract, `cache index`)
+//	CACHE/index/                 Badger: key → (part, first row, views)
+//
+// A part counts only once its marker exists; a marker is written after its
+// part and rejects file are synced and renamed into place. So a run killed at
+// any point resumes by redoing exactly the shards without a marker. Each
+// worker writes only the parts it owns (shard i goes to worker i mod n).
+//
+// Letters: N rows of a part, D embedding dim.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the cache layout version written into manifest.json.
+const SchemaVersion = 1
+
+// DType names the element type of stored embeddings.
+const (
+	Float16 = "float16"
+	Float32 = "float32"
+)
+
+// Manifest is manifest.json. The identity fields (fingerprint, dim, dtype,
+// views) are fixed when the cache is created; the counts are refreshed from
+// the done/ markers by Finalize.
+type Manifest struct {
+	SchemaVersion int `json:"schema_version"`
+	// Fingerprint identifies the image tower and preprocessing that made the
+	// embeddings; readers refuse a cache whose fingerprint is not the expected one.
+	Fingerprint string `json:"fingerprint"`
+	// Model describes the tower in words (config name, weights file, preprocessing).
+	Model string `json:"model"`
+	// Dim is the embedding width D.
+	Dim int `json:"dim"`
+	// DType is "float16" or "float32".
+	DType string `json:"dtype"`
+	// Views is the number of rows per image: view 0 is the eval transform,
+	// views 1..Views-1 random resized crops.
+	Views int `json:"views"`
+	// Normalized tells whether embeddings were L2-normalised before storing.
+	Normalized bool `json:"normalized"`
+	// Created is when the cache was first created (RFC 3339).
+	Created string `json:"created"`
+	// Splits sums the markers per split (refreshed by Finalize).
+	Splits map[string]SplitCounts `json:"splits,omitempty"`
+	// Shards lists each finished part (refreshed by Finalize).
+	Shards []ShardCounts `json:"shards,omitempty"`
+	// Rows, Samples and Rejects are totals over all finished parts.
+	Rows    int `json:"rows"`
+	Samples int `json:"samples"`
+	Rejects int `json:"rejects"`
+}
+
+// SplitCounts are the totals of one split.
+type SplitCounts struct {
+	Shards  int `json:"shards"`
+	Samples int `json:"samples"`
+	Rows    int `json:"rows"`
+	Rejects int `json:"rejects"`
+}
+
+// ShardCounts are the counts of one finished part.
+type ShardCounts struct {
+	Part    string `json:"part"`
+	Split   string `json:"split"`
+	Shard   string `json:"shard"`
+	Samples int    `json:"samples"`
+	Rows    int    `json:"rows"`
+	Rejects int    `json:"rejects"`
+}
+
+// Validate checks the identity fields.
+func (m Manifest) Validate() error {
+	if m.SchemaVersion != SchemaVersion {
+		return fmt.Errorf("store: manifest: schema version %d, this build reads %d: %w", m.SchemaVersion, SchemaVersion, ErrIncompatible)
+	}
+	if m.Fingerprint == "" {
+		return fmt.Errorf("store: manifest: empty fingerprint: %w", ErrCorrupt)
+	}
+	if m.Dim <= 0 {
+		return fmt.Errorf("store: manifest: dim %d: %w", m.Dim, ErrCorrupt)
+	}
+	if m.DType != Float16 && m.DType != Float32 {
+		return fmt.Errorf("store: manifest: dtype %q (want float16 or float32): %w", m.DType, ErrCorrupt)
+	}
+	if m.Views < 1 || m.Views > 255 {
+		return fmt.Errorf("store: manifest: views %d (want 1..255): %w", m.Views, ErrCorrupt)
+	}
+	return nil
+}
+
+// compatible reports why an existing cache cannot take rows made as want.
+func (m Manifest) compatible(want Manifest) error {
+	if m.Fingerprint != want.Fingerprint {
+		return fmt.Errorf("store: cache made by image tower %s, this run's is %s: %w", m.Fingerprint, want.Fingerprint, ErrFingerprint)
+	}
+	if m.Dim != want.Dim || m.DType != want.DType || m.Views != want.Views || m.Normalized != want.Normalized {
+		return fmt.Errorf("store: cache holds dim %d %s views %d normalized %v, this run writes dim %d %s views %d normalized %v: %w",
+			m.Dim, m.DType, m.Views, m.Normalized, want.Dim, want.DType, want.Views, want.Normalized, ErrIncompatible)
+	}
+	return nil
+}
+
+// ReadManifest reads DIR/manifest.json.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, fmt.Errorf("store: %s: %w", dir, ErrNotCache)
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: manifest: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("store: manifest %s: %v: %w", dir, err, ErrCorrupt)
+	}
+	if err := m.Validate(); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// createManifest writes m as DIR/manifest.json unless one exists already, in
+// which case the existing one is returned after checking it is compatible.
+// Several workers may race here: the link(2) of a private temp file decides.
+func createManifest(dir string, m Manifest) (Manifest, error) {
+	if err := m.Validate(); err != nil {
+		return m, err
+	}
+	final := filepath.Join(dir, "manifest.json")
+	if old, err := ReadManifest(dir); err == nil {
+		return old, old.compatible(m)
+	} else if !errors.Is(err, ErrNotCache) {
+		return old, err
+	}
+	if m.Created == "" {
+		m.Created = time.Now().UTC().Format(time.RFC3339)
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return m, fmt.Errorf("store: manifest: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".manifest-*.tmp")
+	if err != nil {
+		return m, fmt.Errorf("store: manifest: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeSync(tmp, b); err != nil {
+		return m, fmt.Errorf("store: manifest: %w", err)
+	}
+	if err := os.Link(tmp.Name(), final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			old, rerr := ReadManifest(dir)
+			if rerr != nil {
+				return old, rerr
+			}
+			return old, old.compatible(m)
+		}
+		return m, fmt.Errorf("store: manifest: %w", err)
+	}
+	return m, syncDir(dir)
+}
+
+// writeManifest replaces DIR/manifest.json atomically.
+func writeManifest(dir string, m Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: manifest: %w", err)
+	}
+	return atomicWrite(dir, "manifest.json", b)
+}
+
+// Finalize refreshes manifest.json's counts from the done/ markers and
+// gathers rejects/*.jsonl into rejects.jsonl. It is safe to run at any time
+// (the extract stage calls it at its end, `cache index` before indexing);
+// parts still being written are not counted.
+func Finalize(dir string) (Manifest, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return m, err
+	}
+	markers, err := readMarkers(dir)
+	if err != nil {
+		return m, err
+	}
+	m.Splits = map[string]SplitCounts{}
+	m.Shards = m.Shards[:0]
+	m.Rows, m.Samples, m.Rejects = 0, 0, 0
+	var rej strings.Builder
+	for _, mk := range markers {
+		s := m.Splits[mk.Split]
+		s.Shards++
+		s.Samples += mk.Samples
+		s.Rows += mk.Rows
+		s.Rejects += mk.Rejects
+		m.Splits[mk.Split] = s
+		m.Shards = append(m.Shards, ShardCounts{Part: mk.Name, Split: mk.Split, Shard: mk.Shard, Samples: mk.Samples, Rows: mk.Rows, Rejects: mk.Rejects})
+		m.Rows += mk.Rows
+		m.Samples += mk.Samples
+		m.Rejects += mk.Rejects
+		if mk.Rejects > 0 {
+			b, err := os.ReadFile(filepath.Join(dir, "rejects", mk.Name+".jsonl"))
+			if err != nil {
+				return m, fmt.Errorf("store: rejects of part %s: %w", mk.Name, err)
+			}
+			rej.Write(b)
+		}
+	}
+	sort.Slice(m.Shards, func(i, j int) bool { return m.Shards[i].Part < m.Shards[j].Part })
+	if err := atomicWrite(dir, "rejects.jsonl", []byte(rej.String())); err != nil {
+		return m, err
+	}
+	return m, writeManifest(dir, m)
+}
