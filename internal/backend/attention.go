@@ -9,6 +9,12 @@ import (
 // qkv (B·T, 3C): q, k, v side by side, C = H·D, head h at columns h·D..h·D+D of
 // each third. out (B·T, C). probs (B,H,T,T) keeps softmax(q·kᵀ/√D) for backward.
 // Work is split over the B·H (batch, head) pairs, which touch disjoint memory.
+// From attnGemmMinT tokens on, each pair's products q·kᵀ and p·v (and their
+// backward) run through the packed GEMM on strided views of qkv; below it,
+// plain loops, which win when the matrices are tiny.
+
+// attnGemmMinT is the sequence length from which attention uses the GEMM.
+const attnGemmMinT = 16
 
 // Attention computes out from qkv; causal masks keys after the query.
 func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor) {
@@ -21,6 +27,10 @@ func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor)
 		mustLen("Attention", "probs", len(pd), B*H*T*T)
 	}
 	scale := float32(1 / math.Sqrt(float64(D)))
+	if T >= attnGemmMinT {
+		c.attentionGemm(od, qd, pd, B, T, H, C, D, causal, scale)
+		return
+	}
 	c.parallel(B*H, T*T*D*4, func(lo, hi int) {
 		s := make([]float32, T)
 		acc := make([]float32, D)
@@ -87,6 +97,10 @@ func (c *CPU) AttentionBackward(dqkv, dout, qkv, probs Tensor, B, T, H int, caus
 	pd := data(probs)
 	mustLen("AttentionBackward", "probs", len(pd), B*H*T*T)
 	scale := float32(1 / math.Sqrt(float64(D)))
+	if T >= attnGemmMinT {
+		c.attentionBackwardGemm(gd, dd, qd, pd, B, T, H, C, D, causal, scale)
+		return
+	}
 	c.parallel(B*H, T*T*D*8, func(lo, hi int) {
 		ds := make([]float32, T)
 		for bh := lo; bh < hi; bh++ {
@@ -133,4 +147,92 @@ func attnDims(op string, qkv Tensor, B, T, H int) (C, D int) {
 		panic(fmt.Sprintf("backend: cpu: %s: qkv %v does not fit B=%d T=%d H=%d", op, qkv.Shape(), B, T, H))
 	}
 	return c3 / 3, c3 / 3 / H
+}
+
+// attentionGemm is Attention for T ≥ attnGemmMinT: per (b,h), with q, k, v the
+// strided (T,D) views of qkv (row stride 3C),
+//
+//	s (T,T) = scale·q·kᵀ;  p = softmax(s) row-wise, masked;  out (T,D) = p·v
+func (c *CPU) attentionGemm(od, qd, pd []float32, B, T, H, C, D int, causal bool, scale float32) {
+	c.parallel(B*H, T*T*D*4, func(lo, hi int) {
+		var scratch []float32
+		if pd == nil {
+			scratch = make([]float32, T*T)
+		}
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/H, bh%H
+			base := b * T * 3 * C
+			q, k, v := qd[base+h*D:], qd[base+C+h*D:], qd[base+2*C+h*D:]
+			p := scratch
+			if pd != nil {
+				p = pd[bh*T*T : (bh+1)*T*T]
+			}
+			c.serialGemm(false, true, T, T, D, scale, q, 3*C, k, 3*C, 0, p, T)
+			for i := 0; i < T; i++ {
+				lim := T
+				if causal {
+					lim = i + 1
+				}
+				row := p[i*T : i*T+T]
+				softmaxInPlace(row[:lim])
+				clear(row[lim:])
+			}
+			c.serialGemm(false, false, T, D, T, 1, p, T, v, 3*C, 0, od[b*T*C+h*D:], C)
+		}
+	})
+}
+
+// attentionBackwardGemm is AttentionBackward for T ≥ attnGemmMinT: per (b,h),
+//
+//	dp = dout·vᵀ;  dv += pᵀ·dout;  ds = p∘(dp − rowsum(p∘dp))·scale
+//	dq += ds·k;  dk += dsᵀ·q
+func (c *CPU) attentionBackwardGemm(gd, dd, qd, pd []float32, B, T, H, C, D int, causal bool, scale float32) {
+	c.parallel(B*H, T*T*D*8, func(lo, hi int) {
+		ds := make([]float32, T*T)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/H, bh%H
+			base := b * T * 3 * C
+			q, k, v := qd[base+h*D:], qd[base+C+h*D:], qd[base+2*C+h*D:]
+			dq, dk, dv := gd[base+h*D:], gd[base+C+h*D:], gd[base+2*C+h*D:]
+			do := dd[b*T*C+h*D:]
+			p := pd[bh*T*T : (bh+1)*T*T]
+			c.serialGemm(false, true, T, T, D, 1, do, C, v, 3*C, 0, ds, T)
+			c.serialGemm(true, false, T, D, T, 1, p, T, do, C, 1, dv, 3*C)
+			for i := 0; i < T; i++ {
+				lim := T
+				if causal {
+					lim = i + 1
+				}
+				pr, dr := p[i*T:i*T+lim], ds[i*T:i*T+T]
+				var dot float32
+				for j, x := range pr {
+					dot += x * dr[j]
+				}
+				for j, x := range pr {
+					dr[j] = x * (dr[j] - dot) * scale
+				}
+				clear(dr[lim:])
+			}
+			c.serialGemm(false, false, T, D, T, 1, ds, T, k, 3*C, 1, dq, 3*C)
+			c.serialGemm(true, false, T, D, T, 1, ds, T, q, 3*C, 1, dk, 3*C)
+		}
+	})
+}
+
+// softmaxInPlace replaces row by softmax(row).
+func softmaxInPlace(row []float32) {
+	mx := float32(math.Inf(-1))
+	for _, v := range row {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for j, v := range row {
+		e := float32(math.Exp(float64(v - mx)))
+		row[j] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for j := range row {
+		row[j] *= inv
+	}
 }

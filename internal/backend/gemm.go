@@ -55,3 +55,16 @@ func checkGemmLen(name string, x []float32, trans bool, r, cols, ld int) {
 		panic(fmt.Sprintf("backend: cpu: gemm: %s holds %d values, too few for %d×%d with leading dimension %d", name, len(x), r, cols, ld))
 	}
 }
+
+// serialGemm is the pure-Go sgemm on the calling goroutine only, for ops that
+// already split their work over goroutines (attention per batch and head).
+func (c *CPU) serialGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	checkGemmLen("a", a, transA, m, k, lda)
+	checkGemmLen("b", b, transB, k, n, ldb)
+	checkGemmLen("c", cm, false, m, n, ldc)
+	serial := CPU{threads: 1, kernel: c.kernel, bufs: c.bufs}
+	goGemm(&serial, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+}

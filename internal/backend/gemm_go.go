@@ -111,11 +111,10 @@ func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32
 	}
 	kern := c.kernel
 	mr, nr := kern.mr, kern.nr
-	// Row blocks: at least one per thread when M allows it, MC at most.
-	mc := gemmMC
-	if per := roundUp((m+c.threads-1)/c.threads, mr); per < mc {
-		mc = max(per, mr)
-	}
+	// Row blocks of at most MC rows, their count a multiple of the thread
+	// count so that every goroutine gets the same share.
+	perThread := (m + c.threads*gemmMC - 1) / (c.threads * gemmMC)
+	mc := max(roundUp((m+c.threads*perThread-1)/(c.threads*perThread), mr), mr)
 	nc := min(gemmNC, roundUp(n, nr))
 	kc := min(gemmKC, k)
 	bufB := c.bufs.get(kc * nc)
