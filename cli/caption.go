@@ -1,8 +1,169 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
 
-// PLACEHOLDER: replaced by the owner of this command.
+	"github.com/urfave/cli/v2"
+
+	"github.com/litcache/litcache/internal/inat"
+	"github.com/litcache/litcache/internal/inat/synth"
+	"github.com/litcache/litcache/stages/caption"
+)
+
 func captionCommand() *cli.Command {
-	return &cli.Command{Name: "caption", Hidden: true}
+	def := caption.DefaultConfig()
+	syn := synth.DefaultOptions()
+	return &cli.Command{
+		Name:  "caption",
+		Usage: "caption iNat images from their class metadata and write webdataset shards",
+		UsageText: `litcache caption --json train.json --images ROOT --out shards/train [flags]
+litcache caption --categories categories.csv --images ROOT/train --out shards/train [flags]
+litcache caption --categories categories.csv --classes-only --out shards
+litcache caption --categories categories.csv --preview 3308,2738 | --stats [--vocab bpe.txt.gz]
+litcache caption --synthetic DIR [--species N ...] [--out shards/train]`,
+		Description: `Turns an image-only dataset into an image-text one (the paper's first step):
+every image gets its class's caption, by default the paper's
+"A photo of the {common_name} {supercategory} {name}" with the catch-all
+supercategory "Animalia" left out ("A photo of the Oakmoss Fungi Evernia
+prunastri"). Placeholders are the iNat category fields: ` + strings.Join(inat.Fields, ", ") + `.
+--fields auto picks the smallest set of fields giving every class its own caption.
+
+Input: an iNat2021 json (train.json/val.json, COCO style; images under
+--images/file_name), or a folder tree --images/{image_dir_name}/*.jpg with the
+categories CSV. Output in --out: shards 000000.tar … (members KEY.jpg KEY.txt
+KEY.json KEY.cls; KEY is the 9-digit image id, or the sample index for a
+folder tree), sizes.json, classes.json (which tune and eval read) and
+skipped.jsonl (missing or unreadable images, with the reason). Shards are
+complete or absent; rerunning after an interruption keeps the complete ones.
+
+--synthetic DIR writes a synthetic mini-iNat (generated taxonomy and drawn
+photos, the same layout as iNat2021) into DIR; with --out it then captions
+DIR/train.json.
+
+Examples:
+   litcache caption --json inat/train.json --images inat --out shards/train --max-size 256
+   litcache caption --categories categories.csv --preview 3308,5407
+   litcache caption --categories categories.csv --stats --vocab bpe_simple_vocab_16e6.txt.gz
+   litcache caption --synthetic /tmp/mini --species 30 --out /tmp/mini/shards/train`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "json", Usage: "iNat COCO json (train.json, val.json, or .json.gz)"},
+			&cli.StringFlag{Name: "images", Usage: "image root (json file names are relative to it), or the folder tree ROOT/{image_dir_name}/*.jpg"},
+			&cli.StringFlag{Name: "categories", Usage: "categories CSV (id,name,common_name,supercategory,kingdom,…,image_dir_name)"},
+			&cli.StringFlag{Name: "out", Usage: "output folder for shards, classes.json, sizes.json, skipped.jsonl"},
+			&cli.StringFlag{Name: "template", Value: def.Template, Usage: "caption template with {field} placeholders"},
+			&cli.StringSliceFlag{Name: "omit", Value: cli.NewStringSlice(def.Omit...), Usage: `field=value rendered as nothing (repeatable; "none" for no omission)`},
+			&cli.StringFlag{Name: "fields", Usage: `comma list of fields for "A photo of the {f1} {f2} …", or "auto"`},
+			&cli.IntFlag{Name: "per-shard", Value: def.PerShard, Usage: "samples per shard"},
+			&cli.StringFlag{Name: "compression", Value: "none", Usage: "shard compression: none (.tar), gz (.tar.gz) or zst (.tar.zst)"},
+			&cli.IntFlag{Name: "max-size", Usage: "downscale images whose longest side is larger to this and re-encode as JPEG (0: original bytes)"},
+			&cli.IntFlag{Name: "quality", Value: def.Quality, Usage: "JPEG quality of re-encoded images"},
+			&cli.BoolFlag{Name: "verify", Usage: "fully decode passed-through images, skipping corrupt ones (slower)"},
+			&cli.BoolFlag{Name: "shuffle", Value: def.Shuffle, Usage: "shuffle the sample order (so shards mix classes)"},
+			&cli.Int64Flag{Name: "seed", Value: def.Seed, Usage: "shuffle seed (and --synthetic seed)"},
+			&cli.IntFlag{Name: "limit", Usage: "caption only the first N samples of the (shuffled) order"},
+			&cli.IntFlag{Name: "workers", Usage: "parallel image readers (0: all cores)"},
+			&cli.BoolFlag{Name: "classes-only", Usage: "write classes.json only (no images needed)"},
+			&cli.BoolFlag{Name: "overwrite", Usage: "replace shards of a run with another configuration in --out"},
+			&cli.StringFlag{Name: "preview", Usage: "print the captions of these category ids (comma list) and stop"},
+			&cli.BoolFlag{Name: "stats", Usage: "print class, image and caption counts and stop"},
+			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): --stats adds the token-length histogram"},
+			&cli.StringFlag{Name: "synthetic", Usage: "generate a synthetic mini-iNat into this folder first"},
+			&cli.IntFlag{Name: "species", Value: syn.Species, Usage: "--synthetic: number of species"},
+			&cli.IntFlag{Name: "train-per-species", Value: syn.TrainPerSpecies, Usage: "--synthetic: train images per species"},
+			&cli.IntFlag{Name: "val-per-species", Value: syn.ValPerSpecies, Usage: "--synthetic: val images per species"},
+			&cli.IntFlag{Name: "image-size", Value: syn.ImageSize, Usage: "--synthetic: longest image side in pixels"},
+		},
+		Action: runCaption,
+	}
+}
+
+func runCaption(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("caption: unexpected arguments %q (all inputs are flags)", c.Args().Slice())
+	}
+	cfg := caption.DefaultConfig()
+	cfg.JSON = c.String("json")
+	cfg.Images = c.String("images")
+	cfg.Categories = c.String("categories")
+	cfg.Out = c.String("out")
+	cfg.Template = c.String("template")
+	cfg.Omit = nil
+	for _, o := range c.StringSlice("omit") {
+		if o != "none" && o != "" {
+			cfg.Omit = append(cfg.Omit, o)
+		}
+	}
+	if f := c.String("fields"); f != "" {
+		for _, name := range strings.Split(f, ",") {
+			cfg.Fields = append(cfg.Fields, strings.TrimSpace(name))
+		}
+	}
+	cfg.PerShard = c.Int("per-shard")
+	cfg.Compression = c.String("compression")
+	cfg.MaxSize = c.Int("max-size")
+	cfg.Quality = c.Int("quality")
+	cfg.Verify = c.Bool("verify")
+	cfg.Shuffle = c.Bool("shuffle")
+	cfg.Seed = c.Int64("seed")
+	cfg.Limit = c.Int("limit")
+	cfg.Workers = c.Int("workers")
+	cfg.ClassesOnly = c.Bool("classes-only")
+	cfg.Overwrite = c.Bool("overwrite")
+	cfg.Log = c.App.ErrWriter
+
+	if dir := c.String("synthetic"); dir != "" {
+		opt := synth.Options{Species: c.Int("species"), TrainPerSpecies: c.Int("train-per-species"),
+			ValPerSpecies: c.Int("val-per-species"), ImageSize: c.Int("image-size"), Seed: c.Int64("seed")}
+		if err := synth.Generate(dir, opt); err != nil {
+			return fmt.Errorf("caption: --synthetic: %w", err)
+		}
+		fmt.Fprintf(c.App.Writer, "synthetic mini-iNat: %d species, %d train + %d val images in %s (train.json, val.json, categories.csv)\n",
+			opt.Species, opt.Species*opt.TrainPerSpecies, opt.Species*opt.ValPerSpecies, dir)
+		if cfg.Out == "" && !c.IsSet("preview") && !c.Bool("stats") {
+			return nil
+		}
+		if cfg.JSON == "" && cfg.Categories == "" {
+			cfg.JSON = filepath.Join(dir, "train.json")
+		}
+		if cfg.Images == "" {
+			cfg.Images = dir
+		}
+	}
+
+	if p := c.String("preview"); p != "" {
+		var ids []int
+		for _, s := range strings.Split(p, ",") {
+			id, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("caption: --preview %q: %q is not a category id", p, s)
+			}
+			ids = append(ids, id)
+		}
+		lines, err := caption.Preview(cfg, ids)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			fmt.Fprintln(c.App.Writer, l)
+		}
+		return nil
+	}
+	if c.Bool("stats") {
+		st, err := caption.ComputeStats(cfg, c.String("vocab"))
+		if err != nil {
+			return err
+		}
+		st.Print(c.App.Writer)
+		return nil
+	}
+	res, err := caption.Run(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d classes (%d distinct captions); %d samples in %d shards, %d skipped\n",
+		cfg.Out, res.Classes, res.DistinctCaptions, res.Samples, res.Shards, res.Skipped)
+	return nil
 }

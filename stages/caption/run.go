@@ -59,6 +59,28 @@ type runIdentity struct {
 	Samples  int    `json:"samples"`
 	PerShard int    `json:"per_shard"`
 	Template string `json:"template"`
+	Images   string `json:"images"` // image options: max size, quality, verify, compression
+}
+
+// describe says how two identities differ, for the refusal message.
+func (id runIdentity) diff(old runIdentity) string {
+	var d []string
+	if old.Samples != id.Samples {
+		d = append(d, fmt.Sprintf("samples %d → %d", old.Samples, id.Samples))
+	}
+	if old.PerShard != id.PerShard {
+		d = append(d, fmt.Sprintf("per shard %d → %d", old.PerShard, id.PerShard))
+	}
+	if old.Template != id.Template {
+		d = append(d, fmt.Sprintf("template %q → %q", old.Template, id.Template))
+	}
+	if old.Images != id.Images {
+		d = append(d, fmt.Sprintf("images %s → %s", old.Images, id.Images))
+	}
+	if len(d) == 0 {
+		d = append(d, "input files, order or omitted values")
+	}
+	return strings.Join(d, ", ")
 }
 
 const stateDir = ".caption"
@@ -87,8 +109,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for i, c := range md.cats {
 		classes[i] = inat.NewClass(c, captions[i])
 	}
-	if err := inat.WriteClasses(filepath.Join(cfg.Out, "classes.json"), classes); err != nil {
-		return res, fmt.Errorf("caption: %w", err)
+	writeClasses := func() error {
+		if err := inat.WriteClasses(filepath.Join(cfg.Out, "classes.json"), classes); err != nil {
+			return fmt.Errorf("caption: %w", err)
+		}
+		return nil
 	}
 	if auto != nil {
 		fmt.Fprintf(cfg.Log, "caption: --fields auto chose %v: %d distinct captions for %d classes (%d subsets tried)\n",
@@ -97,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	fmt.Fprintf(cfg.Log, "caption: %d classes, %d distinct captions, template %q\n", len(md.cats), distinct, tmpl.String())
 	if cfg.ClassesOnly {
 		res.Elapsed = time.Since(start)
-		return res, nil
+		return res, writeClasses()
 	}
 	capOf := make(map[int]string, len(md.cats))
 	for i, c := range md.cats {
@@ -109,6 +134,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	id := p.identity(&cfg, tmpl.String())
 	if err := checkIdentity(&cfg, id, p); err != nil {
+		return res, err
+	}
+	// After the identity check: a refused run leaves the folder as it was.
+	if err := writeClasses(); err != nil {
 		return res, err
 	}
 	todo, kept, err := p.resumeState(&cfg)
@@ -171,8 +200,8 @@ func (p *plan) key(i int) string {
 // identity hashes everything that decides the shards' bytes.
 func (p *plan) identity(cfg *Config, template string) runIdentity {
 	h := sha256.New()
-	fmt.Fprintf(h, "template=%q omit=%q max=%d q=%d verify=%v per=%d ext=%s idkeys=%v\n",
-		template, cfg.Omit, cfg.MaxSize, cfg.Quality, cfg.Verify, cfg.PerShard, p.ext, p.idKeys)
+	fmt.Fprintf(h, "template=%q omit=%q max=%d q=%d verify=%v per=%d ext=%s idkeys=%v shuffle=%v seed=%d\n",
+		template, cfg.Omit, cfg.MaxSize, cfg.Quality, cfg.Verify, cfg.PerShard, p.ext, p.idKeys, cfg.Shuffle, cfg.Seed)
 	root, _ := filepath.Abs(cfg.Images)
 	fmt.Fprintf(h, "root=%s\n", root)
 	var num [8]byte
@@ -185,7 +214,8 @@ func (p *plan) identity(cfg *Config, template string) runIdentity {
 		h.Write([]byte(strconv.Itoa(im.CategoryID)))
 		h.Write([]byte{0})
 	}
-	return runIdentity{Hash: hex.EncodeToString(h.Sum(nil)), Samples: len(p.images), PerShard: p.perShard, Template: template}
+	return runIdentity{Hash: hex.EncodeToString(h.Sum(nil)), Samples: len(p.images), PerShard: p.perShard, Template: template,
+		Images: fmt.Sprintf("max-size=%d quality=%d verify=%v shards=%s", cfg.MaxSize, cfg.Quality, cfg.Verify, p.ext)}
 }
 
 // checkIdentity compares the run with the one that wrote Out before: a
@@ -200,8 +230,8 @@ func checkIdentity(cfg *Config, id runIdentity, p *plan) error {
 			return nil
 		}
 		if !cfg.Overwrite {
-			return fmt.Errorf("caption: %s holds shards of another configuration (%d samples, template %q; now %d samples, template %q): pass --overwrite to replace them or choose another --out",
-				cfg.Out, old.Samples, old.Template, id.Samples, id.Template)
+			return fmt.Errorf("caption: %s holds shards of another configuration (%s): pass --overwrite to replace them or choose another --out",
+				cfg.Out, id.diff(old))
 		}
 		if err := removeOldRun(cfg.Out); err != nil {
 			return err
