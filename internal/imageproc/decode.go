@@ -223,9 +223,13 @@ func (d Decoder) decodePNG(data []byte) (*RGB, error) {
 
 // goErr classifies an image/jpeg or image/png error under the sentinels.
 func goErr(err error) error {
-	// image/jpeg reports data ending inside a scan as "short Huffman data".
-	var fe jpeg.FormatError
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &fe) && strings.Contains(string(fe), "short Huffman data") {
+	// image/jpeg reports data ending inside a scan as "short Huffman data",
+	// image/png compressed data ending early as "not enough pixel data".
+	var je jpeg.FormatError
+	var pe png.FormatError
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.As(err, &je) && strings.Contains(string(je), "short Huffman data") ||
+		errors.As(err, &pe) && strings.Contains(string(pe), "not enough pixel data") {
 		return fmt.Errorf("%w: %w", ErrTruncated, err)
 	}
 	return fmt.Errorf("%w: %w", ErrFormat, err)

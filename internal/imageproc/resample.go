@@ -190,11 +190,15 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 			k := c.k[xx*c.ksize:][:n]
 			p := srow[int(c.start[xx])*3:][:n*3]
 			s0, s1, s2 := int32(bias), int32(bias), int32(bias)
-			for i, kv := range k {
-				q := p[3*i : 3*i+3]
-				s0 += int32(q[0]) * kv
-				s1 += int32(q[1]) * kv
-				s2 += int32(q[2]) * kv
+			j := 0
+			for _, kv := range k {
+				if j+2 >= len(p) { // never true; lets the compiler drop bounds checks
+					break
+				}
+				s0 += int32(p[j]) * kv
+				s1 += int32(p[j+1]) * kv
+				s2 += int32(p[j+2]) * kv
+				j += 3
 			}
 			d := drow[(xx-x0)*3:][:3]
 			d[0], d[1], d[2] = clip8(s0), clip8(s1), clip8(s2)
@@ -214,9 +218,24 @@ func vertical(dst, tmp []uint8, rowLen, tmpRow0 int, c *coeffs, y0, y1 int) {
 		n := int(c.n[yy])
 		k := c.k[yy*c.ksize:][:n]
 		s := int(c.start[yy]) - tmpRow0
-		for t, kv := range k {
+		t := 0
+		// Four taps per sweep over the row: a quarter of the accumulator
+		// traffic. Integer sums, so the grouping changes nothing.
+		for ; t+4 <= n; t += 4 {
+			r0 := tmp[(s+t)*rowLen:][:rowLen]
+			r1 := tmp[(s+t+1)*rowLen:][:rowLen]
+			r2 := tmp[(s+t+2)*rowLen:][:rowLen]
+			r3 := tmp[(s+t+3)*rowLen:][:rowLen]
+			k0, k1, k2, k3 := k[t], k[t+1], k[t+2], k[t+3]
+			a := acc[:rowLen]
+			for i := range a {
+				a[i] += int32(r0[i])*k0 + int32(r1[i])*k1 + int32(r2[i])*k2 + int32(r3[i])*k3
+			}
+		}
+		for ; t < n; t++ {
 			row := tmp[(s+t)*rowLen:][:rowLen]
 			a := acc[:len(row)]
+			kv := k[t]
 			for i, v := range row {
 				a[i] += int32(v) * kv
 			}

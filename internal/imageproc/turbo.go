@@ -128,6 +128,9 @@ func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 	if t.header3(h, &data[0], uint64(len(data)), &w, &ht, &subsamp, &cs) != 0 {
 		return nil, fmt.Errorf("%w: header: %s", errTurboRetry, t.errorStr2(h))
 	}
+	if w <= 0 || ht <= 0 {
+		return nil, fmt.Errorf("%w: header gives size %d×%d", errTurboRetry, w, ht)
+	}
 	if err := lim.check(int(w), int(ht)); err != nil {
 		return nil, err
 	}

@@ -13,10 +13,15 @@ import "image"
 
 const yccScaleBits = 16
 
-// yccTables are jdcolor.c's build_ycc_rgb_table, indexed by the Cb or Cr byte.
+// yccTables are jdcolor.c's build_ycc_rgb_table, indexed by the Cb or Cr
+// byte, and its range_limit clamp: limit[(v+rangeOff)&1023] = clamp(v, 0, 255)
+// for v in [-rangeOff, 1023-rangeOff].
 type yccTables struct {
 	crR, cbB, crG, cbG [256]int32
+	limit              [1024]uint8
 }
+
+const rangeOff = 384
 
 var ycc = buildYCCTables()
 
@@ -30,6 +35,9 @@ func buildYCCTables() *yccTables {
 		t.cbB[i] = int32((fix(1.77200)*x + half) >> yccScaleBits)
 		t.crG[i] = int32(-fix(0.71414) * x)
 		t.cbG[i] = int32(-fix(0.34414)*x + half)
+	}
+	for i := range t.limit {
+		t.limit[i] = clampU8(int32(i - rangeOff))
 	}
 	return t
 }
@@ -52,9 +60,10 @@ func yccRow(dst, y, cb, cr []uint8) {
 	for x := 0; x < n; x++ {
 		yy := int32(y[x])
 		b, r := cb[x], cr[x]
-		dst[3*x] = clampU8(yy + t.crR[r])
-		dst[3*x+1] = clampU8(yy + (t.cbG[b]+t.crG[r])>>yccScaleBits)
-		dst[3*x+2] = clampU8(yy + t.cbB[b])
+		d := dst[3*x : 3*x+3]
+		d[0] = t.limit[(yy+t.crR[r]+rangeOff)&1023]
+		d[1] = t.limit[(yy+(t.cbG[b]+t.crG[r])>>yccScaleBits+rangeOff)&1023]
+		d[2] = t.limit[(yy+t.cbB[b]+rangeOff)&1023]
 	}
 }
 
