@@ -1,8 +1,85 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
 
-// PLACEHOLDER: replaced by the owner of this command.
+	"github.com/urfave/cli/v2"
+
+	"github.com/litcache/litcache/stages/evaluate"
+)
+
 func evalCommand() *cli.Command {
-	return &cli.Command{Name: "eval", Hidden: true}
+	d := evaluate.DefaultConfig()
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "zero-shot top-1/top-5 of a text tower on a cache, per rank and supercategory, with a report",
+		UsageText: `litcache eval --cache VAL --classes classes.json --text CHECKPOINT --vocab bpe_simple_vocab_16e6.txt.gz [--out DIR]
+
+   # tune's output (a run folder uses its final/; a checkpoint folder works too)
+   litcache eval --cache cache/val --classes classes.json --text runs/lit --vocab bpe_simple_vocab_16e6.txt.gz --out runs/lit/eval
+   # the untuned baseline: pretrained OpenCLIP weights, OpenAI's 80 prompts on the common names
+   litcache eval --cache cache/val --classes classes.json --text open_clip_model.safetensors \
+       --text-model ViT-B-32-quickgelu --vocab bpe_simple_vocab_16e6.txt.gz --templates openai --out eval/baseline`,
+		Description: `Builds a zero-shot classifier over every class of classes.json from prompt
+templates through the text tower (each prompt's embedding normalised, a class's
+prompts averaged and renormalised, as OpenCLIP does), scores the cached image
+embeddings (view 0, L2-normalised) by cosine similarity, and reports top-1 and
+top-5 with chance beside them, accuracy at every taxonomic rank (a prediction
+counts at a rank when its taxon there is right), per supercategory, the hardest
+classes and the most confused pairs.
+
+--templates: "caption" (each class's caption from classes.json), "openai" (the
+80 ImageNet prompts with {} = the common name), or a file with one template per
+line using {} or {field} ({caption}, {name}, {common_name}, {genus}, ...).
+
+With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.png.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cache", Usage: "image-embedding cache folder (from litcache extract)", Required: true},
+			&cli.StringFlag{Name: "split", Usage: `split of the cache to score ("" = its only split, else "val")`},
+			&cli.StringFlag{Name: "classes", Usage: "classes.json (from litcache caption): the classifier's classes", Required: true},
+			&cli.StringFlag{Name: "text", Usage: "text tower: a tune run folder, a checkpoint folder, or a weights file (OpenCLIP or HF names)", Required: true},
+			&cli.StringFlag{Name: "text-model", Usage: "model config (built-in name or JSON); default: open_clip_config.json beside the weights"},
+			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)", Required: true, EnvVars: []string{"LITCACHE_VOCAB"}},
+			&cli.IntFlag{Name: "context", Usage: "token context (0 = the model's context_length)"},
+			&cli.StringFlag{Name: "templates", Value: d.Templates, Usage: `"caption", "openai", or a file of templates`},
+			&cli.IntFlag{Name: "hardest", Value: d.Hardest, Usage: "how many hardest classes to list"},
+			&cli.IntFlag{Name: "pairs", Value: d.Pairs, Usage: "how many confused pairs to list"},
+			&cli.StringFlag{Name: "expect-fingerprint", Usage: "refuse a cache made by another image tower"},
+			&cli.StringFlag{Name: "out", Usage: "report folder (eval.json, eval.md, PNGs); none when empty"},
+			&cli.StringFlag{Name: "title", Value: d.Title, Usage: "report heading"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("eval: unexpected argument %q (all inputs are flags)", c.Args().First())
+			}
+			cfg := d
+			cfg.Cache, cfg.Split, cfg.Classes = c.String("cache"), c.String("split"), c.String("classes")
+			cfg.Text, cfg.TextModel, cfg.Vocab = c.String("text"), c.String("text-model"), c.String("vocab")
+			cfg.ContextLen, cfg.Templates = c.Int("context"), c.String("templates")
+			cfg.Hardest, cfg.Pairs = c.Int("hardest"), c.Int("pairs")
+			cfg.ExpectFingerprint, cfg.Out, cfg.Title = c.String("expect-fingerprint"), c.String("out"), c.String("title")
+			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
+			if cfg.ContextLen < 0 {
+				return fmt.Errorf("eval: --context %d < 0", cfg.ContextLen)
+			}
+			res, err := evaluate.Run(c.Context, cfg)
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "%d images, %d classes (%s templates)\n", res.Images, res.Classes, res.Templates)
+			fmt.Fprintf(w, "top-1 %.4f  top-5 %.4f   chance %.4f / %.4f\n", res.Top1, res.Top5, res.Chance1, res.Chance5)
+			for _, r := range res.Ranks {
+				fmt.Fprintf(w, "  %-8s top-1 %.4f  top-5 %.4f  (%d taxa)\n", r.Rank, r.Top1, r.Top5, r.Taxa)
+			}
+			if len(res.Files) > 0 {
+				fmt.Fprintf(w, "report: %s\n", res.Files[1])
+				for _, f := range res.Files[2:] {
+					fmt.Fprintf(w, "plot:   %s\n", f)
+				}
+			}
+			return nil
+		},
+	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/stages/demo"
+	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/store"
 )
@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		caps = append(caps, c.Caption, evaluate.Subject(c))
 	}
 	f.vocab = filepath.Join(f.dir, "vocab.txt.gz")
-	if err := demo.WriteVocab(f.vocab, caps); err != nil {
+	if err := bpe.WriteVocab(f.vocab, caps); err != nil {
 		t.Fatal(err)
 	}
 	var err error

@@ -1,4 +1,7 @@
-package demo
+// Package bpe learns a byte-level BPE vocabulary from a few texts and writes
+// it in the format of CLIP's bpe_simple_vocab_16e6.txt.gz, for the demo and
+// for tests that need a tokenizer without CLIP's file.
+package bpe
 
 import (
 	"bytes"
@@ -195,13 +198,13 @@ func WriteVocab(path string, texts []string) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if _, err := zw.Write([]byte(VocabText(texts))); err != nil {
-		return fmt.Errorf("demo: vocabulary: %w", err)
+		return fmt.Errorf("bpe: vocabulary: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("demo: vocabulary: %w", err)
+		return fmt.Errorf("bpe: vocabulary: %w", err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("demo: vocabulary: %w", err)
+		return fmt.Errorf("bpe: vocabulary: %w", err)
 	}
 	return nil
 }

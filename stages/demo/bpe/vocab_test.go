@@ -1,4 +1,4 @@
-package demo
+package bpe
 
 import (
 	"path/filepath"
