@@ -1,8 +1,131 @@
 package cli
 
-import "github.com/urfave/cli/v2"
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
 
-// PLACEHOLDER: replaced by the owner of this command.
+	"github.com/urfave/cli/v2"
+
+	"github.com/litcache/litcache/internal/tokenizer"
+)
+
+// vocabHelp says where CLIP's vocabulary comes from; it is not shipped.
+const vocabHelp = `CLIP's BPE vocabulary is the file bpe_simple_vocab_16e6.txt.gz from OpenAI CLIP
+(https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz;
+open_clip ships the same file in src/open_clip/)`
+
 func tokenizeCommand() *cli.Command {
-	return &cli.Command{Name: "tokenize", Hidden: true}
+	return &cli.Command{
+		Name:  "tokenize",
+		Usage: "turn text into CLIP token ids, one input line per output line",
+		UsageText: `litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz [--context 77] [--input FILE] [--no-pad | --bpe]
+echo "A photo of the Pine White Insects Neophasia menapia" | litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz`,
+		Description: `Reads one text per line (stdin, or --input FILE) and prints its token ids,
+space separated, one line per input line, exactly as OpenCLIP's tokenize does:
+CLIP's text cleaning and BPE, the start token 49406, the ids, the end token
+49407, cut to --context keeping the end token last, zeros up to --context.
+
+  --no-pad   stop each line at the end token (no zero padding)
+  --bpe      print the BPE ids alone, without start/end tokens, cut or padding
+
+` + vocabHelp + `.
+
+Example:
+   printf 'A photo of the Oakmoss Fungi Evernia prunastri\n' | \
+       litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz --no-pad
+   49406 320 1125 539 518 6010 12815 27837 888 3098 29029 64 27795 49407`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary file (bpe_simple_vocab_16e6.txt.gz)", EnvVars: []string{"LITCACHE_VOCAB"}},
+			&cli.IntFlag{Name: "context", Value: tokenizer.DefaultContext, Usage: "context length: ids per output line"},
+			&cli.StringFlag{Name: "input", Usage: "read texts from this file instead of stdin"},
+			&cli.BoolFlag{Name: "no-pad", Usage: "end each line at the end-of-text token"},
+			&cli.BoolFlag{Name: "bpe", Usage: "print the BPE ids only (no start/end tokens, no cut, no padding)"},
+		},
+		Action: func(c *cli.Context) error {
+			return runTokenize(c.App.Reader, c.App.Writer, tokenizeOptions{
+				vocab: c.String("vocab"), context: c.Int("context"), input: c.String("input"),
+				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"),
+			})
+		},
+	}
+}
+
+type tokenizeOptions struct {
+	vocab, input string
+	context      int
+	noPad, bpe   bool
+}
+
+func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
+	if o.vocab == "" {
+		return errors.New("tokenize: --vocab is required: " + vocabHelp)
+	}
+	if o.context < 1 {
+		return fmt.Errorf("tokenize: --context %d must be at least 1", o.context)
+	}
+	if o.noPad && o.bpe {
+		return errors.New("tokenize: --no-pad and --bpe exclude each other")
+	}
+	if _, err := os.Stat(o.vocab); err != nil {
+		return fmt.Errorf("tokenize: --vocab %s: %w\n%s", o.vocab, err, vocabHelp)
+	}
+	tok, err := tokenizer.Load(o.vocab)
+	if err != nil {
+		return fmt.Errorf("tokenize: --vocab: %w", err)
+	}
+	in, name := stdin, "stdin"
+	if o.input != "" {
+		f, err := os.Open(o.input)
+		if err != nil {
+			return fmt.Errorf("tokenize: --input: %w", err)
+		}
+		defer f.Close()
+		in, name = f, o.input
+	}
+	if in == nil {
+		in = os.Stdin
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 64<<20)
+	w := bufio.NewWriterSize(stdout, 1<<16)
+	var line []byte
+	for n := 1; sc.Scan(); n++ {
+		text := strings.ToValidUTF8(sc.Text(), "\uFFFD")
+		var ids []int32
+		if o.bpe {
+			ids = tok.Encode(text)
+		} else {
+			ids = tok.Tokenize(text, o.context)
+			if o.noPad {
+				end := len(ids)
+				for end > 0 && ids[end-1] == 0 {
+					end--
+				}
+				ids = ids[:end]
+			}
+		}
+		line = line[:0]
+		for i, id := range ids {
+			if i > 0 {
+				line = append(line, ' ')
+			}
+			line = strconv.AppendInt(line, int64(id), 10)
+		}
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			return fmt.Errorf("tokenize: write: %w", err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("tokenize: %s: %w", name, err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("tokenize: write: %w", err)
+	}
+	return nil
 }

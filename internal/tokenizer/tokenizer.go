@@ -30,10 +30,12 @@ const maxCacheWords = 1 << 20
 type Tokenizer struct {
 	encoder   map[string]int32
 	decoder   []string
-	ranks     map[uint64]merge
+	ranks     pairTable
 	byteID    [256]int32 // symbol id of a byte inside a word
 	byteEndID [256]int32 // symbol id of a byte ending a word ("</w>")
 	symByte   [512]byte  // inverse of bytes_to_unicode (its symbols are < U+0144)
+
+	text string // the vocabulary text, for tests that need a fresh copy
 
 	mu    sync.RWMutex
 	cache map[string][]int32 // pre-token → BPE ids
@@ -54,12 +56,14 @@ func Load(vocabPath string) (*Tokenizer, error) {
 
 // Parse builds a tokenizer from the vocabulary file's (gunzipped) text.
 func Parse(vocabText string) (*Tokenizer, error) {
-	t := &Tokenizer{cache: make(map[string][]int32, 4096)}
+	t := &Tokenizer{text: vocabText, cache: make(map[string][]int32, 4096)}
 	if err := t.parseMerges(vocabText); err != nil {
 		return nil, fmt.Errorf("vocabulary: %w", err)
 	}
 	return t, nil
 }
+
+func (t *Tokenizer) vocabText() string { return t.text }
 
 // Encode returns the BPE ids of text after CLIP's cleaning, without start
 // and end tokens (simple_tokenizer.encode).

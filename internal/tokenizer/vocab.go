@@ -106,14 +106,14 @@ func (t *Tokenizer) parseMerges(text string) error {
 		t.byteEndID[b] = t.encoder[string(table[b])+"</w>"]
 		t.symByte[table[b]] = byte(b)
 	}
-	t.ranks = make(map[uint64]merge, numMerges)
+	t.ranks = newPairTable(numMerges)
 	for r, m := range merges {
 		a, okA := t.encoder[m[0]]
 		b, okB := t.encoder[m[1]]
 		if !okA || !okB {
 			return fmt.Errorf("line %d: merge %q %q of unknown symbols", r+2, m[0], m[1])
 		}
-		t.ranks[pairKey(a, b)] = merge{rank: int32(r), id: t.encoder[m[0]+m[1]]}
+		t.ranks.put(pairKey(a, b), merge{rank: int32(r), id: t.encoder[m[0]+m[1]]})
 	}
 	return nil
 }
