@@ -44,6 +44,7 @@ type Bench struct {
 func All() []Bench {
 	return []Bench{
 		Matmul,
+		ViT,
 		Eval,
 	}
 }

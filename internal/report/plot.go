@@ -36,6 +36,8 @@ type LineChart struct {
 	Points bool
 	// YMin and YMax fix the y range when YMax > YMin (e.g. 0..1 for accuracy).
 	YMin, YMax float64
+	// FromZero starts the y axis at 0 (when YMin/YMax do not fix it).
+	FromZero bool
 	// LegendBottom puts the legend in the lower right (for rising curves).
 	LegendBottom bool
 }
@@ -104,6 +106,13 @@ func (c LineChart) Save(path string) error {
 	}
 	if c.YMax > c.YMin {
 		p.Y.Min, p.Y.Max = c.YMin, c.YMax
+	} else if c.FromZero {
+		p.Y.Min = 0
+		if p.Y.Max <= 0 {
+			p.Y.Max = 1
+		}
+		// Headroom above the data for the legend, one row per entry.
+		p.Y.Max *= 1 + 0.08*float64(len(c.Series)+len(c.Refs))
 	}
 	p.Legend.Top = !c.LegendBottom
 	p.Legend.Padding = vg.Points(2)
