@@ -1,0 +1,66 @@
+package imageproc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary bytes to both decoders and the preprocessing:
+// no panic, a consistent image or an error, and memory bounded by the limits
+// (checked on the header before any pixel buffer exists).
+func FuzzDecode(f *testing.F) {
+	var b bytes.Buffer
+	jpeg.Encode(&b, TestPattern(9, 7, 1), &jpeg.Options{Quality: 50})
+	f.Add(b.Bytes())
+	b.Reset()
+	jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 5, 3)), nil)
+	f.Add(b.Bytes())
+	b.Reset()
+	png.Encode(&b, TestPattern(4, 3, 1))
+	f.Add(b.Bytes())
+	b.Reset()
+	png.Encode(&b, image.NewPaletted(image.Rect(0, 0, 3, 3), color.Palette{color.Black, color.White}))
+	f.Add(b.Bytes())
+	src := TestPattern(10, 6, 2)
+	y, cb, cr := yccPlanes(src)
+	f.Add(testJPEG{w: 10, h: 6, adobe: -1, comps: []testComp{{2, 1, y}, {1, 1, cb}, {1, 1, cr}}}.encode())
+	f.Add(testJPEG{w: 10, h: 6, adobe: 0, comps: []testComp{{1, 1, y}, {1, 1, cb}, {1, 1, cr}, {1, 1, y}}}.encode())
+	var e bytes.Buffer
+	jpeg.Encode(&e, src, nil)
+	f.Add(withEXIF(nil, e.Bytes(), binary.BigEndian, 6))
+	f.Add([]byte{})
+	f.Add([]byte{0xff, 0xd8, 0xff})
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+
+	lim := Limits{MaxSide: 4096, MaxPixels: 1 << 20}
+	decs := []Decoder{{Limits: lim, PureGo: true}, {Limits: lim}}
+	p := CLIPPreprocessor(16)
+	p.ApplyEXIF = true
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, d := range decs {
+			m, err := d.DecodeRGB(data)
+			if err != nil {
+				if m != nil {
+					t.Fatal("image and error")
+				}
+				continue
+			}
+			if m.W <= 0 || m.H <= 0 || m.W > lim.MaxSide || m.H > lim.MaxSide || len(m.Pix) != m.W*m.H*3 {
+				t.Fatalf("inconsistent image %d×%d, %d bytes", m.W, m.H, len(m.Pix))
+			}
+			if m.W*m.H > 1<<16 {
+				continue // keep iterations fast
+			}
+			if r := p.Resized(m); r.W != 16 || r.H != 16 || len(r.Pix) != 16*16*3 {
+				t.Fatalf("resized to %d×%d", r.W, r.H)
+			}
+			p.TransformRandom(m, rand.New(rand.NewPCG(uint64(len(data)), 1)), nil)
+		}
+	})
+}
