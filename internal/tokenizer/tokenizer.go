@@ -65,6 +65,16 @@ func Parse(vocabText string) (*Tokenizer, error) {
 
 func (t *Tokenizer) vocabText() string { return t.text }
 
+// Fresh returns a tokenizer sharing t's vocabulary with an empty word cache
+// (for measuring the cost of words seen the first time).
+func (t *Tokenizer) Fresh() *Tokenizer {
+	return &Tokenizer{
+		encoder: t.encoder, decoder: t.decoder, ranks: t.ranks,
+		byteID: t.byteID, byteEndID: t.byteEndID, symByte: t.symByte, text: t.text,
+		cache: make(map[string][]int32, 4096),
+	}
+}
+
 // Encode returns the BPE ids of text after CLIP's cleaning, without start
 // and end tokens (simple_tokenizer.encode).
 func (t *Tokenizer) Encode(text string) []int32 {
