@@ -195,3 +195,14 @@ func hasSuffix(s string, suffixes ...string) bool {
 	}
 	return false
 }
+
+// NewRandomVisionTower builds a randomly initialised image tower (see NewRandomModel).
+func NewRandomVisionTower(be backend.Backend, cfg Config, seed int64) *VisionTower {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x766973696f6e))
+	vt := newVisionTower(be, cfg)
+	initRandom(be, vt.ps, cfg.Vision.Width, cfg.Vision.Layers, rng)
+	return vt
+}
