@@ -44,8 +44,10 @@ type Bench struct {
 func All() []Bench {
 	return []Bench{
 		Matmul,
+		Decode,
 		ViT,
 		Eval,
+		Tune,
 	}
 }
 
