@@ -30,7 +30,7 @@ var Decode = Bench{
 func decodeSource() ([]byte, string, error) {
 	dir := os.Getenv("LITCACHE_SHARED_DATA")
 	if dir == "" {
-		dir = filepath.Join("..", "shared", "data")
+		dir = decodeSharedDataDir()
 	}
 	const photo = "photos/camera_traps/ocelot.jpg"
 	src := imageproc.TestPattern(500, 375, 1)
@@ -47,6 +47,23 @@ func decodeSource() ([]byte, string, error) {
 		return nil, "", fmt.Errorf("bench: decode: %w", err)
 	}
 	return data, fmt.Sprintf("%s, 500×375 q90, %d KB", from, len(data)/1024), nil
+}
+
+// decodeSharedDataDir is ../shared/data beside the repository holding the working
+// directory (found by its go.mod), or beside the working directory.
+func decodeSharedDataDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return filepath.Join("..", "shared", "data")
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "data")
+		}
+		if filepath.Dir(dir) == dir {
+			return filepath.Join(wd, "..", "shared", "data")
+		}
+	}
 }
 
 func runDecode(ctx context.Context, emit func(Figure)) error {
