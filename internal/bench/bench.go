@@ -48,6 +48,7 @@ func All() []Bench {
 		ViT,
 		Eval,
 		Tune,
+		Tokenizer,
 	}
 }
 
