@@ -1,9 +1,6 @@
 package backend
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Activations, elementwise: GELU (exact, erf) and QuickGELU (x·σ(1.702x)).
 
@@ -48,14 +45,10 @@ func applyAct(out, x []float32, act Act) {
 	}
 }
 
-// gelu is torch.nn.GELU(approximate="none"): 0.5·x·(1+erf(x/√2)).
-func gelu(x float32) float32 {
-	return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
-}
+// gelu is torch.nn.GELU(approximate="none"): x·Φ(x) = 0.5·x·(1+erf(x/√2)).
+func gelu(x float32) float32 { return x * normCDF(x) }
 
-func sigmoid(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
-}
+func sigmoid(x float32) float32 { return 1 / (1 + expf(-x)) }
 
 // actGrad is act'(x).
 func actGrad(x float32, act Act) float32 {
@@ -64,10 +57,8 @@ func actGrad(x float32, act Act) float32 {
 		return 1
 	case ActGELU:
 		// d/dx x·Φ(x) = Φ(x) + x·φ(x)
-		xf := float64(x)
-		cdf := 0.5 * (1 + math.Erf(xf/math.Sqrt2))
-		pdf := math.Exp(-0.5*xf*xf) / math.Sqrt(2*math.Pi)
-		return float32(cdf + xf*pdf)
+		const invSqrt2Pi = 0.3989422804014327
+		return normCDF(x) + x*invSqrt2Pi*expNegSq(x, 0.5)
 	case ActQuickGELU:
 		s := sigmoid(quickGELUAlpha * x)
 		return s + quickGELUAlpha*x*s*(1-s)

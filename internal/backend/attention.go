@@ -55,7 +55,7 @@ func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor)
 				}
 				var sum float32
 				for j := 0; j < lim; j++ {
-					e := float32(math.Exp(float64(s[j] - mx)))
+					e := expf(s[j] - mx)
 					s[j] = e
 					sum += e
 				}
@@ -227,7 +227,7 @@ func softmaxInPlace(row []float32) {
 	}
 	var sum float32
 	for j, v := range row {
-		e := float32(math.Exp(float64(v - mx)))
+		e := expf(v - mx)
 		row[j] = e
 		sum += e
 	}
