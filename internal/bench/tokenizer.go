@@ -35,11 +35,23 @@ var Tokenizer = Bench{
 
 const tokenizerGoal = 100_000
 
+// tokenizerDataDir is $LITCACHE_SHARED_DATA, else ../shared/data beside the
+// repository holding the working directory (found by its go.mod), else
+// beside the working directory.
 func tokenizerDataDir() string {
 	if dir := os.Getenv("LITCACHE_SHARED_DATA"); dir != "" {
 		return dir
 	}
-	return filepath.Join("..", "shared", "data")
+	wd, err := os.Getwd()
+	if err != nil {
+		return filepath.Join("..", "shared", "data")
+	}
+	for dir := wd; filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "data")
+		}
+	}
+	return filepath.Join(wd, "..", "shared", "data")
 }
 
 // benchCaptions returns the captions and where they come from.
