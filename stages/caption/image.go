@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"image/png"
+	_ "image/png" // DecodeConfig knows PNG
 	"io/fs"
 	"os"
 
-	"golang.org/x/image/draw"
+	"github.com/litcache/litcache/internal/imageproc"
 )
 
 // photo is one image ready for a shard.
@@ -33,6 +33,7 @@ type encoder struct {
 	maxSize, quality int
 	verify           bool
 	buf              bytes.Buffer
+	scaler           scaler
 }
 
 // load reads an image file and, with maxSize, downscales and re-encodes it.
@@ -59,26 +60,20 @@ func (e *encoder) load(path string) (*photo, error) {
 	}
 	if e.maxSize == 0 || longest <= e.maxSize {
 		if e.verify {
-			if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
+			if _, err := imageproc.DecodeRGB(data); err != nil {
 				return nil, skipf("corrupt image: %v", err)
 			}
 		}
 		return &photo{data: data, ext: ext, w: cfg.Width, h: cfg.Height}, nil
 	}
-	var img image.Image
-	if format == "png" {
-		img, err = png.Decode(bytes.NewReader(data))
-	} else {
-		img, err = jpeg.Decode(bytes.NewReader(data))
-	}
+	// imageproc decodes with libjpeg-turbo when installed (greyscale and
+	// CMYK become RGB; EXIF orientation is not applied, as PIL does not).
+	img, err := imageproc.DecodeRGB(data)
 	if err != nil {
 		return nil, skipf("corrupt image: %v", err)
 	}
-	w, h := scaledSize(cfg.Width, cfg.Height, e.maxSize)
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	// CatmullRom is x/image's antialiased bicubic (the kernel widens with
-	// the downscale factor), close to what PIL's thumbnail does.
-	draw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	w, h := scaledSize(img.W, img.H, e.maxSize)
+	dst := e.scaler.downscale(img, w, h)
 	e.buf.Reset()
 	if err := jpeg.Encode(&e.buf, dst, &jpeg.Options{Quality: e.quality}); err != nil {
 		return nil, fmt.Errorf("caption: encode %s: %w", path, err)
