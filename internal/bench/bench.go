@@ -49,6 +49,7 @@ func All() []Bench {
 		Eval,
 		Tune,
 		Tokenizer,
+		Caption,
 	}
 }
 
