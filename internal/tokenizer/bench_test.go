@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"testing"
+
+	"github.com/litcache/litcache/internal/testutil"
 )
 
 func referenceCaptions(tb testing.TB) []string {
@@ -43,9 +45,7 @@ func BenchmarkTokenizeCold(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i%len(texts) == 0 {
 			b.StopTimer()
-			tok.mu.Lock()
-			tok.cache = make(map[string][]int32)
-			tok.mu.Unlock()
+			tok = tok.Fresh()
 			b.StartTimer()
 		}
 		clear(row)
@@ -55,17 +55,16 @@ func BenchmarkTokenizeCold(b *testing.B) {
 }
 
 func BenchmarkClean(b *testing.B) {
-	texts := referenceCaptions(&testing.T{})
+	texts := referenceCaptions(b)
 	for i := 0; i < b.N; i++ {
 		Clean(texts[i%len(texts)])
 	}
 }
 
 func BenchmarkLoad(b *testing.B) {
-	path := loadTokenizer(b).text
-	_ = path
+	path := testutil.SharedData(b, "clip/bpe_simple_vocab_16e6.txt.gz")
 	for i := 0; i < b.N; i++ {
-		if _, err := Parse(path); err != nil {
+		if _, err := Load(path); err != nil {
 			b.Fatal(err)
 		}
 	}

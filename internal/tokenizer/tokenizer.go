@@ -35,8 +35,6 @@ type Tokenizer struct {
 	byteEndID [256]int32 // symbol id of a byte ending a word ("</w>")
 	symByte   [512]byte  // inverse of bytes_to_unicode (its symbols are < U+0144)
 
-	text string // the vocabulary text, for tests that need a fresh copy
-
 	mu    sync.RWMutex
 	cache map[string][]int32 // pre-token → BPE ids
 }
@@ -56,21 +54,19 @@ func Load(vocabPath string) (*Tokenizer, error) {
 
 // Parse builds a tokenizer from the vocabulary file's (gunzipped) text.
 func Parse(vocabText string) (*Tokenizer, error) {
-	t := &Tokenizer{text: vocabText, cache: make(map[string][]int32, 4096)}
+	t := &Tokenizer{cache: make(map[string][]int32, 4096)}
 	if err := t.parseMerges(vocabText); err != nil {
 		return nil, fmt.Errorf("vocabulary: %w", err)
 	}
 	return t, nil
 }
 
-func (t *Tokenizer) vocabText() string { return t.text }
-
 // Fresh returns a tokenizer sharing t's vocabulary with an empty word cache
 // (for measuring the cost of words seen the first time).
 func (t *Tokenizer) Fresh() *Tokenizer {
 	return &Tokenizer{
 		encoder: t.encoder, decoder: t.decoder, ranks: t.ranks,
-		byteID: t.byteID, byteEndID: t.byteEndID, symByte: t.symByte, text: t.text,
+		byteID: t.byteID, byteEndID: t.byteEndID, symByte: t.symByte,
 		cache: make(map[string][]int32, 4096),
 	}
 }
