@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -123,5 +124,55 @@ func TestVisionFingerprint(t *testing.T) {
 		if _, err := VisionFingerprint(cfg, bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// TestLoadOtherDTypes: weights stored as F16, BF16 or F64 load, converted to
+// float32 (to within the storage type's rounding).
+func TestLoadOtherDTypes(t *testing.T) {
+	be := backend.NewCPU()
+	cfg := tinyConfig(t)
+	m := NewRandomModel(be, cfg, 5)
+	for _, tc := range []struct {
+		dtype string
+		conv  func(name string, shape []int, d []float32) safetensors.Tensor
+		tol   float64 // relative, per element, of the storage type
+		abs   float64 // F16's subnormal step below 2^-14
+	}{
+		{"F16", safetensors.F16, 1e-3, 6e-8},
+		{"BF16", safetensors.BF16, 8e-3, 0},
+		{"F64", func(name string, shape []int, d []float32) safetensors.Tensor {
+			return safetensors.F64(name, shape, toF64(d))
+		}, 0, 0},
+	} {
+		t.Run(tc.dtype, func(t *testing.T) {
+			var ts []safetensors.Tensor
+			for _, ps := range []paramSet{m.Vision.ps, m.Text.ps} {
+				fts, err := encodeParams(be, ps, HF)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ft := range fts {
+					ts = append(ts, tc.conv(ft.name, ft.shape, ft.data))
+				}
+			}
+			ts = append(ts, tc.conv("logit_scale", []int{}, []float32{m.LogitScale}))
+			path := filepath.Join(t.TempDir(), "w.safetensors")
+			if err := safetensors.Write(path, ts, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, err := LoadModel(be, cfg, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range m.Text.ps {
+				a, b := be.ToFloat32(*r.value, nil), be.ToFloat32(*got.Text.ps[i].value, nil)
+				for j := range a {
+					if d := math.Abs(float64(a[j] - b[j])); d > tc.tol*math.Abs(float64(a[j]))+tc.abs {
+						t.Fatalf("%s[%d]: %g stored as %s reads %g", r.name, j, a[j], tc.dtype, b[j])
+					}
+				}
+			}
+		})
 	}
 }

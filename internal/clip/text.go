@@ -18,7 +18,8 @@ import (
 //
 // Forward keeps the activations Backward needs; Backward accumulates every
 // parameter's gradient (LiT trains this tower against a locked image tower).
-// A tower is not safe for concurrent use.
+// Encode may be called from several goroutines at once; Forward, Backward and
+// ZeroGrad share the tower's activations and gradients and may not.
 type TextTower struct {
 	be      backend.Backend
 	cfg     Config

@@ -13,8 +13,9 @@ import (
 //	x = ln_pre(x); x = blocks(x)
 //	emb = ln_post(x[:, 0]) · proj
 //
-// It is inference only: LiT keeps the image tower locked. A tower is not safe
-// for concurrent use (it reuses scratch memory between calls).
+// It is inference only: LiT keeps the image tower locked. Encode allocates
+// its activations per call, so several goroutines may call it at once (with a
+// backend safe for concurrent use, as the CPU backend is).
 type VisionTower struct {
 	be     backend.Backend
 	cfg    Config

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -414,11 +413,4 @@ func numel(shape []int) int {
 		n *= d
 	}
 	return n
-}
-
-// sortedNames is names sorted (for stable messages).
-func sortedNames(names []string) []string {
-	s := slices.Clone(names)
-	sort.Strings(s)
-	return s
 }
