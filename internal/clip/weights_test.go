@@ -268,3 +268,51 @@ func TestLoadWrongConfig(t *testing.T) {
 		t.Errorf("missing %d (want the 12 tensors of a block), mis-shaped %v (want both projections)", len(werr.Missing), werr.Misshaped)
 	}
 }
+
+// FuzzLoadNames feeds the loader a clip-tiny state dict whose names and
+// shapes the fuzzer edits (names come from the file: outside bytes). The
+// loader must never panic, and must either load or explain itself.
+func FuzzLoadNames(f *testing.F) {
+	f.Add(uint8(0), "visual.head.weight", uint8(2), false)
+	f.Add(uint8(3), "text_model.embeddings.position_ids", uint8(1), false)
+	f.Add(uint8(7), "transformer.resblocks.9.ln_1.weight", uint8(0), true)
+	f.Add(uint8(200), "vision_model.encoder.layers.0.self_attn.q_proj.weight", uint8(3), true)
+	f.Add(uint8(1), "", uint8(0), false)
+	be := backend.NewCPU()
+	cfg, _ := Builtin("clip-tiny")
+	m := NewRandomModel(be, cfg, 1)
+	var base []fileTensor
+	for _, ps := range []paramSet{m.Vision.ps, m.Text.ps} {
+		fts, err := encodeParams(be, ps, OpenCLIP)
+		if err != nil {
+			f.Fatal(err)
+		}
+		base = append(base, fts...)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, name string, dims uint8, rename bool) {
+		fts := slices.Clone(base)
+		i := int(which) % len(fts)
+		ft := fts[i]
+		if rename {
+			ft.name = name
+		} else {
+			fts = append(fts, fileTensor{name, []int{1}, []float32{1}})
+		}
+		switch dims % 4 {
+		case 1:
+			ft.shape = []int{len(ft.data)}
+		case 2:
+			ft.shape = []int{1, len(ft.data)}
+		}
+		fts[i] = ft
+		src := newFakeSource(fts)
+		got, err := LoadModelFrom(be, cfg, src, "fuzz")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "clip: ") {
+				t.Fatalf("error without the package: %v", err)
+			}
+			return
+		}
+		got.Free()
+	})
+}
