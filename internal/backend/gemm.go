@@ -29,6 +29,12 @@ func (c *CPU) Gemm(transA, transB bool, alpha float32, a, b Tensor, beta float32
 // sgemm is BLAS sgemm in row-major order: c = alpha·op(a)·op(b) + beta·c with
 // leading dimensions lda, ldb, ldc (the stored row lengths).
 func (c *CPU) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	c.sgemmEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, nil)
+}
+
+// sgemmEpilogue is sgemm followed by epi(lo, hi) over the rows of c (nil: none);
+// the pure-Go GEMM runs it on each row block as soon as it is final.
+func (c *CPU) sgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int, epi func(lo, hi int)) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -37,9 +43,12 @@ func (c *CPU) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32
 	checkGemmLen("c", cm, false, m, n, ldc)
 	if c.blas != nil && k > 0 {
 		c.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+		if epi != nil {
+			c.parallel(m, n*8, epi)
+		}
 		return
 	}
-	goGemm(c, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+	goGemmEpilogue(c, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, epi)
 }
 
 // checkGemmLen panics unless x holds op(x) of r×cols with leading dimension ld;

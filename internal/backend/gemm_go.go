@@ -24,12 +24,14 @@ const (
 	gemmNC = 4096
 )
 
-// gemmKernel is a micro-kernel: c[i*ldc+j] += Σ_p a[p*mr+i]·b[p*nr+j] for an
-// mr×nr tile, with a and b packed slivers of depth k.
+// gemmKernel is a micro-kernel: c[i*ldc+j] (+)= Σ_p a[p*mr+i]·b[p*nr+j] for
+// an mr×nr tile, with a and b packed slivers of depth k ≥ 1; it adds to c when
+// acc is set and overwrites it otherwise (the first K block when beta = 0,
+// which saves clearing C beforehand).
 type gemmKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a, b, c []float32, ldc int)
+	fn     func(k int, a, b, c []float32, ldc int, acc bool)
 }
 
 // goKernel4x4 is the portable micro-kernel: a 4×4 tile in 16 scalar
@@ -37,7 +39,7 @@ type gemmKernel struct {
 // compiler drops the bounds checks in the inner loop.
 var goKernel4x4 = gemmKernel{name: "go 4x4", mr: 4, nr: 4, fn: kernel4x4}
 
-func kernel4x4(k int, a, b, c []float32, ldc int) {
+func kernel4x4(k int, a, b, c []float32, ldc int, acc bool) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
@@ -64,6 +66,17 @@ func kernel4x4(k int, a, b, c []float32, ldc int) {
 		c32 += a3 * b2
 		c33 += a3 * b3
 		a, b = a[4:], b[4:]
+	}
+	if !acc {
+		r := c[:4]
+		r[0], r[1], r[2], r[3] = c00, c01, c02, c03
+		r = c[ldc : ldc+4]
+		r[0], r[1], r[2], r[3] = c10, c11, c12, c13
+		r = c[2*ldc : 2*ldc+4]
+		r[0], r[1], r[2], r[3] = c20, c21, c22, c23
+		r = c[3*ldc : 3*ldc+4]
+		r[0], r[1], r[2], r[3] = c30, c31, c32, c33
+		return
 	}
 	r := c[:4]
 	r[0] += c00
@@ -105,9 +118,25 @@ func (g *gemmBuffers) put(p *[]float32) { g.pool.Put(p) }
 
 // goGemm is the pure-Go sgemm (row-major, leading dimensions as BLAS).
 func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
-	scaleC(c, m, n, beta, cm, ldc)
+	goGemmEpilogue(c, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc, nil)
+}
+
+// goGemmEpilogue is goGemm followed by epi(lo, hi) over every row range of
+// C, called as soon as those rows are final, while they are still in cache
+// (Linear's bias and activation). epi may be nil.
+func goGemmEpilogue(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int, epi func(lo, hi int)) {
 	if alpha == 0 || k == 0 {
+		scaleC(c, m, n, beta, cm, ldc)
+		if epi != nil {
+			c.parallel(m, n, epi)
+		}
 		return
+	}
+	// With beta = 0 the first K block overwrites C, else C is scaled first
+	// and every block adds.
+	overwrite := beta == 0
+	if !overwrite {
+		scaleC(c, m, n, beta, cm, ldc)
 	}
 	kern := c.kernel
 	mr, nr := kern.mr, kern.nr
@@ -124,6 +153,9 @@ func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32
 		ncur := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcur := min(kc, k-pc)
+			acc := pc > 0 || !overwrite
+			// Rows are final after the last K block of the last column panel.
+			final := pc+kcur == k && jc+ncur == n
 			slivers := (ncur + nr - 1) / nr
 			c.parallel(slivers, kcur*nr*4, func(lo, hi int) {
 				packB(bp, b, ldb, transB, pc, kcur, jc, ncur, nr, lo, hi)
@@ -137,7 +169,10 @@ func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32
 					ic := blk * mc
 					mcur := min(mc, m-ic)
 					packA(ap, a, lda, transA, alpha, ic, mcur, pc, kcur, mr)
-					macroKernel(kern, ap, bp, cm[ic*ldc+jc:], ldc, mcur, ncur, kcur, tile)
+					macroKernel(kern, ap, bp, cm[ic*ldc+jc:], ldc, mcur, ncur, kcur, tile, acc)
+					if final && epi != nil {
+						epi(ic, ic+mcur)
+					}
 				}
 			})
 		}
@@ -146,7 +181,7 @@ func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32
 
 // macroKernel runs the micro-kernel over the mcur×ncur block at c; partial
 // tiles at the edges go through tile (mr×nr scratch).
-func macroKernel(kern gemmKernel, ap, bp, c []float32, ldc, mcur, ncur, kc int, tile []float32) {
+func macroKernel(kern gemmKernel, ap, bp, c []float32, ldc, mcur, ncur, kc int, tile []float32, acc bool) {
 	mr, nr := kern.mr, kern.nr
 	for jr := 0; jr < ncur; jr += nr {
 		bs := bp[(jr/nr)*kc*nr:][:kc*nr]
@@ -155,15 +190,19 @@ func macroKernel(kern gemmKernel, ap, bp, c []float32, ldc, mcur, ncur, kc int, 
 			as := ap[(ir/mr)*kc*mr:][:kc*mr]
 			mh := min(mr, mcur-ir)
 			if mh == mr && nw == nr {
-				kern.fn(kc, as, bs, c[ir*ldc+jr:], ldc)
+				kern.fn(kc, as, bs, c[ir*ldc+jr:], ldc, acc)
 				continue
 			}
-			clear(tile[:mr*nr])
-			kern.fn(kc, as, bs, tile, nr)
+			kern.fn(kc, as, bs, tile, nr, false)
 			for i := 0; i < mh; i++ {
 				dst := c[(ir+i)*ldc+jr:][:nw]
-				for j, v := range tile[i*nr : i*nr+nw] {
-					dst[j] += v
+				src := tile[i*nr : i*nr+nw]
+				if acc {
+					for j, v := range src {
+						dst[j] += v
+					}
+				} else {
+					copy(dst, src)
 				}
 			}
 		}

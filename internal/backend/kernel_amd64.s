@@ -2,18 +2,20 @@
 
 #include "textflag.h"
 
-// func kernel6x16avx2(k int, a, b, c *float32, ldc int)
+// func kernel6x16avx2(k int, a, b, c *float32, ldc int, acc int)
 //
-// C tile (6×16, row stride ldc floats) += Σ_p a[p*6+i]·b[p*16+j].
+// C tile (6×16, row stride ldc floats) = [C +] Σ_p a[p*6+i]·b[p*16+j],
+// adding to C when acc != 0, overwriting it otherwise.
 // Y0..Y11 hold the tile (row i in Y(2i), Y(2i+1)); Y12, Y13 a row of the B
 // sliver; Y14, Y15 broadcast elements of the A sliver. The loop is unrolled
 // twice over p.
-TEXT ·kernel6x16avx2(SB), NOSPLIT, $0-40
+TEXT ·kernel6x16avx2(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
+	MOVQ acc+40(FP), R9
 	SHLQ $2, R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -99,6 +101,8 @@ tail:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 store:
+	TESTQ R9, R9
+	JEQ overwrite
 	VADDPS (DX), Y0, Y0
 	VMOVUPS Y0, (DX)
 	VADDPS 32(DX), Y1, Y1
@@ -127,6 +131,26 @@ store:
 	VADDPS (DX), Y10, Y10
 	VMOVUPS Y10, (DX)
 	VADDPS 32(DX), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+overwrite:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET

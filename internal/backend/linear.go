@@ -18,11 +18,11 @@ func (c *CPU) Linear(out, x, w, bias Tensor, act Act) {
 		bd = data(bias)
 		mustLen("Linear", "bias", len(bd), o)
 	}
-	c.sgemm(false, true, n, o, in, 1, data(x), in, data(w), in, 0, od, o)
 	if bd == nil && act == ActNone {
+		c.sgemm(false, true, n, o, in, 1, data(x), in, data(w), in, 0, od, o)
 		return
 	}
-	c.parallel(n, o*8, func(lo, hi int) {
+	epilogue := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := od[r*o : r*o+o]
 			if bd != nil {
@@ -32,7 +32,8 @@ func (c *CPU) Linear(out, x, w, bias Tensor, act Act) {
 			}
 			applyAct(row, row, act)
 		}
-	})
+	}
+	c.sgemmEpilogue(false, true, n, o, in, 1, data(x), in, data(w), in, 0, od, o, epilogue)
 }
 
 // LinearBackward (for ActNone): dx (N,I) += dout·w; dw (O,I) += doutᵀ·x;

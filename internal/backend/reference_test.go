@@ -277,19 +277,41 @@ func TestGemmReference(t *testing.T) {
 }
 
 func TestLinearReference(t *testing.T) {
-	for _, be := range backends() {
-		for _, act := range []backend.Act{backend.ActNone, backend.ActGELU, backend.ActQuickGELU} {
-			t.Run(be.Name()+"/"+act.String(), func(t *testing.T) {
-				rng := rand.New(rand.NewSource(3))
-				x, w, b := randVec(rng, 2, 11, 40), randVec(rng, 24, 40), randVec(rng, 24)
-				out := be.Zeros(2, 11, 24)
-				be.Linear(out, x.t(be), w.t(be), b.t(be), act)
-				checkClose(t, "out", backend.Data(out), linear64(x.f64, w.f64, b.f64, 22, 40, 24, act), 1e-5)
-				be.Linear(out, x.t(be), w.t(be), nil, act)
-				checkClose(t, "out without bias", backend.Data(out), linear64(x.f64, w.f64, nil, 22, 40, 24, act), 1e-5)
+	// (N, I, O, activation): the last two span several K blocks (KC = 256)
+	// and several column panels (NC = 4096), where the fused bias+activation
+	// must wait for the last block.
+	cases := []struct {
+		N, I, O int
+		act     backend.Act
+	}{
+		{22, 40, 24, backend.ActNone}, {22, 40, 24, backend.ActGELU}, {22, 40, 24, backend.ActQuickGELU},
+		{2, 260, 4100, backend.ActGELU}, {13, 600, 37, backend.ActQuickGELU},
+	}
+	for _, tc := range cases {
+		N, I, O := tc.N, tc.I, tc.O
+		rng := rand.New(rand.NewSource(3))
+		x, w, b := randVec(rng, N, I), randVec(rng, O, I), randVec(rng, O)
+		// The float64 references are computed once for every backend.
+		want := linear64(x.f64, w.f64, b.f64, N, I, O, tc.act)
+		wantNoBias := linear64(x.f64, w.f64, nil, N, I, O, tc.act)
+		for _, be := range backends() {
+			t.Run(fmt.Sprintf("%s/%s/%s/N%d_I%d_O%d", be.Name(), be.GemmKernel(), tc.act, N, I, O), func(t *testing.T) {
+				out := be.FromFloat32(nanSlice(N*O), N, O) // beta = 0: NaNs must not survive
+				be.Linear(out, x.t(be), w.t(be), b.t(be), tc.act)
+				checkClose(t, "out", backend.Data(out), want, 1e-5)
+				be.Linear(out, x.t(be), w.t(be), nil, tc.act)
+				checkClose(t, "out without bias", backend.Data(out), wantNoBias, 1e-5)
 			})
 		}
 	}
+}
+
+func nanSlice(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(math.NaN())
+	}
+	return s
 }
 
 func TestActivationReference(t *testing.T) {
