@@ -29,21 +29,23 @@ func (c *CPU) CrossEntropy(logits Tensor, targets []int32, dlogits Tensor, scale
 			if t < 0 || t >= m {
 				panic(fmt.Sprintf("backend: cpu: CrossEntropy: target %d of row %d outside %d classes", t, r, m))
 			}
+			// float32 exponentials (2 ulp), summed in float64.
 			xs := ld[r*m : r*m+m]
-			mx := math.Inf(-1)
+			mx := float32(math.Inf(-1))
 			for _, v := range xs {
-				mx = max(mx, float64(v))
+				mx = max(mx, v)
 			}
 			var sum float64
 			for _, v := range xs {
-				sum += math.Exp(float64(v) - mx)
+				sum += float64(expf(v - mx))
 			}
-			lse := mx + math.Log(sum)
+			lse := float64(mx) + math.Log(sum)
 			losses[r] = lse - float64(xs[t])
 			if gd != nil {
 				gs := gd[r*m : r*m+m]
+				inv := 1 / sum
 				for j, v := range xs {
-					p := math.Exp(float64(v) - lse)
+					p := float64(expf(v-mx)) * inv
 					if j == t {
 						p--
 					}
