@@ -433,9 +433,18 @@ func TestClassesOnlyAndPreview(t *testing.T) {
 	if _, err := Preview(cfg, []int{10000}); err == nil || !strings.Contains(err.Error(), "no category with id 10000") {
 		t.Fatalf("unknown id: %v", err)
 	}
+}
+
+func TestAutoFields(t *testing.T) {
+	cfg := testConfig(dataset(t), t.TempDir())
 	cfg.Fields = []string{"auto"}
-	if _, err := Run(context.Background(), cfg); err != nil {
+	cfg.ClassesOnly = true
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Auto == nil || res.DistinctCaptions != 7 || !strings.Contains(cfg.Log.(*bytes.Buffer).String(), "--fields auto chose") {
+		t.Fatalf("result %+v, log %s", res, cfg.Log)
 	}
 	t.Log(strings.TrimSpace(cfg.Log.(*bytes.Buffer).String()))
 }
