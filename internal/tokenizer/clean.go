@@ -70,16 +70,15 @@ func collapseLowerASCII(s string) string {
 	return string(b)
 }
 
-// pySpace is Python's str.isspace, which re's \s and str.strip use.
-func pySpace(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) }
-
-// collapseSpace is re.sub(r'\s+', ' ', text).strip().
+// collapseSpace is whitespace_clean: regex.sub(r'\s+', ' ', text).strip().
+// The regex module's \s is Unicode White_Space, as unicode.IsSpace; str.strip
+// also strips U+001C–U+001F, which ftfy and html.unescape never leave.
 func collapseSpace(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
 	for _, r := range s {
-		if pySpace(r) {
+		if unicode.IsSpace(r) {
 			space = true
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -69,7 +70,7 @@ func FuzzClean(f *testing.F) {
 		if !utf8.ValidString(c) {
 			t.Fatalf("Clean(%q) = %q is not UTF-8", text, c)
 		}
-		if strings.TrimFunc(c, pySpace) != c {
+		if strings.TrimFunc(c, unicode.IsSpace) != c {
 			t.Fatalf("Clean(%q) = %q has space at an end", text, c)
 		}
 		if strings.Contains(c, "  ") {

@@ -1,9 +1,6 @@
 package tokenizer
 
-import (
-	"unicode"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // CLIP splits cleaned text with the pattern
 //
@@ -43,7 +40,7 @@ func nextWord(s string, i int) (start, end int, special bool) {
 				return i, letterRun(s, i), false
 			case '0' <= c && c <= '9':
 				return i, i + 1, false
-			case c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1c && c <= 0x1f:
+			case c == ' ' || c >= '\t' && c <= '\r':
 				i++
 				continue
 			default:
@@ -52,11 +49,11 @@ func nextWord(s string, i int) (start, end int, special bool) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case unicode.IsLetter(r):
+		case isLetter(r):
 			return i, letterRun(s, i), false
-		case unicode.IsNumber(r):
+		case isNumber(r):
 			return i, i + size, false
-		case pySpace(r):
+		case isSeparator(r):
 			i += size
 		default:
 			return i, otherRun(s, i), false
@@ -108,7 +105,7 @@ func letterRun(s string, i int) int {
 			return i
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !unicode.IsLetter(r) {
+		if !isLetter(r) {
 			return i
 		}
 		i += size
@@ -122,14 +119,14 @@ func otherRun(s string, i int) int {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-				c == ' ' || c >= '\t' && c <= '\r' || c >= 0x1c && c <= 0x1f {
+				c == ' ' || c >= '\t' && c <= '\r' {
 				return i
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if unicode.IsLetter(r) || unicode.IsNumber(r) || pySpace(r) {
+		if isLetter(r) || isNumber(r) || isSeparator(r) {
 			return i
 		}
 		i += size
