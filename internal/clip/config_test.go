@@ -2,6 +2,7 @@ package clip
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,4 +152,10 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("canonical JSON does not round-trip: %+v → %+v (%v)", c, back, err)
 		}
 	})
+}
+
+func TestDefaultLogitScale(t *testing.T) {
+	if d := DefaultLogitScale - math.Log(1/0.07); math.Abs(d) > 1e-15 {
+		t.Errorf("DefaultLogitScale off by %g", d)
+	}
 }

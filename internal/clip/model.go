@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultLogitScale is CLIP's initial logit scale, ln(1/0.07).
-var DefaultLogitScale = float32(math.Log(1 / 0.07))
+const DefaultLogitScale = 2.659260036932778
 
 // Model is a CLIP model: both towers and the learned logit scale (a log:
 // logits are exp(LogitScale)·cosine similarities).
