@@ -207,5 +207,5 @@ func (c *CPU) parallel(n, cost int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// GemmKernel names the micro-kernel of the pure-Go GEMM ("avx2 6x16", "go 4x4").
+// GemmKernel names the micro-kernel of the pure-Go GEMM ("avx2 6x16", "go 2x4").
 func (c *CPU) GemmKernel() string { return c.kernel.name }

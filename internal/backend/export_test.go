@@ -4,6 +4,6 @@ package backend
 // Go micro-kernel, so the tests reach it on machines with an assembly one.
 func NewCPUPortable(threads int) *CPU {
 	c := NewCPUWith(CPUOptions{DisableBLAS: true, Threads: threads})
-	c.kernel = goKernel4x4
+	c.kernel = goKernel2x4
 	return c
 }

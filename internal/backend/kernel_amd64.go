@@ -29,5 +29,5 @@ func bestKernel() gemmKernel {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		return avx2Kernel6x16
 	}
-	return goKernel4x4
+	return goKernel2x4
 }

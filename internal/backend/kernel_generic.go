@@ -4,4 +4,4 @@ package backend
 
 // bestKernel is the portable Go micro-kernel on architectures without an
 // assembly one.
-func bestKernel() gemmKernel { return goKernel4x4 }
+func bestKernel() gemmKernel { return goKernel2x4 }
