@@ -13,6 +13,10 @@ type CPUOptions struct {
 	// Threads is the number of goroutines ops split work over;
 	// 0 means runtime.GOMAXPROCS(0).
 	Threads int
+	// PortableKernel makes the pure-Go GEMM use its portable Go micro-kernel
+	// even where an assembly one (AVX2+FMA) is available; for tests and
+	// benchmarks of the code path other architectures take.
+	PortableKernel bool
 }
 
 // CPU is the float32 reference implementation of Backend. Work is split over
@@ -36,6 +40,9 @@ func NewCPUWith(opts CPUOptions) *CPU {
 	c := &CPU{threads: opts.Threads, kernel: bestKernel(), bufs: &gemmBuffers{}}
 	if c.threads <= 0 {
 		c.threads = runtime.GOMAXPROCS(0)
+	}
+	if opts.PortableKernel {
+		c.kernel = goKernel2x4
 	}
 	if !opts.DisableBLAS {
 		if b, err := loadOpenBLAS(); err == nil {

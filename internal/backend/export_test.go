@@ -3,7 +3,5 @@ package backend
 // NewCPUPortable returns a CPU backend without OpenBLAS that uses the portable
 // Go micro-kernel, so the tests reach it on machines with an assembly one.
 func NewCPUPortable(threads int) *CPU {
-	c := NewCPUWith(CPUOptions{DisableBLAS: true, Threads: threads})
-	c.kernel = goKernel2x4
-	return c
+	return NewCPUWith(CPUOptions{DisableBLAS: true, Threads: threads, PortableKernel: true})
 }

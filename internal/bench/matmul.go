@@ -11,8 +11,10 @@ import (
 
 // Matmul times float32 GEMM in the layout of every Linear layer (x·wᵀ) at
 // 1024³ and at the four ViT-B/16 layer shapes for 8 images (8·197 = 1576
-// rows): litcache's CPU backend (whatever path it picks) and its pure-Go
-// fallback, each against OpenBLAS cblas_sgemm called directly in the same run.
+// rows): litcache's CPU backend (whatever path it picks), its pure-Go
+// fallback (assembly micro-kernel where the CPU has AVX2+FMA) and that
+// fallback with the portable Go micro-kernel, each against OpenBLAS
+// cblas_sgemm called directly in the same run.
 // Without OpenBLAS the reference is the pure-Go figure and a note says so.
 var Matmul = Bench{
 	Name: "matmul",
@@ -36,6 +38,7 @@ var matmulShapes = []matmulShape{
 func runMatmul(ctx context.Context, emit func(Figure)) error {
 	cpu := backend.NewCPU()
 	pure := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})
+	portable := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, PortableKernel: true})
 	blas, blasErr := backend.OpenBLASSgemm()
 	rng := rand.New(rand.NewSource(1))
 	for _, s := range matmulShapes {
@@ -53,6 +56,7 @@ func runMatmul(ctx context.Context, emit func(Figure)) error {
 		runs := []func(){
 			func() { cpu.Linear(ot, xt, wt, nil, backend.ActNone) },
 			func() { pure.Linear(op, xp, wp, nil, backend.ActNone) },
+			func() { portable.Linear(op, xp, wp, nil, backend.ActNone) },
 		}
 		if blas != nil {
 			runs = append(runs, func() { blas(false, true, s.m, s.n, s.k, 1, x, s.k, w, s.k, 0, out, s.n) })
@@ -66,23 +70,25 @@ func runMatmul(ctx context.Context, emit func(Figure)) error {
 		}
 		name := "matmul/" + s.name
 		if blas != nil {
-			ref := gflops(best[2])
+			ref := gflops(best[3])
 			emit(Figure{Name: name + "/openblas", Value: ref, Unit: "GFLOP/s", HigherIsBetter: true, Note: "cblas_sgemm called directly"})
 			emit(Figure{Name: name + "/litcache", Value: gflops(best[0]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: cpu.Name()})
 			emit(Figure{Name: name + "/go", Value: gflops(best[1]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: "pure-Go fallback, " + pure.GemmKernel()})
+			emit(Figure{Name: name + "/go-portable", Value: gflops(best[2]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: "pure-Go fallback without assembly, " + portable.GemmKernel()})
 			continue
 		}
 		ref := gflops(best[1])
 		note := fmt.Sprintf("OpenBLAS absent (%v): reference is the pure-Go figure", blasErr)
 		emit(Figure{Name: name + "/litcache", Value: gflops(best[0]), Unit: "GFLOP/s", RefName: "go", Ref: ref, HigherIsBetter: true, Note: note})
 		emit(Figure{Name: name + "/go", Value: ref, Unit: "GFLOP/s", HigherIsBetter: true, Note: "pure-Go fallback, " + pure.GemmKernel()})
+		emit(Figure{Name: name + "/go-portable", Value: gflops(best[2]), Unit: "GFLOP/s", RefName: "go", Ref: ref, HigherIsBetter: true, Note: "pure-Go fallback without assembly, " + portable.GemmKernel()})
 	}
 	return nil
 }
 
 // bestTimes runs each function once to warm up, then in turns (so that load
 // from other processes falls on all of them alike) until each has run for at
-// least 0.6 s or 10 times, and returns each one's fastest run.
+// least 0.6 s (and 3 times) or 10 times, and returns each one's fastest run.
 func bestTimes(ctx context.Context, runs []func()) ([]time.Duration, error) {
 	best := make([]time.Duration, len(runs))
 	total := make([]time.Duration, len(runs))
