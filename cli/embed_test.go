@@ -135,3 +135,15 @@ func TestEmbedImagesAndTexts(t *testing.T) {
 		t.Errorf("unexpected table:\n%s", out)
 	}
 }
+
+// TestEmbedTruncatedImage: a truncated JPEG is an error naming the file.
+func TestEmbedTruncatedImage(t *testing.T) {
+	bad := testutil.SharedData(t, "photos/camera_traps/african_elephants_truncated_file.jpg")
+	app := App()
+	app.Writer = &bytes.Buffer{}
+	err := app.Run([]string{"litcache", "embed", "--model", "clip-tiny", "--weights", "random:1", "--image", bad})
+	if err == nil || !strings.Contains(err.Error(), "african_elephants_truncated_file.jpg") {
+		t.Fatalf("error %v, want one naming the file", err)
+	}
+	t.Log(err)
+}
