@@ -30,7 +30,10 @@ var Caption = Bench{
 	Run:  runCaption,
 }
 
-const captionImages = 240
+const (
+	captionImages  = 240
+	captionRepeats = 3
+)
 
 func runCaption(ctx context.Context, emit func(Figure)) error {
 	dir, err := os.MkdirTemp("", "litcache-bench-caption-")
@@ -73,14 +76,19 @@ func runCaption(ctx context.Context, emit func(Figure)) error {
 		cfg := caption.DefaultConfig()
 		cfg.JSON = filepath.Join(data, "train.json")
 		cfg.Images = data
-		cfg.Out = filepath.Join(dir, name)
-		cfg.PerShard = 100
+		cfg.PerShard = captionImages // one shard, one fsync, as the copy has
 		cfg.MaxSize = maxSize
 		cfg.Progress = progress.Options{Quiet: true}
 		cfg.Log = io.Discard
-		return timed(n, func() error { _, err := caption.Run(ctx, cfg); return err })
+		runs := 0
+		return timed(n, func() error {
+			runs++ // a fresh folder each time: the stage would keep a complete shard
+			cfg.Out = filepath.Join(dir, fmt.Sprintf("%s-%d", name, runs))
+			_, err := caption.Run(ctx, cfg)
+			return err
+		})
 	}
-	// The first caption run warms the page cache for both references.
+	// The first caption runs warm the page cache for both references.
 	if _, err := run("warm", 0); err != nil {
 		return err
 	}
@@ -105,13 +113,19 @@ func runCaption(ctx context.Context, emit func(Figure)) error {
 	return nil
 }
 
-// timed runs f and returns n/seconds.
+// timed runs f captionRepeats times and returns n/seconds of the fastest
+// run: the figures are rates of work, and a shared machine only ever slows
+// a run down.
 func timed(n float64, f func() error) (float64, error) {
-	start := time.Now()
-	if err := f(); err != nil {
-		return 0, err
+	best := 0.0
+	for r := 0; r < captionRepeats; r++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		best = max(best, n/time.Since(start).Seconds())
 	}
-	return n / time.Since(start).Seconds(), nil
+	return best, nil
 }
 
 func copyAll(paths []string, dst string) error {
