@@ -182,23 +182,57 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs, x0, x1 int) {
 	const bias = 1 << (precisionBits - 1)
 	rowLen := (x1 - x0) * 3
-	for y := y0; y < y1; y++ {
-		srow := src.Pix[((r.Min.Y+y)*src.W+r.Min.X)*3:][:r.Dx()*3]
+	srcLen := r.Dx() * 3
+	y := y0
+	// Two rows per sweep share each output's coefficients and loop overhead.
+	for ; y+2 <= y1; y += 2 {
+		srowA := src.Pix[((r.Min.Y+y)*src.W+r.Min.X)*3:][:srcLen]
+		srowB := src.Pix[((r.Min.Y+y+1)*src.W+r.Min.X)*3:][:srcLen]
+		drowA := dst[(y-y0)*rowLen:][:rowLen]
+		drowB := dst[(y+1-y0)*rowLen:][:rowLen]
+		for xx := x0; xx < x1; xx++ {
+			n := int(c.n[xx])
+			k := c.k[xx*c.ksize:][:n]
+			off := int(c.start[xx]) * 3
+			p := srowA[off:][:n*3]
+			q := srowB[off:][:n*3]
+			a0, a1, a2 := int32(bias), int32(bias), int32(bias)
+			b0, b1, b2 := int32(bias), int32(bias), int32(bias)
+			for _, kv := range k {
+				if len(p) < 3 || len(q) < 3 { // never true; drops bounds checks
+					break
+				}
+				a0 += int32(p[0]) * kv
+				a1 += int32(p[1]) * kv
+				a2 += int32(p[2]) * kv
+				b0 += int32(q[0]) * kv
+				b1 += int32(q[1]) * kv
+				b2 += int32(q[2]) * kv
+				p, q = p[3:], q[3:]
+			}
+			o := (xx - x0) * 3
+			d := drowA[o:][:3]
+			d[0], d[1], d[2] = clip8(a0), clip8(a1), clip8(a2)
+			e := drowB[o:][:3]
+			e[0], e[1], e[2] = clip8(b0), clip8(b1), clip8(b2)
+		}
+	}
+	for ; y < y1; y++ {
+		srow := src.Pix[((r.Min.Y+y)*src.W+r.Min.X)*3:][:srcLen]
 		drow := dst[(y-y0)*rowLen:][:rowLen]
 		for xx := x0; xx < x1; xx++ {
 			n := int(c.n[xx])
 			k := c.k[xx*c.ksize:][:n]
 			p := srow[int(c.start[xx])*3:][:n*3]
 			s0, s1, s2 := int32(bias), int32(bias), int32(bias)
-			j := 0
 			for _, kv := range k {
-				if j+2 >= len(p) { // never true; lets the compiler drop bounds checks
+				if len(p) < 3 { // never true; drops bounds checks
 					break
 				}
-				s0 += int32(p[j]) * kv
-				s1 += int32(p[j+1]) * kv
-				s2 += int32(p[j+2]) * kv
-				j += 3
+				s0 += int32(p[0]) * kv
+				s1 += int32(p[1]) * kv
+				s2 += int32(p[2]) * kv
+				p = p[3:]
 			}
 			d := drow[(xx-x0)*3:][:3]
 			d[0], d[1], d[2] = clip8(s0), clip8(s1), clip8(s2)
