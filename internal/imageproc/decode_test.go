@@ -354,3 +354,47 @@ func TestDecodeReturnsImage(t *testing.T) {
 		t.Error("ToRGB(*RGB) should return it unchanged")
 	}
 }
+
+// TestConcurrentDecode shares the libjpeg-turbo handle pool between
+// goroutines (run with -race).
+func TestConcurrentDecode(t *testing.T) {
+	data, err := EncodeJPEG(TestPattern(40, 30, 7), 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := DecodeRGB(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := CLIPPreprocessor(16)
+	ref := p.Transform(want, nil)
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 20; i++ {
+				m, err := DecodeRGB(data)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if string(m.Pix) != string(want.Pix) {
+					errs <- errors.New("pixels differ between goroutines")
+					return
+				}
+				x := p.Transform(m, nil)
+				for j := range x {
+					if x[j] != ref[j] {
+						errs <- errors.New("tensors differ between goroutines")
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
