@@ -74,6 +74,16 @@ func latinStem(rng *rand.Rand) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// joinLatin appends a Latin ending to a stem, eliding a doubled vowel
+// ("Gazaba" + "a" → "Gazaba", not "Gazabaa").
+func joinLatin(stem, end string) string {
+	vowel := func(b byte) bool { return strings.IndexByte("aeiou", b) >= 0 }
+	if end != "" && vowel(stem[len(stem)-1]) && vowel(end[0]) {
+		stem = stem[:len(stem)-1]
+	}
+	return stem + end
+}
+
 // node is one taxon below class in the generated tree.
 type node struct {
 	name     string
@@ -121,9 +131,9 @@ func Taxonomy(n int, seed int64) []inat.Category {
 		if lin.plantLike {
 			orderEnd, familyEnd = "ales", "aceae"
 		}
-		order := root.pick(rng, 0.6, func() string { return latinStem(rng) + orderEnd }, used)
-		family := order.pick(rng, 0.5, func() string { return latinStem(rng) + familyEnd }, used)
-		genus := family.pick(rng, 0.4, func() string { return latinStem(rng) + genusEnds[rng.Intn(len(genusEnds))] }, used)
+		order := root.pick(rng, 0.6, func() string { return joinLatin(latinStem(rng), orderEnd) }, used)
+		family := order.pick(rng, 0.5, func() string { return joinLatin(latinStem(rng), familyEnd) }, used)
+		genus := family.pick(rng, 0.4, func() string { return joinLatin(latinStem(rng), genusEnds[rng.Intn(len(genusEnds))]) }, used)
 		var epithet, name string
 		for {
 			epithet = epithets[rng.Intn(len(epithets))]
