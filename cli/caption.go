@@ -163,7 +163,12 @@ func runCaption(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "%s: %d classes (%d distinct captions); %d samples in %d shards, %d skipped\n",
-		cfg.Out, res.Classes, res.DistinctCaptions, res.Samples, res.Shards, res.Skipped)
+	if cfg.ClassesOnly {
+		fmt.Fprintf(c.App.Writer, "%s: %d classes (%d distinct captions)\n",
+			filepath.Join(cfg.Out, "classes.json"), res.Classes, res.DistinctCaptions)
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d classes (%d distinct captions); %d samples in %d shards (%d kept from an earlier run), %d skipped\n",
+		cfg.Out, res.Classes, res.DistinctCaptions, res.Samples, res.Shards, res.ShardsKept, res.Skipped)
 	return nil
 }
