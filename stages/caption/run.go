@@ -151,6 +151,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	w := &writer{cfg: &cfg, plan: p, md: md, capOf: capOf}
 	if err := w.run(ctx, todo); err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("caption: interrupted with %d of %d shards complete (rerun the same command to resume): %w",
+				len(kept)+w.shardsDone, p.shards, err)
+		}
 		return res, err
 	}
 	res.Written = w.written
@@ -356,8 +360,9 @@ type writer struct {
 	plan    *plan
 	md      *metadata
 	capOf   map[int]string
-	written int
-	bytes   int64
+	written    int
+	bytes      int64
+	shardsDone int
 }
 
 type job struct {
@@ -503,6 +508,7 @@ func (w *writer) closeShard(cur *wds.Writer, rec *shardRecord) error {
 	rec.Bytes = st.Size()
 	w.written += rec.Count
 	w.bytes += rec.Bytes
+	w.shardsDone++
 	b, _ := json.MarshalIndent(rec, "", " ")
 	if err := inat.WriteFileAtomic(recordPath(w.cfg.Out, rec.Name), b); err != nil {
 		return fmt.Errorf("caption: %w", err)
