@@ -356,10 +356,10 @@ type outcome struct {
 
 // writer runs the worker pool and writes shards in plan order.
 type writer struct {
-	cfg     *Config
-	plan    *plan
-	md      *metadata
-	capOf   map[int]string
+	cfg        *Config
+	plan       *plan
+	md         *metadata
+	capOf      map[int]string
 	written    int
 	bytes      int64
 	shardsDone int
