@@ -242,6 +242,7 @@ func TestDecodeFileErrors(t *testing.T) {
 		want error // nil: decodes
 	}{
 		{"png-named.jpg", pngBuf.Bytes(), nil},
+		{"extraneous-bytes.jpg", append(append(append([]byte{}, full[:len(full)-2]...), 0x12, 0x34, 0x56), 0xff, 0xd9), nil},
 		{"jpeg-named.png", full, nil},
 		{"empty.jpg", nil, ErrEmpty},
 		{"text.jpg", []byte("hello, this is not an image"), ErrFormat},

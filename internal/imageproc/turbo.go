@@ -116,8 +116,9 @@ func (t *turbo) put(h uintptr) {
 var errTurboRetry = errors.New("imageproc: libjpeg-turbo declined")
 
 // decode decompresses a JPEG to RGB. Warnings about data ending early are
-// ErrTruncated (libjpeg-turbo would pad the image with grey); other failures
-// return errTurboRetry so that image/jpeg decides.
+// ErrTruncated (libjpeg-turbo would pad the image with grey), other warnings
+// are accepted as PIL accepts them, and errors return errTurboRetry so that
+// image/jpeg decides (and words the error).
 func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 	h, err := t.get()
 	if err != nil {
@@ -141,13 +142,17 @@ func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 	buf := make([]uint8, int(w)*int(ht)*ch)
 	if t.decompress2(h, &data[0], uint64(len(data)), &buf[0], w, w*int32(ch), ht, pf, 0) != 0 {
 		msg := t.errorStr2(h)
-		if strings.Contains(strings.ToLower(msg), "premature end") {
+		switch {
+		case strings.Contains(strings.ToLower(msg), "premature end"):
+			// "Premature end of JPEG file", "Corrupt JPEG data: premature end
+			// of data segment": libjpeg filled the rest with grey; PIL raises.
 			return nil, fmt.Errorf("%w: %s", ErrTruncated, msg)
-		}
-		if t.errorCode == nil || t.errorCode(h) != tjErrWarn {
+		case t.errorCode != nil && t.errorCode(h) == tjErrWarn:
+			// Other warnings (e.g. extraneous bytes before a marker) leave a
+			// complete image, which PIL accepts too.
+		default:
 			return nil, fmt.Errorf("%w: %s", errTurboRetry, msg)
 		}
-		return nil, fmt.Errorf("%w: warning: %s", errTurboRetry, msg)
 	}
 	if ch == 3 {
 		return &RGB{W: int(w), H: int(ht), Pix: buf}, nil
