@@ -86,17 +86,17 @@ func (l *look) inside(u, v float64) bool {
 	case 0: // ellipse
 		return (u/l.aspect)*(u/l.aspect)+v*v <= 1
 	case 1: // star
-		r, th := math.Hypot(u, v), math.Atan2(v, u)
+		r, th := math.Sqrt(u*u + v*v), math.Atan2(v, u)
 		return r <= 0.55+0.4*math.Cos(k*th)
 	case 2: // regular polygon
-		r, th := math.Hypot(u, v), math.Atan2(v, u)
+		r, th := math.Sqrt(u*u + v*v), math.Atan2(v, u)
 		seg := 2 * math.Pi / k
 		a := math.Mod(th+2*math.Pi, seg) - seg/2
 		return r*math.Cos(a) <= math.Cos(math.Pi/k)
 	case 3: // rectangle
 		return math.Abs(u) <= l.aspect && math.Abs(v) <= 1
 	case 4: // ring
-		e := math.Hypot(u/l.aspect, v)
+		e := math.Sqrt(u/l.aspect*u/l.aspect + v*v)
 		return e <= 1 && e >= 0.55
 	default: // cross
 		w := 0.25 + 0.15*l.aspect
@@ -115,9 +115,9 @@ func (l *look) pattern(u, v float64) bool {
 	case 2: // checks
 		return math.Sin(f*u)*math.Sin(f*v) > 0
 	case 3: // rings
-		return math.Sin(f*math.Hypot(u, v)) > 0.3
+		return math.Sin(f*math.Sqrt(u*u + v*v)) > 0.3
 	default: // plain, with a darker edge band
-		return math.Hypot(u, v) > 0.8
+		return math.Sqrt(u*u + v*v) > 0.8
 	}
 }
 
