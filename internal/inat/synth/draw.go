@@ -86,10 +86,10 @@ func (l *look) inside(u, v float64) bool {
 	case 0: // ellipse
 		return (u/l.aspect)*(u/l.aspect)+v*v <= 1
 	case 1: // star
-		r, th := math.Sqrt(u*u + v*v), math.Atan2(v, u)
+		r, th := math.Sqrt(u*u+v*v), math.Atan2(v, u)
 		return r <= 0.55+0.4*math.Cos(k*th)
 	case 2: // regular polygon
-		r, th := math.Sqrt(u*u + v*v), math.Atan2(v, u)
+		r, th := math.Sqrt(u*u+v*v), math.Atan2(v, u)
 		seg := 2 * math.Pi / k
 		a := math.Mod(th+2*math.Pi, seg) - seg/2
 		return r*math.Cos(a) <= math.Cos(math.Pi/k)
@@ -115,9 +115,9 @@ func (l *look) pattern(u, v float64) bool {
 	case 2: // checks
 		return math.Sin(f*u)*math.Sin(f*v) > 0
 	case 3: // rings
-		return math.Sin(f*math.Sqrt(u*u + v*v)) > 0.3
+		return math.Sin(f*math.Sqrt(u*u+v*v)) > 0.3
 	default: // plain, with a darker edge band
-		return math.Sqrt(u*u + v*v) > 0.8
+		return math.Sqrt(u*u+v*v) > 0.8
 	}
 }
 
