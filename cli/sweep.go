@@ -64,6 +64,7 @@ the learning rate per step.`,
 			&cli.StringFlag{Name: "eval-templates", Value: "caption", Usage: `per-epoch classifier: "caption", "openai" or a templates file`},
 			&cli.StringFlag{Name: "expect-fingerprint", Usage: "refuse caches made by another image tower"},
 			&cli.StringFlag{Name: "out", Usage: "sweep folder"},
+			&cli.BoolFlag{Name: "prune-checkpoints", Usage: "delete a member's checkpoints once it has finished (final/ stays)"},
 			&cli.IntFlag{Name: "member", Value: -1, EnvVars: []string{"SLURM_ARRAY_TASK_ID"}, Usage: "run only this member (0-based; -1 = all in turn)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 		},
@@ -130,37 +131,47 @@ func sweepConfig(c *cli.Context) (sweep.Config, error) {
 		}
 		b.EvalTemplates = tm
 	}
+	g, err := sweepGrid(c)
+	if err != nil {
+		return cfg, fmt.Errorf("sweep: %w", err)
+	}
+	cfg.Base, cfg.Grid, cfg.Out = b, g, c.String("out")
+	cfg.Member, cfg.Quiet, cfg.Log = c.Int("member"), c.Bool("quiet"), c.App.ErrWriter
+	cfg.PruneCheckpoints = c.Bool("prune-checkpoints")
+	return cfg, nil
+}
+
+// sweepGrid reads the list flags into a grid.
+func sweepGrid(c *cli.Context) (sweep.Grid, error) {
 	var err error
 	g := sweep.Grid{}
 	if g.Warmup, err = intList(c, "warmup"); err != nil {
-		return cfg, err
+		return g, err
 	}
 	if g.LR, err = floatList(c, "lr"); err != nil {
-		return cfg, err
+		return g, err
 	}
 	if g.BatchSize, err = intList(c, "batch-size"); err != nil {
-		return cfg, err
+		return g, err
 	}
 	if g.WeightDecay, err = floatList(c, "wd"); err != nil {
-		return cfg, err
+		return g, err
 	}
 	if g.Epochs, err = intList(c, "epochs"); err != nil {
-		return cfg, err
+		return g, err
 	}
 	g.Schedule = splitList(c.String("schedule"))
 	seeds, err := intList(c, "seed")
 	if err != nil {
-		return cfg, err
+		return g, err
 	}
 	for _, s := range seeds {
 		if s < 0 {
-			return cfg, fmt.Errorf("sweep: --seed %d < 0", s)
+			return g, fmt.Errorf("--seed %d < 0", s)
 		}
 		g.Seed = append(g.Seed, uint64(s))
 	}
-	cfg.Base, cfg.Grid, cfg.Out = b, g, c.String("out")
-	cfg.Member, cfg.Quiet, cfg.Log = c.Int("member"), c.Bool("quiet"), c.App.ErrWriter
-	return cfg, nil
+	return g, nil
 }
 
 func splitList(s string) []string {
@@ -178,7 +189,7 @@ func intList(c *cli.Context, flag string) ([]int, error) {
 	for _, f := range splitList(c.String(flag)) {
 		v, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, fmt.Errorf("sweep: --%s: %q is not an integer (want a comma-separated list)", flag, f)
+			return nil, fmt.Errorf("--%s: %q is not an integer (want a comma-separated list)", flag, f)
 		}
 		out = append(out, v)
 	}
@@ -190,7 +201,7 @@ func floatList(c *cli.Context, flag string) ([]float64, error) {
 	for _, f := range splitList(c.String(flag)) {
 		v, err := strconv.ParseFloat(f, 64)
 		if err != nil {
-			return nil, fmt.Errorf("sweep: --%s: %q is not a number (want a comma-separated list)", flag, f)
+			return nil, fmt.Errorf("--%s: %q is not a number (want a comma-separated list)", flag, f)
 		}
 		out = append(out, v)
 	}

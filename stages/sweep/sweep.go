@@ -92,6 +92,9 @@ type Config struct {
 	// Member runs only the member with this index (a SLURM array task);
 	// -1 runs every member in turn and then Summarize.
 	Member int
+	// PruneCheckpoints removes a member's checkpoints/ once it has finished
+	// (final/ and metrics.jsonl stay), bounding the disk a sweep holds.
+	PruneCheckpoints bool
 	// Log receives progress lines (nil: stderr); Quiet silences them and the
 	// members' own output.
 	Log   io.Writer
@@ -356,6 +359,11 @@ func Run(ctx context.Context, cfg Config) ([]MemberResult, *Summary, error) {
 		results = append(results, MemberResult{Member: m, Result: res, Err: err})
 		if err != nil {
 			return results, nil, fmt.Errorf("sweep: member %s: %w", m.Name, err)
+		}
+		if cfg.PruneCheckpoints && done(tc.Out) {
+			if err := os.RemoveAll(filepath.Join(tc.Out, "checkpoints")); err != nil {
+				return results, nil, fmt.Errorf("sweep: member %s: prune checkpoints: %w", m.Name, err)
+			}
 		}
 	}
 	if cfg.Member >= 0 {
