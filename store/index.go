@@ -230,6 +230,11 @@ func (r *Reader) Lookup(key string) (Location, error) {
 	if err != nil {
 		return Location{}, fmt.Errorf("store: index: %w", err)
 	}
+	return r.decodeLocation(key, v)
+}
+
+// decodeLocation parses an index value (uvarint part, row, views).
+func (r *Reader) decodeLocation(key string, v []byte) (Location, error) {
 	part, n1 := binary.Uvarint(v)
 	row, n2 := binary.Uvarint(v[max(n1, 0):])
 	views, n3 := binary.Uvarint(v[max(n1, 0)+max(n2, 0):])
@@ -291,7 +296,7 @@ func (r *Reader) openIndex() (*badger.DB, error) {
 	return db, nil
 }
 
-// indexKeys calls fn for every key in the index with its raw value.
+// indexKeys calls fn for every key in the index with its location, in key order.
 func (r *Reader) indexKeys(fn func(key string, loc Location) error) error {
 	db, err := r.openIndex()
 	if err != nil {
@@ -302,7 +307,11 @@ func (r *Reader) indexKeys(fn func(key string, loc Location) error) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := string(bytes.TrimPrefix(it.Item().Key(), []byte(keyPrefix)))
-			loc, err := r.Lookup(k)
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			loc, err := r.decodeLocation(k, v)
 			if err != nil {
 				return err
 			}

@@ -269,11 +269,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	rowPix := 3 * S * S
 	var towerTime, writeTime time.Duration
 	shardIdx := 0
-	next := 0    // next sample seq expected of the current shard
-	end := -1    // sample count of the current shard once its end arrived
+	next := 0 // next sample seq expected of the current shard
+	end := -1 // sample count of the current shard once its end arrived
 	var endErr error
 	pending := map[int]*job{}
-	ends := map[int]*job{}   // end markers of shards ahead
+	ends := map[int]*job{}    // end markers of shards ahead
 	early := map[int][]*job{} // samples of shards ahead of the current one
 	var pw *store.PartWriter
 	batchIdx := 0

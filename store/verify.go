@@ -1,0 +1,260 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// ExpectFingerprint, when set, must equal the manifest's.
+	ExpectFingerprint string
+	// Progress, when not nil, is called with bytes hashed so far.
+	Progress func(bytes int64)
+}
+
+// VerifyReport is what Verify found. Problems make the cache unusable as
+// is; Warnings do not (e.g. a part left by a run still going).
+type VerifyReport struct {
+	Parts, Rows, Samples, Rejects int
+	Bytes                         int64
+	Keys                          int
+	IndexChecked                  bool
+	Problems                      []string
+	Warnings                      []string
+}
+
+// OK tells whether no problem was found.
+func (v VerifyReport) OK() bool { return len(v.Problems) == 0 }
+
+// Verify checks a cache through and through: every marker's part exists
+// with the recorded size and sha256, opens with the cache's schema, holds
+// the recorded rows, finite embeddings and consecutive views per key; rejects
+// files hold the recorded count; keys are unique over all parts; the index,
+// when present, agrees with the parts. A returned error means Verify could
+// not run; what it found is in the report (and ErrCorrupt is returned with
+// it when there is a problem).
+func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
+	var rep VerifyReport
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return rep, err
+	}
+	if opt.ExpectFingerprint != "" && opt.ExpectFingerprint != m.Fingerprint {
+		return rep, fmt.Errorf("store: cache %s was made by image tower %s, but %s is expected: %w", dir, m.Fingerprint, opt.ExpectFingerprint, ErrFingerprint)
+	}
+	markers, err := readMarkers(dir)
+	if err != nil {
+		return rep, err
+	}
+	problem := func(format string, a ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, a...)) }
+	warn := func(format string, a ...any) { rep.Warnings = append(rep.Warnings, fmt.Sprintf(format, a...)) }
+
+	// Orphans: parts, temp files and rejects without a marker.
+	named := map[string]bool{}
+	for _, mk := range markers {
+		named[mk.Name] = true
+	}
+	for _, sub := range []string{"parts", "rejects"} {
+		ents, _ := os.ReadDir(filepath.Join(dir, sub))
+		for _, e := range ents {
+			n := e.Name()
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, ".tmp"), ".arrow"), ".jsonl")
+			if !named[base] || strings.HasSuffix(n, ".tmp") {
+				warn("%s/%s has no done/ marker (a run still going, or killed: the next run redoes it)", sub, n)
+			}
+		}
+	}
+
+	var parts []*Part
+	defer func() {
+		for _, p := range parts {
+			p.close()
+		}
+	}()
+	var hashed int64
+	for _, mk := range markers {
+		path := partPath(dir, mk.Name)
+		sum, n, err := hashFile(path, func(k int64) {
+			if opt.Progress != nil {
+				opt.Progress(hashed + k)
+			}
+		})
+		hashed += n
+		if err != nil {
+			problem("part %s: %v", mk.Name, err)
+			continue
+		}
+		if n != mk.Size {
+			problem("part %s: %d bytes, marker says %d", mk.Name, n, mk.Size)
+			continue
+		}
+		if sum != mk.SHA256 {
+			problem("part %s: sha256 %s, marker says %s", mk.Name, sum, mk.SHA256)
+			continue
+		}
+		p, err := openPart(dir, len(parts), mk, m)
+		if err != nil {
+			problem("%v", err)
+			continue
+		}
+		parts = append(parts, p)
+		rep.Parts++
+		rep.Rows += p.N
+		rep.Samples += mk.Samples
+		rep.Rejects += mk.Rejects
+		rep.Bytes += n
+		if bad := nonFinite(p); bad >= 0 {
+			problem("part %s: row %d has a non-finite embedding value", mk.Name, bad)
+		}
+		vs := p.Views()
+		kept := 0
+		for i := 0; i < p.N; i++ {
+			if vs[i] == 0 {
+				kept++
+			} else if p.keyView(i) != p.keyView(i-1) || vs[i] != vs[i-1]+1 {
+				problem("part %s: row %d: view %d of key %q does not follow view %d of the same key", mk.Name, i, vs[i], p.keyView(i), vs[i]-1)
+				break
+			}
+		}
+		if kept+mk.Rejects != mk.Samples {
+			problem("part %s: %d kept + %d rejected samples, marker says %d samples", mk.Name, kept, mk.Rejects, mk.Samples)
+		}
+		if lines, err := countLines(rejectsPath(dir, mk.Name)); err != nil && mk.Rejects > 0 {
+			problem("part %s: rejects file: %v", mk.Name, err)
+		} else if lines != mk.Rejects {
+			problem("part %s: rejects file has %d lines, marker says %d", mk.Name, lines, mk.Rejects)
+		}
+	}
+
+	// Unique keys over the cache.
+	type ent struct {
+		key       string
+		part, row int
+	}
+	var ents []ent
+	for pi, p := range parts {
+		for i, v := range p.Views() {
+			if v == 0 {
+				ents = append(ents, ent{p.keyView(i), pi, i})
+			}
+		}
+	}
+	sort.Slice(ents, func(a, b int) bool { return ents[a].key < ents[b].key })
+	for i := 1; i < len(ents); i++ {
+		if ents[i].key == ents[i-1].key {
+			problem("key %q is in part %s (row %d) and part %s (row %d)", ents[i].key, parts[ents[i-1].part].Name, ents[i-1].row, parts[ents[i].part].Name, ents[i].row)
+		}
+	}
+	rep.Keys = len(ents)
+	if m.Rows != rep.Rows || m.Rejects != rep.Rejects || m.Samples != rep.Samples {
+		warn("manifest counts (%d rows, %d samples, %d rejects) lag the markers (%d, %d, %d): `litcache cache index` refreshes them",
+			m.Rows, m.Samples, m.Rejects, rep.Rows, rep.Samples, rep.Rejects)
+	}
+
+	// The index, when present and the parts are sound.
+	if HasIndex(dir) && len(rep.Problems) == 0 {
+		r := &Reader{dir: dir, m: m, parts: parts}
+		n := 0
+		err := r.indexKeys(func(key string, loc Location) error {
+			n++
+			if loc.Part.keyView(loc.Row) != key || loc.Views < 1 {
+				return fmt.Errorf("index: key %q points at row %d of part %s, which holds %q", key, loc.Row, loc.Part.Name, loc.Part.keyView(loc.Row))
+			}
+			return nil
+		})
+		r.mu.Lock()
+		if r.index != nil {
+			r.index.Close()
+		}
+		r.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrStaleIndex):
+			warn("index/ was built over other parts: run `litcache cache index %s`", dir)
+		case err != nil:
+			problem("%v", err)
+		case n != len(ents):
+			problem("index has %d keys, the parts %d", n, len(ents))
+		default:
+			rep.IndexChecked = true
+		}
+	} else if !HasIndex(dir) {
+		warn("no index/ (run `litcache cache index %s`)", dir)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, fmt.Errorf("store: verify %s: %d problems: %w", dir, len(rep.Problems), ErrCorrupt)
+	}
+	return rep, nil
+}
+
+// nonFinite returns the first row holding a NaN or Inf, or -1.
+func nonFinite(p *Part) int {
+	if p.DType == Float32 {
+		for i, v := range p.f32 {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return i / p.Dim
+			}
+		}
+		return -1
+	}
+	for i, h := range p.f16 {
+		if h&0x7c00 == 0x7c00 {
+			return i / p.Dim
+		}
+	}
+	return -1
+}
+
+func hashFile(path string, progress func(int64)) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 4<<20)
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		progress(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", n, err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func countLines(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			n++
+		}
+	}
+	return n, sc.Err()
+}

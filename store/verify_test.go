@@ -1,0 +1,145 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+func TestVerify(t *testing.T) {
+	build := func(t *testing.T) string {
+		dir := t.TempDir()
+		c, err := Create(dir, testManifest(8, Float16, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillPart(t, c, "train", "s-000000.tar", 10, 1, map[int]bool{2: true})
+		fillPart(t, c, "train", "s-000001.tar", 10, 2, nil)
+		if _, err := BuildIndex(dir, IndexOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	t.Run("clean", func(t *testing.T) {
+		dir := build(t)
+		rep, err := Verify(dir, VerifyOptions{ExpectFingerprint: "sha256:test-tower"})
+		if err != nil || !rep.OK() || !rep.IndexChecked || rep.Keys != 19 || rep.Rows != 38 || rep.Rejects != 1 || len(rep.Warnings) != 0 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		damage func(dir string)
+		want   string
+	}{
+		{"flipped byte", func(dir string) {
+			p := partPath(dir, "train.s-000001")
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0x40
+			os.WriteFile(p, b, 0o644)
+		}, "sha256"},
+		{"part missing", func(dir string) { os.Remove(partPath(dir, "train.s-000000")) }, "no such file"},
+		{"rejects missing", func(dir string) { os.Remove(rejectsPath(dir, "train.s-000000")) }, "rejects file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := build(t)
+			tc.damage(dir)
+			rep, err := Verify(dir, VerifyOptions{})
+			if !errors.Is(err, ErrCorrupt) || rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), tc.want) {
+				t.Fatalf("%+v %v", rep, err)
+			}
+		})
+	}
+	t.Run("orphan part is a warning", func(t *testing.T) {
+		dir := build(t)
+		os.WriteFile(partPath(dir, "train.s-000009")+".tmp", []byte("half"), 0o644)
+		rep, err := Verify(dir, VerifyOptions{})
+		if err != nil || !rep.OK() || len(rep.Warnings) != 1 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+	})
+	t.Run("stale index is a warning", func(t *testing.T) {
+		dir := build(t)
+		c, _ := Create(dir, testManifest(8, Float16, 2))
+		fillPart(t, c, "val", "v-000000.tar", 2, 3, nil)
+		rep, err := Verify(dir, VerifyOptions{})
+		if err != nil || rep.IndexChecked || !strings.Contains(strings.Join(rep.Warnings, "\n"), "index") {
+			t.Fatalf("%+v %v", rep, err)
+		}
+	})
+}
+
+func TestExportCLIPRetrieval(t *testing.T) {
+	for _, dtype := range []string{Float16, Float32} {
+		t.Run(dtype, func(t *testing.T) {
+			dir := t.TempDir()
+			c, err := Create(dir, testManifest(8, dtype, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := fillPart(t, c, "train", "s-000000.tar", 5, 1, nil)
+			fillPart(t, c, "train", "s-000001.tar", 3, 2, nil)
+			out := filepath.Join(t.TempDir(), "export")
+			st, err := ExportCLIPRetrieval(dir, out, ExportOptions{})
+			if err != nil || st.Files != 2 || st.Rows != 8 {
+				t.Fatalf("%+v %v", st, err)
+			}
+			npy, err := os.ReadFile(filepath.Join(out, "img_emb", "img_emb_0.npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hl := int(binary.LittleEndian.Uint16(npy[8:]))
+			header := string(npy[10 : 10+hl])
+			descr := map[string]string{Float16: "<f2", Float32: "<f4"}[dtype]
+			if !bytes.HasPrefix(npy, []byte("\x93NUMPY\x01\x00")) || (10+hl)%64 != 0 || !strings.Contains(header, "'descr': '"+descr+"'") || !strings.Contains(header, "(5, 8)") {
+				t.Fatalf("npy header %q", header)
+			}
+			body := npy[10+hl:]
+			size := map[string]int{Float16: 2, Float32: 4}[dtype]
+			if len(body) != 5*8*size {
+				t.Fatalf("npy body %d bytes", len(body))
+			}
+			// Row 1 of the file is sample 1's view 0 (row 2 of the part).
+			var got float32
+			if dtype == Float16 {
+				got = HalfToFloat(binary.LittleEndian.Uint16(body[(1*8+3)*2:]))
+			} else {
+				got = math.Float32frombits(binary.LittleEndian.Uint32(body[(1*8+3)*4:]))
+			}
+			want := a[2].emb[3]
+			if dtype == Float16 {
+				want = HalfToFloat(FloatToHalf(want))
+			}
+			if got != want {
+				t.Fatalf("npy value %v, want %v", got, want)
+			}
+			pf, err := file.OpenParquetFile(filepath.Join(out, "metadata", "metadata_0.parquet"), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pf.Close()
+			fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := fr.ReadTable(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tbl.Release()
+			if tbl.NumRows() != 5 || tbl.NumCols() != 4 || tbl.Schema().Field(0).Name != "image_path" || tbl.Schema().Field(1).Name != "caption" {
+				t.Fatalf("metadata table %v", tbl.Schema())
+			}
+		})
+	}
+}
