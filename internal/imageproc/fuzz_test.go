@@ -64,3 +64,24 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOrientation runs the EXIF readers (JPEG APP1, PNG eXIf, TIFF IFD0) on
+// arbitrary bytes: no panic, a result in 0..8.
+func FuzzOrientation(f *testing.F) {
+	var b bytes.Buffer
+	jpeg.Encode(&b, TestPattern(4, 4, 1), nil)
+	f.Add(withEXIF(nil, b.Bytes(), binary.LittleEndian, 6))
+	f.Add(withEXIF(nil, b.Bytes(), binary.BigEndian, 3))
+	f.Add(exifTIFF(binary.LittleEndian, 8))
+	var p bytes.Buffer
+	png.Encode(&p, TestPattern(2, 2, 1))
+	f.Add(pngWithEXIF(nil, p.Bytes(), 5))
+	f.Add([]byte{0xff, 0xd8, 0xff, 0xe1, 0x00, 0x02})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, o := range []int{jpegOrientation(data), pngOrientation(data), tiffOrientation(data)} {
+			if o < 0 || o > 8 {
+				t.Fatalf("orientation %d", o)
+			}
+		}
+	})
+}
