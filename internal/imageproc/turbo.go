@@ -3,6 +3,7 @@ package imageproc
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -57,7 +58,7 @@ func loadTurbo() (*turbo, error) {
 			turboErr = err
 			return
 		}
-		t := &turbo{path: lib.Path, handles: make(chan uintptr, 2*runtime.GOMAXPROCS(0))}
+		t := &turbo{path: resolveLibPath(lib.Path), handles: make(chan uintptr, 2*runtime.GOMAXPROCS(0))}
 		for _, b := range []struct {
 			fn   any
 			name string
@@ -81,7 +82,26 @@ func loadTurbo() (*turbo, error) {
 	return turboLib, turboErr
 }
 
-// TurboJPEG reports whether libjpeg-turbo was found, and where (for doctor).
+// resolveLibPath turns a bare soname into the file it links to, e.g.
+// /usr/lib/x86_64-linux-gnu/libturbojpeg.so.0.2.0, which tells the version;
+// it returns name unchanged when it cannot.
+func resolveLibPath(name string) string {
+	if filepath.IsAbs(name) {
+		if p, err := filepath.EvalSymlinks(name); err == nil {
+			return p
+		}
+		return name
+	}
+	for _, dir := range native.SearchDirs() {
+		if p, err := filepath.EvalSymlinks(filepath.Join(dir, name)); err == nil {
+			return p
+		}
+	}
+	return name
+}
+
+// TurboJPEG reports whether libjpeg-turbo was found, and the file (for
+// doctor; its name carries the library version).
 func TurboJPEG() (path string, ok bool) {
 	t, err := loadTurbo()
 	if err != nil {
