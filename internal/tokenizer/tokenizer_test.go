@@ -53,15 +53,25 @@ func loadReference(tb testing.TB) reference {
 	return ref
 }
 
+// clipVocab is CLIP's vocabulary, loaded once per test binary (loading
+// dominates the tests' time under -race).
+var clipVocab struct {
+	once sync.Once
+	tok  *Tokenizer
+	err  error
+}
+
 // loadTokenizer reads CLIP's vocabulary from the shared data (skipping when
-// it is absent: it is not committed).
+// it is absent: it is not committed) and returns a tokenizer with an empty
+// word cache.
 func loadTokenizer(tb testing.TB) *Tokenizer {
 	tb.Helper()
-	tok, err := Load(testutil.SharedData(tb, "clip/bpe_simple_vocab_16e6.txt.gz"))
-	if err != nil {
-		tb.Fatal(err)
+	path := testutil.SharedData(tb, "clip/bpe_simple_vocab_16e6.txt.gz")
+	clipVocab.once.Do(func() { clipVocab.tok, clipVocab.err = Load(path) })
+	if clipVocab.err != nil {
+		tb.Fatal(clipVocab.err)
 	}
-	return tok
+	return clipVocab.tok.Fresh()
 }
 
 func TestReferenceIDs(t *testing.T) {

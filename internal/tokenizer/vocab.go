@@ -2,12 +2,14 @@ package tokenizer
 
 import (
 	"bytes"
-	"compress/gzip"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // The vocabulary file (bpe_simple_vocab_16e6.txt.gz from openai/CLIP) holds
@@ -53,15 +55,19 @@ func readVocab(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+	if len(raw) >= 18 && raw[0] == 0x1f && raw[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return "", err
-		}
-		raw, err = io.ReadAll(zr)
 		if err != nil {
 			return "", fmt.Errorf("gunzip: %w", err)
 		}
+		// The trailer's ISIZE (size mod 2^32) sizes the buffer; a wrong one
+		// only costs a regrowth.
+		size := int(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+		buf := bytes.NewBuffer(make([]byte, 0, min(size, 64<<20)+1))
+		if _, err := io.Copy(buf, zr); err != nil {
+			return "", fmt.Errorf("gunzip: %w", err)
+		}
+		raw = buf.Bytes()
 	}
 	if !utf8.Valid(raw) {
 		return "", fmt.Errorf("not UTF-8 text")
