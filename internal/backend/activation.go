@@ -18,6 +18,10 @@ func (c *CPU) ActivationBackward(dx, dout, x Tensor, act Act) {
 	mustLen("ActivationBackward", "dx", len(dxd), len(xd))
 	c.parallel(len(xd), 30, func(lo, hi int) {
 		xs, ds, gs := xd[lo:hi], dd[lo:hi], dxd[lo:hi]
+		if act == ActQuickGELU {
+			quickGELUGrad(gs, ds, xs)
+			return
+		}
 		for i, v := range xs {
 			gs[i] += ds[i] * actGrad(v, act)
 		}
@@ -37,8 +41,16 @@ func applyAct(out, x []float32, act Act) {
 			out[i] = gelu(v)
 		}
 	case ActQuickGELU:
-		for i, v := range x {
-			out[i] = v * sigmoid(quickGELUAlpha*v)
+		// x·σ(1.702x) = x / (1 + e^(−1.702x)), the exponentials a chunk at a time.
+		var buf [256]float32
+		for lo := 0; lo < len(x); lo += len(buf) {
+			xs := x[lo:min(lo+len(buf), len(x))]
+			e := buf[:len(xs)]
+			expAffine(e, xs, -quickGELUAlpha, 0)
+			os := out[lo : lo+len(xs)]
+			for i, v := range xs {
+				os[i] = v / (1 + e[i])
+			}
 		}
 	default:
 		panic(fmt.Sprintf("backend: cpu: unknown activation %d", act))
@@ -64,5 +76,21 @@ func actGrad(x float32, act Act) float32 {
 		return s + quickGELUAlpha*x*s*(1-s)
 	default:
 		panic(fmt.Sprintf("backend: cpu: unknown activation %d", act))
+	}
+}
+
+// quickGELUGrad does dx += dout · d/dx[x·σ(αx)] = dout · (s + αx·s·(1−s)),
+// s = σ(αx), with the exponentials a chunk at a time.
+func quickGELUGrad(dx, dout, x []float32) {
+	var buf [256]float32
+	for lo := 0; lo < len(x); lo += len(buf) {
+		xs := x[lo:min(lo+len(buf), len(x))]
+		e := buf[:len(xs)]
+		expAffine(e, xs, -quickGELUAlpha, 0)
+		ds, gs := dout[lo:lo+len(xs)], dx[lo:lo+len(xs)]
+		for i, v := range xs {
+			s := 1 / (1 + e[i])
+			gs[i] += ds[i] * (s + quickGELUAlpha*v*s*(1-s))
+		}
 	}
 }

@@ -225,10 +225,9 @@ func softmaxInPlace(row []float32) {
 	for _, v := range row {
 		mx = max(mx, v)
 	}
+	expAffine(row, row, 1, -mx)
 	var sum float32
-	for j, v := range row {
-		e := expf(v - mx)
-		row[j] = e
+	for _, e := range row {
 		sum += e
 	}
 	inv := 1 / sum

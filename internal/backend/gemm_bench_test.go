@@ -106,3 +106,41 @@ func BenchmarkAttention(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkViTB16Block runs the ops of one ViT-B/16 residual block (pre-LN,
+// 12 heads, MLP 3072, QuickGELU) on 8 images of 197 tokens and reports the
+// image tower's rate implied by its 12 blocks (patch embedding and head,
+// about 1% of the work, left out).
+func BenchmarkViTB16Block(b *testing.B) {
+	const B, T, C, H, F = 8, 197, 768, 12, 3072
+	for _, be := range []*backend.CPU{backend.NewCPU(), backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})} {
+		b.Run(be.Name(), func(b *testing.B) {
+			rng := rand.New(rand.NewSource(1))
+			randT := func(shape ...int) backend.Tensor {
+				t := be.Zeros(shape...)
+				for i, d := 0, backend.Data(t); i < len(d); i++ {
+					d[i] = float32(rng.NormFloat64()) * 0.02
+				}
+				return t
+			}
+			x := randT(B*T, C)
+			g, bt := randT(C), randT(C)
+			wqkv, bqkv, wo, bo := randT(3*C, C), randT(3*C), randT(C, C), randT(C)
+			w1, b1, w2, b2 := randT(F, C), randT(F), randT(C, F), randT(C)
+			ln, qkv, att, proj := be.Zeros(B*T, C), be.Zeros(B*T, 3*C), be.Zeros(B*T, C), be.Zeros(B*T, C)
+			hid := be.Zeros(B*T, F)
+			for b.Loop() {
+				be.LayerNorm(ln, x, g, bt, 1e-5, nil, nil)
+				be.Linear(qkv, ln, wqkv, bqkv, backend.ActNone)
+				be.Attention(att, qkv, B, T, H, false, nil)
+				be.Linear(proj, att, wo, bo, backend.ActNone)
+				be.Add(x, x, proj)
+				be.LayerNorm(ln, x, g, bt, 1e-5, nil, nil)
+				be.Linear(hid, ln, w1, b1, backend.ActQuickGELU)
+				be.Linear(proj, hid, w2, b2, backend.ActNone)
+				be.Add(x, x, proj)
+			}
+			b.ReportMetric(float64(B*b.N)/b.Elapsed().Seconds()/12, "img/s")
+		})
+	}
+}

@@ -99,3 +99,19 @@ func expNegSq(x, c float32) float32 {
 	lo := float32(xx - float64(hi))
 	return expf(-hi) * (1 - lo)
 }
+
+// The range expAffine clamps its argument to: e^x stays a normal float32
+// (no subnormals, no overflow), which is all a softmax or a sigmoid needs —
+// below e^−87.3 ≈ 1.2e-38 a term no longer changes a sum of terms ≥ 1.
+const (
+	expClampLo = -87.33654
+	expClampHi = 88.02969
+)
+
+// expAffineGo is the scalar expAffine.
+func expAffineGo(dst, src []float32, a, c float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = expf(min(max(a*v+c, expClampLo), expClampHi))
+	}
+}
