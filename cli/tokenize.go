@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,8 @@ CLIP's text cleaning and BPE, the start token 49406, the ids, the end token
 
   --no-pad   stop each line at the end token (no zero padding)
   --bpe      print the BPE ids alone, without start/end tokens, cut or padding
+  --json     each input line is a JSON string ("two\nlines"), for texts
+             holding newlines
 
 ` + vocabHelp + `.
 
@@ -45,11 +48,12 @@ Example:
 			&cli.StringFlag{Name: "input", Usage: "read texts from this file instead of stdin"},
 			&cli.BoolFlag{Name: "no-pad", Usage: "end each line at the end-of-text token"},
 			&cli.BoolFlag{Name: "bpe", Usage: "print the BPE ids only (no start/end tokens, no cut, no padding)"},
+			&cli.BoolFlag{Name: "json", Usage: "read each input line as a JSON string"},
 		},
 		Action: func(c *cli.Context) error {
 			return runTokenize(c.App.Reader, c.App.Writer, tokenizeOptions{
 				vocab: c.String("vocab"), context: c.Int("context"), input: c.String("input"),
-				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"),
+				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"), json: c.Bool("json"),
 			})
 		},
 	}
@@ -59,6 +63,7 @@ type tokenizeOptions struct {
 	vocab, input string
 	context      int
 	noPad, bpe   bool
+	json         bool
 }
 
 func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
@@ -95,7 +100,13 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 	w := bufio.NewWriterSize(stdout, 1<<16)
 	var line []byte
 	for n := 1; sc.Scan(); n++ {
-		text := strings.ToValidUTF8(sc.Text(), "\uFFFD")
+		text := sc.Text()
+		if o.json {
+			if err := json.Unmarshal(sc.Bytes(), &text); err != nil {
+				return fmt.Errorf("tokenize: %s line %d: not a JSON string: %w", name, n, err)
+			}
+		}
+		text = strings.ToValidUTF8(text, "\uFFFD")
 		var ids []int32
 		if o.bpe {
 			ids = tok.Encode(text)

@@ -62,8 +62,8 @@ func TestTokenizeCommand(t *testing.T) {
 	}
 	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
 
-	// Every reference text that fits on one line (two tricky texts hold a
-	// newline or tab-and-newline: a line-based command cannot take them).
+	// Every reference text that fits on one line (a tricky text holding a
+	// newline goes through --json below, with all the others).
 	var texts, want, wantBPE []string
 	for _, c := range ref.Figure1 {
 		texts, want = append(texts, c.Caption), append(want, formatIDs(c.IDs))
@@ -123,6 +123,30 @@ func TestTokenizeCommand(t *testing.T) {
 			if wantBPE[i] != "" && got[i] != wantBPE[i] {
 				t.Errorf("%q:\n got %s\nwant %s", texts[i], got[i], wantBPE[i])
 			}
+		}
+	})
+	t.Run("json lines, every tricky case", func(t *testing.T) {
+		var in strings.Builder
+		for _, c := range ref.Tricky {
+			b, _ := json.Marshal(c.Text)
+			in.Write(b)
+			in.WriteByte('\n')
+		}
+		out, err := runApp(t, in.String(), "tokenize", "--vocab", vocab, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(got) != len(ref.Tricky) {
+			t.Fatalf("%d lines out for %d in", len(got), len(ref.Tricky))
+		}
+		for i, c := range ref.Tricky {
+			if w := formatIDs(c.IDs); got[i] != w {
+				t.Errorf("%q:\n got %s\nwant %s", c.Text, got[i], w)
+			}
+		}
+		if _, err := runApp(t, "not json\n", "tokenize", "--vocab", vocab, "--json"); err == nil || !strings.Contains(err.Error(), "stdin line 1") {
+			t.Errorf("bad JSON line: err = %v", err)
 		}
 	})
 	t.Run("context", func(t *testing.T) {
