@@ -87,11 +87,13 @@ func (sc *scaler) downscale(src *imageproc.RGB, w, h int) *image.RGBA {
 		for x := 0; x < w; x++ {
 			r, g, b := int32(half), int32(half), int32(half)
 			px := row[xs[x]*3 : (xs[x]+xn)*3]
-			for j, k := range xw[x*xn : (x+1)*xn] {
-				q := px[3*j : 3*j+3]
-				r += k * int32(q[0])
-				g += k * int32(q[1])
-				b += k * int32(q[2])
+			ws := xw[x*xn : (x+1)*xn]
+			for len(px) >= 3 && len(ws) > 0 {
+				k := ws[0]
+				r += k * int32(px[0])
+				g += k * int32(px[1])
+				b += k * int32(px[2])
+				px, ws = px[3:], ws[1:]
 			}
 			out[3*x], out[3*x+1], out[3*x+2] = clip8(r), clip8(g), clip8(b)
 		}
