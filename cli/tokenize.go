@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/tokenizer"
 )
 
@@ -36,6 +38,8 @@ CLIP's text cleaning and BPE, the start token 49406, the ids, the end token
   --json     each input line is a JSON string ("two\nlines"), for texts
              holding newlines
 
+With --input, progress (lines done, rate) goes to stderr; --quiet hides it.
+
 ` + vocabHelp + `.
 
 Example:
@@ -49,11 +53,12 @@ Example:
 			&cli.BoolFlag{Name: "no-pad", Usage: "end each line at the end-of-text token"},
 			&cli.BoolFlag{Name: "bpe", Usage: "print the BPE ids only (no start/end tokens, no cut, no padding)"},
 			&cli.BoolFlag{Name: "json", Usage: "read each input line as a JSON string"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress on stderr"},
 		},
 		Action: func(c *cli.Context) error {
 			return runTokenize(c.App.Reader, c.App.Writer, tokenizeOptions{
 				vocab: c.String("vocab"), context: c.Int("context"), input: c.String("input"),
-				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"), json: c.Bool("json"),
+				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"), json: c.Bool("json"), quiet: c.Bool("quiet"),
 			})
 		},
 	}
@@ -63,7 +68,7 @@ type tokenizeOptions struct {
 	vocab, input string
 	context      int
 	noPad, bpe   bool
-	json         bool
+	json, quiet  bool
 }
 
 func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
@@ -84,6 +89,7 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		return fmt.Errorf("tokenize: --vocab: %w", err)
 	}
 	in, name := stdin, "stdin"
+	var bar *progress.Bar
 	if o.input != "" {
 		f, err := os.Open(o.input)
 		if err != nil {
@@ -91,6 +97,8 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		}
 		defer f.Close()
 		in, name = f, o.input
+		bar = progress.New("tokenize "+filepath.Base(o.input), 0, progress.Options{Unit: "lines", Quiet: o.quiet})
+		defer bar.Finish()
 	}
 	if in == nil {
 		in = os.Stdin
@@ -130,6 +138,9 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
 			return fmt.Errorf("tokenize: write: %w", err)
+		}
+		if bar != nil {
+			bar.Add(1)
 		}
 	}
 	if err := sc.Err(); err != nil {

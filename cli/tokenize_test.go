@@ -102,7 +102,7 @@ func TestTokenizeCommand(t *testing.T) {
 		if err := os.WriteFile(path, []byte(input), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := runApp(t, "", "tokenize", "--vocab", vocab, "--input", path, "--no-pad")
+		out, err := runApp(t, "", "tokenize", "--vocab", vocab, "--input", path, "--no-pad", "--quiet")
 		if err != nil {
 			t.Fatal(err)
 		}
