@@ -11,7 +11,7 @@ import (
 // Resize resizes the whole image to w×h with Pillow's antialiased bicubic
 // (PIL's img.resize((w, h), BICUBIC)).
 func Resize(img *RGB, w, h int) *RGB {
-	return resizeWindow(img, img.Bounds(), w, h, image.Rect(0, 0, w, h), nil)
+	return resizeWindow(img, img.Bounds(), w, h, image.Rect(0, 0, w, h), nil, nil)
 }
 
 // EncodeJPEG encodes img with image/jpeg (4:2:0) at quality 1..100.

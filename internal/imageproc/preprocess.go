@@ -79,17 +79,24 @@ func (p Preprocessor) oriented(img *RGB) *RGB {
 // Resized returns the uint8 S×S image of the eval transform before
 // normalisation (what the parity fixture holds).
 func (p Preprocessor) Resized(img *RGB) *RGB {
+	return p.resized(img, nil)
+}
+
+func (p Preprocessor) resized(img *RGB, sc *scratch) *RGB {
 	img = p.oriented(img)
 	s := p.Size
 	rw, rh := ResizedSize(img.W, img.H, s)
 	ox, oy := centerOffset(rw, s), centerOffset(rh, s)
-	return resizeWindow(img, img.Bounds(), rw, rh, image.Rect(ox, oy, ox+s, oy+s), p.cache)
+	return resizeWindow(img, img.Bounds(), rw, rh, image.Rect(ox, oy, ox+s, oy+s), p.cache, sc)
 }
 
 // Transform is the eval transform: img → dst (C,S,S) float32, normalised.
 // dst is reused when it has room for 3·S·S values.
 func (p Preprocessor) Transform(img *RGB, dst []float32) []float32 {
-	return p.Normalize(p.Resized(img), dst)
+	sc := p.cache.getScratch()
+	dst = p.Normalize(p.resized(img, sc), dst)
+	p.cache.putScratch(sc)
+	return dst
 }
 
 // CropParams is torchvision's RandomResizedCrop.get_params with scale
@@ -127,16 +134,23 @@ func CropParams(w, h int, rng *rand.Rand) image.Rectangle {
 // RandomResized returns the uint8 S×S result of RandomResizedCrop: a crop
 // chosen by CropParams, resized to S×S with Pillow's bicubic.
 func (p Preprocessor) RandomResized(img *RGB, rng *rand.Rand) *RGB {
+	return p.randomResized(img, rng, nil)
+}
+
+func (p Preprocessor) randomResized(img *RGB, rng *rand.Rand, sc *scratch) *RGB {
 	img = p.oriented(img)
 	r := CropParams(img.W, img.H, rng)
 	s := p.Size
-	return resizeWindow(img, r, s, s, image.Rect(0, 0, s, s), p.cache)
+	return resizeWindow(img, r, s, s, image.Rect(0, 0, s, s), p.cache, sc)
 }
 
 // TransformRandom is the augmented transform (one training view): img → dst
 // (C,S,S) float32, normalised.
 func (p Preprocessor) TransformRandom(img *RGB, rng *rand.Rand, dst []float32) []float32 {
-	return p.Normalize(p.RandomResized(img, rng), dst)
+	sc := p.cache.getScratch()
+	dst = p.Normalize(p.randomResized(img, rng, sc), dst)
+	p.cache.putScratch(sc)
+	return dst
 }
 
 // Normalize is ToTensor + Normalize: HWC uint8 → CHW float32 (v/255 − mean)/std

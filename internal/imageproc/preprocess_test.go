@@ -243,9 +243,9 @@ func TestTransformRandom(t *testing.T) {
 		}
 	}
 	// A region equal to the whole image gives PIL's plain resize.
-	full := resizeWindow(img, img.Bounds(), 32, 32, image.Rect(0, 0, 32, 32), nil)
+	full := resizeWindow(img, img.Bounds(), 32, 32, image.Rect(0, 0, 32, 32), nil, nil)
 	r := image.Rect(0, 0, 60, 40)
-	sub := resizeWindow(img, r, 32, 32, image.Rect(0, 0, 32, 32), p.cache)
+	sub := resizeWindow(img, r, 32, 32, image.Rect(0, 0, 32, 32), p.cache, nil)
 	if m, _ := diff(full.Pix, sub.Pix); m != 0 {
 		t.Error("region resize differs from full resize")
 	}

@@ -98,8 +98,9 @@ func precomputeCoeffs(inSize, outSize int) *coeffs {
 // transform sees few distinct sizes. Safe for concurrent use; nil computes
 // every time.
 type coeffCache struct {
-	mu sync.Mutex
-	m  map[[2]int]*coeffs
+	mu      sync.Mutex
+	m       map[[2]int]*coeffs
+	scratch sync.Pool // *scratch
 }
 
 const coeffCacheMax = 512
@@ -127,6 +128,22 @@ func (cc *coeffCache) get(in, out int) *coeffs {
 	return c
 }
 
+// getScratch returns reusable resize buffers (fresh ones for a nil cache).
+func (cc *coeffCache) getScratch() *scratch {
+	if cc != nil {
+		if sc, ok := cc.scratch.Get().(*scratch); ok {
+			return sc
+		}
+	}
+	return &scratch{}
+}
+
+func (cc *coeffCache) putScratch(sc *scratch) {
+	if cc != nil {
+		cc.scratch.Put(sc)
+	}
+}
+
 func clip8(v int32) uint8 {
 	v >>= precisionBits
 	if v < 0 {
@@ -141,7 +158,12 @@ func clip8(v int32) uint8 {
 // resizeWindow resizes the region r of src to outW×outH (as PIL's
 // img.crop(r).resize((outW, outH), BICUBIC)) and returns only the window win
 // of that result.
-func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectangle, cc *coeffCache) *RGB {
+// With a scratch, the result's pixels live in the scratch's buffers (valid
+// until its next use); with nil, they are freshly allocated.
+func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectangle, cc *coeffCache, sc *scratch) *RGB {
+	if sc == nil {
+		sc = &scratch{}
+	}
 	rw, rh := r.Dx(), r.Dy()
 	ww, wh := win.Dx(), win.Dy()
 	needH, needV := rw != outW, rh != outH
@@ -160,7 +182,8 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 
 	// Horizontal pass: rows sy0..sy1 of the region, output columns of win.
 	rowLen := ww * 3
-	tmp := make([]uint8, (sy1-sy0)*rowLen)
+	sc.tmp = grow(sc.tmp, (sy1-sy0)*rowLen)
+	tmp := sc.tmp
 	if needH {
 		horizontal(tmp, src, r, sy0, sy1, cc.get(rw, outW), win.Min.X, win.Max.X)
 	} else {
@@ -172,9 +195,26 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 	if !needV {
 		return &RGB{W: ww, H: wh, Pix: tmp}
 	}
-	out := NewRGB(ww, wh)
-	vertical(out.Pix, tmp, rowLen, sy0, cv, win.Min.Y, win.Max.Y)
-	return out
+	sc.out = grow(sc.out, wh*rowLen)
+	sc.acc = grow(sc.acc, rowLen)
+	vertical(sc.out, tmp, sc.acc, rowLen, sy0, cv, win.Min.Y, win.Max.Y)
+	return &RGB{W: ww, H: wh, Pix: sc.out}
+}
+
+// scratch holds one resize's intermediate buffers, for reuse through
+// coeffCache's pool.
+type scratch struct {
+	tmp, out []uint8
+	acc      []int32
+}
+
+// grow returns b resized to n, reallocating only when it lacks capacity;
+// the contents are not cleared (every caller overwrites them).
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
 }
 
 // horizontal is ImagingResampleHorizontal_8bpc on rows y0..y1 of region r,
@@ -242,9 +282,9 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 
 // vertical is ImagingResampleVertical_8bpc: output rows y0..y1 from tmp,
 // whose first row is source row tmpRow0; rows are rowLen bytes.
-func vertical(dst, tmp []uint8, rowLen, tmpRow0 int, c *coeffs, y0, y1 int) {
+func vertical(dst, tmp []uint8, acc []int32, rowLen, tmpRow0 int, c *coeffs, y0, y1 int) {
 	const bias = 1 << (precisionBits - 1)
-	acc := make([]int32, rowLen)
+	acc = acc[:rowLen]
 	for yy := y0; yy < y1; yy++ {
 		for i := range acc {
 			acc[i] = bias

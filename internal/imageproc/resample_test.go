@@ -92,7 +92,7 @@ func TestResizeProperties(t *testing.T) {
 	}
 	// The window is exactly a crop of the full result.
 	full := Resize(src, 25, 19)
-	win := resizeWindow(src, src.Bounds(), 25, 19, image.Rect(3, 2, 20, 17), newCoeffCache())
+	win := resizeWindow(src, src.Bounds(), 25, 19, image.Rect(3, 2, 20, 17), newCoeffCache(), nil)
 	for y := 0; y < win.H; y++ {
 		for x := 0; x < win.W*3; x++ {
 			if win.Pix[y*win.W*3+x] != full.Pix[(y+2)*25*3+3*3+x] {

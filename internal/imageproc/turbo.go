@@ -144,7 +144,16 @@ func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer t.put(h)
+	// A handle goes back to the pool only after a clean decode: after an
+	// error or a warning libjpeg's state is not trusted for the next image.
+	clean := false
+	defer func() {
+		if clean {
+			t.put(h)
+		} else {
+			t.destroy(h)
+		}
+	}()
 	var w, ht, subsamp, cs int32
 	if t.header3(h, &data[0], uint64(len(data)), &w, &ht, &subsamp, &cs) != 0 {
 		return nil, fmt.Errorf("%w: header: %s", errTurboRetry, t.errorStr2(h))
@@ -160,7 +169,9 @@ func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 		pf, ch = tjpfCMYK, 4
 	}
 	buf := make([]uint8, int(w)*int(ht)*ch)
-	if t.decompress2(h, &data[0], uint64(len(data)), &buf[0], w, w*int32(ch), ht, pf, 0) != 0 {
+	if t.decompress2(h, &data[0], uint64(len(data)), &buf[0], w, w*int32(ch), ht, pf, 0) == 0 {
+		clean = true
+	} else {
 		msg := t.errorStr2(h)
 		switch {
 		case strings.Contains(strings.ToLower(msg), "premature end"):
