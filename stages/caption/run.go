@@ -132,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(p.images) == 0 {
 		return res, fmt.Errorf("caption: no images in the input")
 	}
+	if err := p.checkRoot(&cfg); err != nil {
+		return res, err
+	}
 	id := p.identity(&cfg, tmpl.String())
 	if err := checkIdentity(&cfg, id, p); err != nil {
 		return res, err
@@ -199,6 +202,19 @@ func (p *plan) key(i int) string {
 		return fmt.Sprintf("%09d", p.images[i].ID)
 	}
 	return fmt.Sprintf("%09d", i)
+}
+
+// checkRoot catches a wrong --images before it turns every sample into a
+// "missing" skip: when none of the first images exists, it is an error.
+func (p *plan) checkRoot(cfg *Config) error {
+	n := min(len(p.images), 16)
+	for _, im := range p.images[:n] {
+		if _, err := os.Stat(filepath.Join(cfg.Images, filepath.FromSlash(im.FileName))); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("caption: none of the first %d images exists under --images %s (e.g. %s): --images must be the folder that the json's file names are relative to",
+		n, cfg.Images, filepath.Join(cfg.Images, filepath.FromSlash(p.images[0].FileName)))
 }
 
 // identity hashes everything that decides the shards' bytes.
