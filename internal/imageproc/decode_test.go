@@ -399,3 +399,37 @@ func TestConcurrentDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestTurboHandleAfterFailure: a TurboJPEG handle that failed on a broken
+// file must not decode the next image differently (a failed header read
+// leaves libjpeg's state broken; such handles are destroyed, not pooled).
+func TestTurboHandleAfterFailure(t *testing.T) {
+	if _, ok := TurboJPEG(); !ok {
+		t.Skip("libjpeg-turbo not installed")
+	}
+	good, err := EncodeJPEG(TestPattern(40, 30, 7), 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := EncodeJPEG(TestPattern(64, 48, 1), 75)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Decoder{}
+	ref, err := d.DecodeRGB(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{other[:len(other)/2], other[:len(other)-2], {0xff, 0xd8, 0xff}, hugeJPEG(t, other, 20001, 10)} {
+		if _, err := d.DecodeRGB(bad); err == nil {
+			t.Fatal("broken JPEG decoded")
+		}
+		m, err := d.DecodeRGB(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Pix) != string(ref.Pix) {
+			t.Fatal("after a failure, the next image decoded differently (handle reused in a broken state?)")
+		}
+	}
+}
