@@ -120,14 +120,16 @@ func (t *Tokenizer) appendWord(dst []int32, word string) []int32 {
 
 // Tokenize is OpenCLIP's tokenize for one text: SOT, the BPE ids, EOT, cut
 // to contextLen keeping EOT as the last token, zero padded to contextLen.
+// A contextLen below 1 gives an empty slice.
 func (t *Tokenizer) Tokenize(text string, contextLen int) []int32 {
-	out := make([]int32, contextLen)
-	t.tokenizeInto(out, text)
+	out := make([]int32, max(contextLen, 0))
+	t.wrapInto(out, text, nil)
 	return out
 }
 
 // TokenizeBatch tokenizes texts into one row-major len(texts)×contextLen slice.
 func (t *Tokenizer) TokenizeBatch(texts []string, contextLen int) []int32 {
+	contextLen = max(contextLen, 0)
 	out := make([]int32, len(texts)*contextLen)
 	var scratch []int32
 	for i, text := range texts {
@@ -136,12 +138,8 @@ func (t *Tokenizer) TokenizeBatch(texts []string, contextLen int) []int32 {
 	return out
 }
 
-func (t *Tokenizer) tokenizeInto(row []int32, text string) {
-	t.wrapInto(row, text, nil)
-}
-
-// wrapInto writes the wrapped ids of text into row (len = context, zeroed)
-// and returns the scratch buffer for reuse.
+// wrapInto overwrites row (len = context) with the wrapped, padded ids of
+// text and returns the scratch buffer for reuse.
 func (t *Tokenizer) wrapInto(row []int32, text string, scratch []int32) []int32 {
 	ctx := len(row)
 	if ctx == 0 {
@@ -158,8 +156,8 @@ func (t *Tokenizer) wrapInto(row []int32, text string, scratch []int32) []int32 
 	return scratch
 }
 
-// Len is the number of tokens Tokenize would keep before padding, SOT and
-// EOT included, without the cut: how long a context text needs.
+// Len is the number of tokens text takes with SOT and EOT, before any cut:
+// the context it needs to fit whole.
 func (t *Tokenizer) Len(text string) int {
 	return len(t.appendEncode(nil, text)) + 2
 }

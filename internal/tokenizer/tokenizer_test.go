@@ -140,6 +140,7 @@ func TestWrapping(t *testing.T) {
 		{"context 2", "a photo", 2, []int32{SOT, EOT}},
 		{"context 1", "a", 1, []int32{EOT}},
 		{"context 0", "a", 0, []int32{}},
+		{"negative context", "a", -3, []int32{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
