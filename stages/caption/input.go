@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/litcache/litcache/internal/inat"
 )
@@ -32,10 +33,16 @@ func loadMetadata(cfg *Config, withImages bool) (*metadata, error) {
 	}
 	switch {
 	case cfg.JSON != "" && (withImages || csvCats == nil):
+		t0 := time.Now()
+		if st, err := os.Stat(cfg.JSON); err == nil && st.Size() > 64<<20 {
+			fmt.Fprintf(cfg.Log, "caption: streaming %s (%d MB)…\n", cfg.JSON, st.Size()>>20)
+		}
 		ds, err := inat.LoadCOCO(cfg.JSON, inat.COCOOptions{Categories: csvCats})
 		if err != nil {
 			return nil, fmt.Errorf("caption: --json: %w", err)
 		}
+		fmt.Fprintf(cfg.Log, "caption: %s: %d images, %d categories (read in %s)\n",
+			filepath.Base(cfg.JSON), len(ds.Images), len(ds.Categories), time.Since(t0).Round(time.Millisecond))
 		md.cats = ds.Categories
 		if csvCats != nil {
 			md.cats = csvCats
