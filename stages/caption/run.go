@@ -62,7 +62,7 @@ type runIdentity struct {
 	Images   string `json:"images"` // image options: max size, quality, verify, compression
 }
 
-// describe says how two identities differ, for the refusal message.
+// diff says how two identities differ, for the refusal message.
 func (id runIdentity) diff(old runIdentity) string {
 	var d []string
 	if old.Samples != id.Samples {
@@ -120,6 +120,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			auto.Fields, auto.Distinct, auto.Classes, auto.Tried)
 	}
 	fmt.Fprintf(cfg.Log, "caption: %d classes, %d distinct captions, template %q\n", len(md.cats), distinct, tmpl.String())
+	if distinct < len(md.cats) {
+		fmt.Fprintf(cfg.Log, "caption: warning: %d classes share their caption with another class; zero-shot cannot tell them apart (--stats lists them, --fields auto finds distinguishing fields)\n",
+			len(md.cats)-distinct)
+	}
 	if cfg.ClassesOnly {
 		res.Elapsed = time.Since(start)
 		return res, writeClasses()
