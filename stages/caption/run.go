@@ -121,8 +121,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	fmt.Fprintf(cfg.Log, "caption: %d classes, %d distinct captions, template %q\n", len(md.cats), distinct, tmpl.String())
 	if distinct < len(md.cats) {
-		fmt.Fprintf(cfg.Log, "caption: warning: %d classes share their caption with another class; zero-shot cannot tell them apart (--stats lists them, --fields auto finds distinguishing fields)\n",
-			len(md.cats)-distinct)
+		fmt.Fprintf(cfg.Log, "caption: warning: only %d distinct captions for %d classes; zero-shot cannot tell classes with one caption apart (--stats lists them, --fields auto finds distinguishing fields)\n",
+			distinct, len(md.cats))
 	}
 	if cfg.ClassesOnly {
 		res.Elapsed = time.Since(start)
