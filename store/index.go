@@ -63,8 +63,8 @@ func badgerWriteOptions(dir string) badger.Options {
 		WithNumVersionsToKeep(1).
 		WithCompression(options.None).
 		WithValueThreshold(1 << 10).
-		WithValueLogFileSize(16 << 20).
-		WithMemTableSize(16 << 20).
+		WithValueLogFileSize(1 << 20).
+		WithMemTableSize(1 << 20).
 		WithBlockCacheSize(0).
 		WithDetectConflicts(false).
 		WithNumCompactors(2)
@@ -149,7 +149,7 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 	}
 	mb, _ := json.Marshal(meta)
 	// Keys go to the stream in sorted byte order; "k:…" < "m:parts".
-	buf := z.NewBuffer(32<<20, "litcache.index")
+	buf := z.NewBuffer(4<<20, "litcache.index")
 	flush := func() error {
 		if buf.LenNoPadding() == 0 {
 			return nil

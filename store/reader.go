@@ -265,6 +265,23 @@ func (p *Part) close() error {
 	return nil
 }
 
+// Scan finds key by reading every part's keys (no index needed; linear in
+// the cache size).
+func (r *Reader) Scan(key string) (Location, error) {
+	for _, p := range r.parts {
+		for i := 0; i < p.N; i++ {
+			if p.keyView(i) == key && p.views[i] == 0 {
+				j := i + 1
+				for j < p.N && p.views[j] != 0 && p.keyView(j) == key {
+					j++
+				}
+				return Location{Part: p, Row: i, Views: j - i}, nil
+			}
+		}
+	}
+	return Location{}, fmt.Errorf("store: key %q: %w", key, ErrNotFound)
+}
+
 // Key is row i's key (a copy, safe after Close).
 func (p *Part) Key(i int) string { return strings.Clone(p.keys.Value(i)) }
 

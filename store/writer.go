@@ -137,12 +137,7 @@ func (w *PartWriter) Add(key string, label int32, view int, caption string, emb 
 
 // Reject records a sample that could not be embedded and why.
 func (w *PartWriter) Reject(key, reason string) {
-	b, _ := json.Marshal(struct {
-		Key    string `json:"key"`
-		Reason string `json:"reason"`
-		Shard  string `json:"shard"`
-		Part   string `json:"part"`
-	}{key, reason, w.shard, w.name})
+	b, _ := json.Marshal(Reject{Key: key, Reason: reason, Shard: w.shard, Part: w.name})
 	w.rejects = append(append(w.rejects, b...), '\n')
 	w.nrejects++
 	w.samples++

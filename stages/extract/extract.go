@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -111,7 +112,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Fingerprint = fp
 	pre := imageproc.CLIPPreprocessor(mcfg.Vision.ImageSize)
-	model := fmt.Sprintf("%s weights=%s | %s", strings.TrimSpace(string(mcfg.JSON())), weightsName(cfg), imageproc.Describe(pre))
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, mcfg.JSON()); err != nil {
+		compact.Write(mcfg.JSON())
+	}
+	model := fmt.Sprintf("%s weights=%s | %s", compact.String(), weightsName(cfg), imageproc.Describe(pre))
 	cache, err := store.Create(cfg.Cache, store.Manifest{
 		Fingerprint: fp, Model: model, Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
 	})
