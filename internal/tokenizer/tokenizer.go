@@ -10,6 +10,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -127,14 +128,35 @@ func (t *Tokenizer) Tokenize(text string, contextLen int) []int32 {
 	return out
 }
 
-// TokenizeBatch tokenizes texts into one row-major len(texts)×contextLen slice.
+// parallelBatch is the batch size from which TokenizeBatch uses every core.
+const parallelBatch = 2048
+
+// TokenizeBatch tokenizes texts into one row-major len(texts)×contextLen
+// slice; large batches are split over GOMAXPROCS goroutines.
 func (t *Tokenizer) TokenizeBatch(texts []string, contextLen int) []int32 {
 	contextLen = max(contextLen, 0)
 	out := make([]int32, len(texts)*contextLen)
-	var scratch []int32
-	for i, text := range texts {
-		scratch = t.wrapInto(out[i*contextLen:(i+1)*contextLen], text, scratch)
+	rows := func(lo, hi int) {
+		var scratch []int32
+		for i := lo; i < hi; i++ {
+			scratch = t.wrapInto(out[i*contextLen:(i+1)*contextLen], texts[i], scratch)
+		}
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(texts)/(parallelBatch/2))
+	if len(texts) < parallelBatch || workers < 2 {
+		rows(0, len(texts))
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(texts)/workers, (w+1)*len(texts)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows(lo, hi)
+		}()
+	}
+	wg.Wait()
 	return out
 }
 

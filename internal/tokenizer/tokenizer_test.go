@@ -176,6 +176,25 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestBatchParallel checks that a batch large enough to be split over
+// goroutines gives the rows one at a time would.
+func TestBatchParallel(t *testing.T) {
+	ref := loadReference(t)
+	tok := loadTokenizer(t)
+	var texts []string
+	for len(texts) < 3*parallelBatch {
+		for _, c := range ref.Sampled {
+			texts = append(texts, c.Caption)
+		}
+	}
+	got := tok.TokenizeBatch(texts, 32)
+	for i, text := range texts {
+		if row := got[i*32 : (i+1)*32]; !reflect.DeepEqual(row, tok.Tokenize(text, 32)) {
+			t.Fatalf("row %d differs", i)
+		}
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	ref := loadReference(t)
 	tok := loadTokenizer(t)
