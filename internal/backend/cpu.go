@@ -37,7 +37,7 @@ func NewCPU() *CPU { return NewCPUWith(CPUOptions{}) }
 
 // NewCPUWith returns a CPU backend configured by opts.
 func NewCPUWith(opts CPUOptions) *CPU {
-	c := &CPU{threads: opts.Threads, kernel: bestKernel(), bufs: &gemmBuffers{}}
+	c := &CPU{threads: opts.Threads, kernel: kernels()[0], bufs: &gemmBuffers{}}
 	if c.threads <= 0 {
 		c.threads = runtime.GOMAXPROCS(0)
 	}

@@ -2,6 +2,6 @@
 
 package backend
 
-// bestKernel is the portable Go micro-kernel on architectures without an
-// assembly one.
-func bestKernel() gemmKernel { return goKernel2x4 }
+// kernels lists the micro-kernels this CPU can run, best first: here only the
+// portable Go one.
+func kernels() []gemmKernel { return []gemmKernel{goKernel2x4} }
