@@ -119,7 +119,7 @@ func TestAllCategoriesCaptioned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("--fields auto on iNat2021: %v → %d distinct of %d (%d subsets tried)", sel.Fields, sel.Distinct, sel.Classes, sel.Tried)
+	t.Logf("--fields auto on iNat2021: %v → %d distinct of %d (%d subsets tried: %+v)", sel.Fields, sel.Distinct, sel.Classes, sel.Tried, sel.Steps)
 	if sel.Distinct != len(cats) {
 		t.Errorf("auto fields %v give %d distinct captions", sel.Fields, sel.Distinct)
 	}

@@ -142,6 +142,15 @@ type AutoFields struct {
 	Distinct int      // distinct captions they give
 	Classes  int      // number of classes
 	Tried    int      // subsets evaluated
+	// Steps lists the first subsets evaluated with their distinct caption
+	// counts (at most 32), for the report.
+	Steps []AutoStep
+}
+
+// AutoStep is one subset SelectFields evaluated.
+type AutoStep struct {
+	Fields   []string
+	Distinct int
 }
 
 // SelectFields implements the paper's step 2, "select a subset of metadata
@@ -195,6 +204,13 @@ func SelectFields(cats []Category, candidates []string, omit []string) (AutoFiel
 					key = append(key, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 				}
 				seen[string(key)] = struct{}{}
+			}
+			if len(best.Steps) < 32 {
+				step := AutoStep{Distinct: len(seen)}
+				for _, f := range subset {
+					step.Fields = append(step.Fields, candidates[f])
+				}
+				best.Steps = append(best.Steps, step)
 			}
 			if len(seen) > best.Distinct {
 				best.Distinct = len(seen)

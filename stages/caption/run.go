@@ -116,8 +116,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return nil
 	}
 	if auto != nil {
-		fmt.Fprintf(cfg.Log, "caption: --fields auto chose %v: %d distinct captions for %d classes (%d subsets tried)\n",
-			auto.Fields, auto.Distinct, auto.Classes, auto.Tried)
+		var steps []string
+		for _, st := range auto.Steps {
+			steps = append(steps, fmt.Sprintf("%s %d", strings.Join(st.Fields, "+"), st.Distinct))
+		}
+		fmt.Fprintf(cfg.Log, "caption: --fields auto chose %v: %d distinct captions for %d classes (%d subsets tried: %s)\n",
+			auto.Fields, auto.Distinct, auto.Classes, auto.Tried, strings.Join(steps, ", "))
 	}
 	fmt.Fprintf(cfg.Log, "caption: %d classes, %d distinct captions, template %q\n", len(md.cats), distinct, tmpl.String())
 	if distinct < len(md.cats) {
