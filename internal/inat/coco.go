@@ -1,6 +1,7 @@
 package inat
 
 import (
+	"archive/tar"
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -27,7 +28,8 @@ type Dataset struct {
 	Images     []Image
 }
 
-// LoadCOCO streams an iNat2021 train.json / val.json (or .json.gz). Memory is
+// LoadCOCO streams an iNat2021 train.json / val.json, also gzipped
+// (.json.gz) or as the dataset ships it (train.json.tar.gz). Memory is
 // proportional to the number of images (id, file name and category of each),
 // never to the file's bytes. Errors name the file and, for malformed JSON, the
 // byte offset. Duplicate image ids, duplicate annotations, annotations of
@@ -39,13 +41,28 @@ func LoadCOCO(path string, opt COCOOptions) (*Dataset, error) {
 	}
 	defer f.Close()
 	var r io.Reader = bufio.NewReaderSize(f, 1<<20)
-	if strings.HasSuffix(path, ".gz") {
+	if strings.HasSuffix(path, ".gz") || strings.HasSuffix(path, ".tgz") {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("inat: %s: %w", path, err)
 		}
 		defer zr.Close()
 		r = zr
+	}
+	if strings.HasSuffix(path, ".tar.gz") || strings.HasSuffix(path, ".tgz") {
+		// The dataset ships its annotations as train.json.tar.gz: a tar
+		// holding the json. Read its first .json member.
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				return nil, fmt.Errorf("inat: %s: no .json member in the archive: %w", path, err)
+			}
+			if h.Typeflag == tar.TypeReg && strings.HasSuffix(h.Name, ".json") {
+				r = tr
+				break
+			}
+		}
 	}
 	ds, err := ReadCOCO(r, opt)
 	if err != nil {

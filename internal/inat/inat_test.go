@@ -1,6 +1,9 @@
 package inat
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -216,6 +219,36 @@ func TestReadCOCO(t *testing.T) {
 			_, err := ReadCOCO(strings.NewReader(tc.in), COCOOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadCOCOCompressed(t *testing.T) {
+	body := []byte(cocoHead + `"images":[{"id":10,"file_name":"train/x/a.jpg"}],"annotations":[{"image_id":10,"category_id":2}]}`)
+	dir := t.TempDir()
+	var gz, tgz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(body)
+	zw.Close()
+	zw = gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "README", Typeflag: tar.TypeReg, Size: 2, Mode: 0o644})
+	tw.Write([]byte("hi"))
+	tw.WriteHeader(&tar.Header{Name: "train.json", Typeflag: tar.TypeReg, Size: int64(len(body)), Mode: 0o644})
+	tw.Write(body)
+	tw.Close()
+	zw.Close()
+	for name, data := range map[string][]byte{"train.json": body, "train.json.gz": gz.Bytes(), "train.json.tar.gz": tgz.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name)
+			os.WriteFile(p, data, 0o644)
+			ds, err := LoadCOCO(p, COCOOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds.Images) != 1 || ds.Images[0].CategoryID != 2 {
+				t.Fatalf("images %+v", ds.Images)
 			}
 		})
 	}
