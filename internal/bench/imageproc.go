@@ -20,6 +20,7 @@ import (
 // with the pure-Go one (image/jpeg + libjpeg colour conversion); the
 // preprocessing alone (Pillow-exact bicubic, crop, normalise) with
 // golang.org/x/image/draw's CatmullRom resize of the same image to 298×224.
+// Each figure is the best single-call time over hundreds of calls.
 var Decode = Bench{
 	Name: "decode",
 	Help: "500px JPEG decode+preprocess images/s on one core: libjpeg-turbo vs pure Go; preprocess alone vs x/image/draw CatmullRom",
@@ -124,35 +125,36 @@ func runDecode(ctx context.Context, emit func(Figure)) error {
 	return nil
 }
 
-// perImage runs each function in batches, interleaved so that a busy machine
-// slows all alike, and returns each one's best time per call.
+// perImage runs each function many times, interleaved so that a busy
+// machine slows all alike, and returns each one's best single-call time:
+// the minimum over hundreds of calls is what a call costs when nothing else
+// takes the core, which keeps the figures steady on a shared machine.
 func perImage(ctx context.Context, runs []func()) ([]time.Duration, error) {
-	const batch = 10
 	best := make([]time.Duration, len(runs))
 	total := make([]time.Duration, len(runs))
 	for _, r := range runs {
 		r()
 	}
-	for round := 0; round < 20; round++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for round := 0; round < 2000; round++ {
+		if round%50 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
 		done := true
 		for i, r := range runs {
 			t0 := time.Now()
-			for range batch {
-				r()
-			}
-			d := time.Since(t0) / batch
-			total[i] += d * batch
+			r()
+			d := time.Since(t0)
+			total[i] += d
 			if best[i] == 0 || d < best[i] {
 				best[i] = d
 			}
-			if total[i] < 500*time.Millisecond {
+			if total[i] < time.Second {
 				done = false
 			}
 		}
-		if done && round >= 4 {
+		if done && round >= 200 {
 			break
 		}
 	}
