@@ -49,7 +49,7 @@ Examples:
    litcache caption --categories categories.csv --stats --vocab bpe_simple_vocab_16e6.txt.gz
    litcache caption --synthetic /tmp/mini --species 30 --out /tmp/mini/shards/train`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "json", Usage: "iNat COCO json (train.json, val.json, or .json.gz)"},
+			&cli.StringFlag{Name: "json", Usage: "iNat COCO json: train.json, val.json, .json.gz, or train.json.tar.gz as the dataset ships it"},
 			&cli.StringFlag{Name: "images", Usage: "image root (json file names are relative to it), or the folder tree ROOT/{image_dir_name}/*.jpg"},
 			&cli.StringFlag{Name: "categories", Usage: "categories CSV (id,name,common_name,supercategory,kingdom,…,image_dir_name)"},
 			&cli.StringFlag{Name: "out", Usage: "output folder for shards, classes.json, sizes.json, skipped.jsonl"},
