@@ -433,3 +433,28 @@ func TestTurboHandleAfterFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestRGBJPEG: a 3-component JPEG with an Adobe marker of transform 0 holds
+// RGB, not YCbCr (libjpeg, PIL and image/jpeg agree).
+func TestRGBJPEG(t *testing.T) {
+	src := TestPattern(20, 12, 3)
+	planes := [3][]uint8{}
+	for c := range planes {
+		planes[c] = make([]uint8, src.W*src.H)
+		for i := range planes[c] {
+			planes[c][i] = src.Pix[3*i+c]
+		}
+	}
+	data := testJPEG{w: src.W, h: src.H, adobe: 0, comps: []testComp{{1, 1, planes[0]}, {1, 1, planes[1]}, {1, 1, planes[2]}}}.encode()
+	for name, d := range decoders(t) {
+		t.Run(name, func(t *testing.T) {
+			m, err := d.DecodeRGB(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mean, mx := diff(m.Pix, src.Pix); mean > 0.5 || mx > 2 {
+				t.Errorf("RGB JPEG: mean %.3f max %d from the source", mean, mx)
+			}
+		})
+	}
+}

@@ -42,7 +42,9 @@ func (m *RGB) At(x, y int) color.Color {
 // ToRGB converts any image to RGB the way PIL's convert("RGB") does for the
 // images JPEG and PNG decoders produce: greyscale is replicated into three
 // channels, alpha is dropped (not composited), CMYK uses PIL's formula,
-// 16-bit samples keep their high byte, and YCbCr is converted with
+// 16-bit samples keep their high byte (PIL does that for 16-bit RGB, but
+// clips 16-bit greyscale values to 255 instead; that quirk is not copied),
+// and YCbCr is converted with
 // libjpeg's fixed-point arithmetic and "fancy" (triangle-filter) chroma
 // upsampling, so that the pure-Go JPEG path lands on libjpeg's pixels.
 func ToRGB(img image.Image) *RGB {
