@@ -374,6 +374,9 @@ func TestBadInput(t *testing.T) {
 		{"bad template", func(c *Config) { c.Template = "A photo of {colour}" }, "unknown field {colour}"},
 		{"bad compression", func(c *Config) { c.Compression = "lz4" }, "compression"},
 		{"folder tree without csv", func(c *Config) { c.JSON = "" }, "--categories"},
+		{"test split", func(c *Config) {
+			c.JSON = writeJSON(t, `{`+cats+`,"images":[{"id":1,"file_name":"a.jpg"}]}`)
+		}, "no image has an annotation"},
 		{"wrong image root", func(c *Config) { c.Images = filepath.Join(data, "train") }, "none of the first 16 images exists"},
 	}
 	for _, tc := range cases {

@@ -34,7 +34,7 @@ import (
 
 // Config is one caption run.
 type Config struct {
-	JSON       string // iNat COCO json (.json or .json.gz); file names relative to Images
+	JSON       string // iNat COCO json (.json, .json.gz or the dataset's train.json.tar.gz); file names relative to Images
 	Images     string // image root; without JSON: the folder tree ROOT/{image_dir_name}/*.jpg
 	Categories string // categories CSV; required without JSON, overrides the json's categories with it
 	Out        string // output folder

@@ -140,6 +140,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(p.images) == 0 {
 		return res, fmt.Errorf("caption: no images in the input")
 	}
+	labelled := 0
+	for _, im := range p.images {
+		if im.CategoryID >= 0 {
+			labelled++
+		}
+	}
+	if labelled == 0 {
+		return res, fmt.Errorf("caption: %s: no image has an annotation (a test split?): there is no class to caption", cfg.JSON)
+	}
 	if err := p.checkRoot(&cfg); err != nil {
 		return res, err
 	}
