@@ -38,6 +38,9 @@ type LineChart struct {
 	YMin, YMax float64
 	// FromZero starts the y axis at 0 (when YMin/YMax do not fix it).
 	FromZero bool
+	// Fraction marks y as a fraction in [0,1] (accuracy): ticks stop at 1,
+	// the space above is left to the legend.
+	Fraction bool
 	// LegendBottom puts the legend in the lower right (for rising curves).
 	LegendBottom bool
 }
@@ -113,6 +116,22 @@ func (c LineChart) Save(path string) error {
 		}
 		// Headroom above the data for the legend, one row per entry.
 		p.Y.Max *= 1 + 0.08*float64(len(c.Series)+len(c.Refs))
+	}
+	if c.Fraction {
+		top := math.Min(1, p.Y.Max)
+		var ticks []plot.Tick
+		for i := 0; i <= 10; i++ {
+			v := float64(i) / 10
+			if v > top+1e-9 {
+				break
+			}
+			label := ""
+			if i%2 == 0 || top < 0.5 {
+				label = fmt.Sprintf("%.1f", v)
+			}
+			ticks = append(ticks, plot.Tick{Value: v, Label: label})
+		}
+		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	p.Legend.Top = !c.LegendBottom
 	p.Legend.Padding = vg.Points(2)
@@ -203,8 +222,12 @@ func (c BarChart) Save(path string) error {
 	if c.YMax > 0 {
 		p.Y.Max = c.YMax
 	}
-	// Headroom above the tallest bar for the value labels and the legend.
-	p.Y.Max *= 1.2
+	// Headroom above the tallest bar for the value labels and the legend rows.
+	entries := len(c.Refs)
+	if len(c.Groups) > 1 {
+		entries += len(c.Groups)
+	}
+	p.Y.Max *= 1.1 + 0.075*float64(entries)
 	p.Legend.Top = true
 	return save(p, path)
 }

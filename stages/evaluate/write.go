@@ -81,7 +81,12 @@ func Markdown(res Result) string {
 	fmt.Fprintf(&b, "- text tower: `%s` (config `%s`)\n", res.Text, res.TextModel)
 	fmt.Fprintf(&b, "- images: %d from cache `%s`, split `%s`", res.Images, res.Cache, res.Split)
 	if res.ImageTower != "" {
-		fmt.Fprintf(&b, " (image tower: %s)", res.ImageTower)
+		// The manifest's description may hold a whole config JSON: one line, bounded.
+		desc := strings.Join(strings.Fields(res.ImageTower), " ")
+		if r := []rune(desc); len(r) > 300 {
+			desc = string(r[:300]) + "…"
+		}
+		fmt.Fprintf(&b, "\n- image tower: `%s`", desc)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- classes: %d; templates: %s (%d)\n", res.Classes, res.Templates, res.NumTemplates)

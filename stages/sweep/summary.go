@@ -223,8 +223,8 @@ func (s *Summary) plots(plan Plan, metrics []report.Metrics, epochX func(float64
 	}{
 		{PlotLossStep, report.LineChart{Title: title, XLabel: "step", YLabel: "contrastive loss", Series: lossStep}},
 		{PlotLossEpoch, report.LineChart{Title: "Mean training loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: lossEpoch, Points: true}},
-		{PlotTop1, report.LineChart{Title: "Zero-shot top-1 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-1", Series: top1, Refs: chance1, Points: true, FromZero: true}},
-		{PlotTop5, report.LineChart{Title: "Zero-shot top-5 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-5", Series: top5, Refs: chance5, Points: true, FromZero: true}},
+		{PlotTop1, report.LineChart{Title: "Zero-shot top-1 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-1", Series: top1, Refs: chance1, Points: true, FromZero: true, Fraction: true}},
+		{PlotTop5, report.LineChart{Title: "Zero-shot top-5 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-5", Series: top5, Refs: chance5, Points: true, FromZero: true, Fraction: true}},
 		{PlotValLoss, report.LineChart{Title: "Val contrastive loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: valLoss, Points: true}},
 		{PlotLR, report.LineChart{Title: "Learning rate per step", XLabel: "step", YLabel: "learning rate", Series: lr, FromZero: true}},
 	} {
