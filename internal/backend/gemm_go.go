@@ -140,6 +140,25 @@ func goGemmEpilogue(c *CPU, transA, transB bool, m, n, k int, alpha float32, a [
 				packB(bp, b, ldb, transB, pc, kcur, jc, ncur, nr, lo, hi)
 			})
 			blocks := (m + mc - 1) / mc
+			if blocks < c.threads && slivers > 1 {
+				// Too few rows to share: split the columns instead, each
+				// goroutine packing the (small) A block itself.
+				c.parallel(slivers, 2*m*kcur*nr, func(lo, hi int) {
+					bufA := c.bufs.get(mc*kcur + mr*nr)
+					defer c.bufs.put(bufA)
+					ap, tile := (*bufA)[:mc*kcur], (*bufA)[mc*kcur:]
+					j0, j1 := lo*nr, min(hi*nr, ncur)
+					for ic := 0; ic < m; ic += mc {
+						mcur := min(mc, m-ic)
+						packA(ap, a, lda, transA, alpha, ic, mcur, pc, kcur, mr)
+						macroKernel(kern, ap, bp[lo*kcur*nr:], cm[ic*ldc+jc+j0:], ldc, mcur, j1-j0, kcur, tile, acc)
+					}
+				})
+				if final && epi != nil {
+					c.parallel(m, n*8, epi)
+				}
+				continue
+			}
 			c.parallel(blocks, 2*mc*kcur*ncur, func(lo, hi int) {
 				bufA := c.bufs.get(mc*kcur + mr*nr)
 				defer c.bufs.put(bufA)
