@@ -37,8 +37,8 @@ func bicubic(x float64) float64 {
 	return 0
 }
 
-// coeffs holds one axis's taps: output i reads n[i] input samples from
-// start[i] with weights k[i*ksize:][:n[i]] (fixed point).
+// coeffs holds one axis's taps for a run of outputs: the i-th reads n[i]
+// input samples from start[i] with weights k[i*ksize:][:n[i]] (fixed point).
 type coeffs struct {
 	ksize    int
 	start, n []int32
@@ -46,8 +46,11 @@ type coeffs struct {
 }
 
 // precomputeCoeffs is Pillow's precompute_coeffs + normalize_coeffs_8bpc for
-// the box [0, inSize) of an axis resized to outSize.
-func precomputeCoeffs(inSize, outSize int) *coeffs {
+// the box [0, inSize) of an axis resized to outSize, for the outputs o0..o1
+// only (index i holds output o0+i): each output's taps depend on nothing
+// else, and a thin image's long side can have millions of outputs of which
+// the crop keeps 224.
+func precomputeCoeffs(inSize, outSize, o0, o1 int) *coeffs {
 	const support0 = 2.0 // bicubic
 	scale := float64(inSize) / float64(outSize)
 	filterscale := scale
@@ -56,10 +59,11 @@ func precomputeCoeffs(inSize, outSize int) *coeffs {
 	}
 	support := support0 * filterscale
 	ksize := int(math.Ceil(support))*2 + 1
-	c := &coeffs{ksize: ksize, start: make([]int32, outSize), n: make([]int32, outSize), k: make([]int32, outSize*ksize)}
+	nOut := o1 - o0
+	c := &coeffs{ksize: ksize, start: make([]int32, nOut), n: make([]int32, nOut), k: make([]int32, nOut*ksize)}
 	w := make([]float64, ksize)
 	ss := 1.0 / filterscale
-	for xx := 0; xx < outSize; xx++ {
+	for xx := o0; xx < o1; xx++ {
 		center := (float64(xx) + 0.5) * scale
 		xmin := int(center - support + 0.5)
 		if xmin < 0 {
@@ -76,7 +80,8 @@ func precomputeCoeffs(inSize, outSize int) *coeffs {
 			w[x] = v
 			ww += v
 		}
-		k := c.k[xx*ksize:][:ksize]
+		i := xx - o0
+		k := c.k[i*ksize:][:ksize]
 		for x := 0; x < xmax; x++ {
 			v := w[x]
 			if ww != 0 {
@@ -88,37 +93,37 @@ func precomputeCoeffs(inSize, outSize int) *coeffs {
 				k[x] = int32(0.5 + v*(1<<precisionBits))
 			}
 		}
-		c.start[xx] = int32(xmin)
-		c.n[xx] = int32(max(xmax, 0))
+		c.start[i] = int32(xmin)
+		c.n[i] = int32(max(xmax, 0))
 	}
 	return c
 }
 
-// coeffCache remembers coefficients per (in size, out size); the eval
-// transform sees few distinct sizes. Safe for concurrent use; nil computes
+// coeffCache remembers coefficients per (in size, out size, output window);
+// the eval transform sees few distinct sizes. Safe for concurrent use; nil computes
 // every time.
 type coeffCache struct {
 	mu      sync.Mutex
-	m       map[[2]int]*coeffs
+	m       map[[4]int]*coeffs
 	scratch sync.Pool // *scratch
 }
 
 const coeffCacheMax = 512
 
-func newCoeffCache() *coeffCache { return &coeffCache{m: map[[2]int]*coeffs{}} }
+func newCoeffCache() *coeffCache { return &coeffCache{m: map[[4]int]*coeffs{}} }
 
-func (cc *coeffCache) get(in, out int) *coeffs {
+func (cc *coeffCache) get(in, out, o0, o1 int) *coeffs {
 	if cc == nil {
-		return precomputeCoeffs(in, out)
+		return precomputeCoeffs(in, out, o0, o1)
 	}
-	key := [2]int{in, out}
+	key := [4]int{in, out, o0, o1}
 	cc.mu.Lock()
 	c, ok := cc.m[key]
 	cc.mu.Unlock()
 	if ok {
 		return c
 	}
-	c = precomputeCoeffs(in, out)
+	c = precomputeCoeffs(in, out, o0, o1)
 	cc.mu.Lock()
 	if len(cc.m) >= coeffCacheMax {
 		clear(cc.m)
@@ -172,11 +177,11 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 	var cv *coeffs
 	sy0, sy1 := win.Min.Y, win.Max.Y
 	if needV {
-		cv = cc.get(rh, outH)
+		cv = cc.get(rh, outH, win.Min.Y, win.Max.Y)
 		sy0, sy1 = math.MaxInt, 0
-		for yy := win.Min.Y; yy < win.Max.Y; yy++ {
-			sy0 = min(sy0, int(cv.start[yy]))
-			sy1 = max(sy1, int(cv.start[yy]+cv.n[yy]))
+		for i := range wh {
+			sy0 = min(sy0, int(cv.start[i]))
+			sy1 = max(sy1, int(cv.start[i]+cv.n[i]))
 		}
 	}
 
@@ -185,7 +190,7 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 	sc.tmp = grow(sc.tmp, (sy1-sy0)*rowLen)
 	tmp := sc.tmp
 	if needH {
-		horizontal(tmp, src, r, sy0, sy1, cc.get(rw, outW), win.Min.X, win.Max.X)
+		horizontal(tmp, src, r, sy0, sy1, cc.get(rw, outW, win.Min.X, win.Max.X), ww)
 	} else {
 		for y := sy0; y < sy1; y++ {
 			off := ((r.Min.Y+y)*src.W + r.Min.X + win.Min.X) * 3
@@ -197,7 +202,7 @@ func resizeWindow(src *RGB, r image.Rectangle, outW, outH int, win image.Rectang
 	}
 	sc.out = grow(sc.out, wh*rowLen)
 	sc.acc = grow(sc.acc, rowLen)
-	vertical(sc.out, tmp, sc.acc, rowLen, sy0, cv, win.Min.Y, win.Max.Y)
+	vertical(sc.out, tmp, sc.acc, rowLen, sy0, cv, wh)
 	return &RGB{W: ww, H: wh, Pix: sc.out}
 }
 
@@ -218,10 +223,11 @@ func grow[T any](b []T, n int) []T {
 }
 
 // horizontal is ImagingResampleHorizontal_8bpc on rows y0..y1 of region r,
-// computing output columns x0..x1 into dst (rows of (x1-x0)·3 bytes).
-func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs, x0, x1 int) {
+// computing the nOut output columns c describes into dst (rows of nOut·3
+// bytes).
+func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs, nOut int) {
 	const bias = 1 << (precisionBits - 1)
-	rowLen := (x1 - x0) * 3
+	rowLen := nOut * 3
 	srcLen := r.Dx() * 3
 	y := y0
 	// Two rows per sweep share each output's coefficients and loop overhead.
@@ -230,7 +236,7 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 		srowB := src.Pix[((r.Min.Y+y+1)*src.W+r.Min.X)*3:][:srcLen]
 		drowA := dst[(y-y0)*rowLen:][:rowLen]
 		drowB := dst[(y+1-y0)*rowLen:][:rowLen]
-		for xx := x0; xx < x1; xx++ {
+		for xx := range nOut {
 			n := int(c.n[xx])
 			k := c.k[xx*c.ksize:][:n]
 			off := int(c.start[xx]) * 3
@@ -250,7 +256,7 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 				b2 += int32(q[2]) * kv
 				p, q = p[3:], q[3:]
 			}
-			o := (xx - x0) * 3
+			o := xx * 3
 			d := drowA[o:][:3]
 			d[0], d[1], d[2] = clip8(a0), clip8(a1), clip8(a2)
 			e := drowB[o:][:3]
@@ -260,7 +266,7 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 	for ; y < y1; y++ {
 		srow := src.Pix[((r.Min.Y+y)*src.W+r.Min.X)*3:][:srcLen]
 		drow := dst[(y-y0)*rowLen:][:rowLen]
-		for xx := x0; xx < x1; xx++ {
+		for xx := range nOut {
 			n := int(c.n[xx])
 			k := c.k[xx*c.ksize:][:n]
 			p := srow[int(c.start[xx])*3:][:n*3]
@@ -274,18 +280,19 @@ func horizontal(dst []uint8, src *RGB, r image.Rectangle, y0, y1 int, c *coeffs,
 				s2 += int32(p[2]) * kv
 				p = p[3:]
 			}
-			d := drow[(xx-x0)*3:][:3]
+			d := drow[xx*3:][:3]
 			d[0], d[1], d[2] = clip8(s0), clip8(s1), clip8(s2)
 		}
 	}
 }
 
-// vertical is ImagingResampleVertical_8bpc: output rows y0..y1 from tmp,
-// whose first row is source row tmpRow0; rows are rowLen bytes.
-func vertical(dst, tmp []uint8, acc []int32, rowLen, tmpRow0 int, c *coeffs, y0, y1 int) {
+// vertical is ImagingResampleVertical_8bpc: the nOut output rows c
+// describes, from tmp, whose first row is source row tmpRow0; rows are rowLen
+// bytes.
+func vertical(dst, tmp []uint8, acc []int32, rowLen, tmpRow0 int, c *coeffs, nOut int) {
 	const bias = 1 << (precisionBits - 1)
 	acc = acc[:rowLen]
-	for yy := y0; yy < y1; yy++ {
+	for yy := range nOut {
 		for i := range acc {
 			acc[i] = bias
 		}
@@ -314,7 +321,7 @@ func vertical(dst, tmp []uint8, acc []int32, rowLen, tmpRow0 int, c *coeffs, y0,
 				a[i] += int32(v) * kv
 			}
 		}
-		d := dst[(yy-y0)*rowLen:][:rowLen]
+		d := dst[yy*rowLen:][:rowLen]
 		for i, v := range acc {
 			d[i] = clip8(v)
 		}

@@ -1,6 +1,7 @@
 package imageproc
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"testing"
@@ -104,18 +105,18 @@ func TestResizeProperties(t *testing.T) {
 
 func TestCoeffCache(t *testing.T) {
 	cc := newCoeffCache()
-	a, b := cc.get(500, 224), cc.get(500, 224)
+	a, b := cc.get(500, 224, 0, 224), cc.get(500, 224, 0, 224)
 	if a != b {
 		t.Error("cache did not return the same coefficients")
 	}
 	for i := 0; i < coeffCacheMax+10; i++ {
-		cc.get(1000+i, 224)
+		cc.get(1000+i, 224, 0, 224)
 	}
 	if len(cc.m) > coeffCacheMax {
 		t.Errorf("cache grew to %d", len(cc.m))
 	}
 	// Weights of each output sum to 1 in fixed point (within rounding).
-	c := precomputeCoeffs(2048, 224)
+	c := precomputeCoeffs(2048, 224, 0, 224)
 	for i := range c.n {
 		s := int32(0)
 		for _, k := range c.k[i*c.ksize:][:c.n[i]] {
@@ -124,5 +125,25 @@ func TestCoeffCache(t *testing.T) {
 		if d := s - 1<<precisionBits; d < -16 || d > 16 {
 			t.Fatalf("output %d: weights sum to %d", i, s)
 		}
+	}
+}
+
+// TestWindowedCoeffs: coefficients for a window of outputs are those of the
+// full axis, so a thin image (1×20000: 224×4480000 before the crop) costs
+// only its 224 kept outputs.
+func TestWindowedCoeffs(t *testing.T) {
+	full := precomputeCoeffs(700, 300, 0, 300)
+	win := precomputeCoeffs(700, 300, 40, 90)
+	for i := 0; i < 50; i++ {
+		j := i + 40
+		if win.start[i] != full.start[j] || win.n[i] != full.n[j] ||
+			fmt.Sprint(win.k[i*win.ksize:][:win.n[i]]) != fmt.Sprint(full.k[j*full.ksize:][:full.n[j]]) {
+			t.Fatalf("output %d differs between windowed and full coefficients", j)
+		}
+	}
+	thin := TestPattern(1, 20000, 3)
+	p := CLIPPreprocessor(224)
+	if r := p.Resized(thin); r.W != 224 || r.H != 224 {
+		t.Fatalf("thin image resized to %d×%d", r.W, r.H)
 	}
 }
