@@ -3,6 +3,7 @@ package tune
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -144,8 +145,12 @@ func ReadTrainerState(dir string) (TrainerState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("tune: checkpoint %s: %s: %w", dir, stateFile, err)
 	}
-	if st.Step < 0 || st.Epoch < 0 {
-		return st, fmt.Errorf("tune: checkpoint %s: %s: negative step or epoch", dir, stateFile)
+	if st.Step < 0 || st.Epoch < 0 || st.EpochSteps < 0 || st.StepsPerEpoch < 1 {
+		return st, fmt.Errorf("tune: checkpoint %s: %s: step %d, epoch %d, %d steps per epoch, %d epoch steps: not a run position",
+			dir, stateFile, st.Step, st.Epoch, st.StepsPerEpoch, st.EpochSteps)
+	}
+	if l := float64(st.LogitScale); math.IsNaN(l) || l < 0 || l > math.Log(100)+1e-6 {
+		return st, fmt.Errorf("tune: checkpoint %s: %s: logit scale %g outside [0, ln 100]", dir, stateFile, l)
 	}
 	return st, nil
 }

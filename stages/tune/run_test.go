@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/litcache/litcache/internal/backend"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -314,5 +315,78 @@ func TestRunErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestImageHeadAndCachedCaptions trains with the optional image head and the
+// captions stored in the cache: the head is checkpointed, resumed bit-exactly
+// and exported beside the final tower.
+func TestImageHeadAndCachedCaptions(t *testing.T) {
+	w := newTestWorld(t)
+	cfg := w.config(filepath.Join(w.dir, "head"))
+	cfg.ImageHead, cfg.Captions, cfg.Epochs = true, CaptionsFromCache, 2
+	ref, err := w.runMem(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ref.Final, headFile)); err != nil {
+		t.Fatalf("no image head beside the final tower: %v", err)
+	}
+	cfg2 := cfg
+	cfg2.Out = filepath.Join(w.dir, "head-resumed")
+	cfg2.StopAfter = 3
+	if _, err := w.runMem(t, cfg2); err != nil {
+		t.Fatal(err)
+	}
+	cfg2.StopAfter, cfg2.Resume = 0, true
+	if _, err := w.runMem(t, cfg2); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{modelFile, headFile} {
+		a, _ := os.ReadFile(filepath.Join(ref.Final, f))
+		b, _ := os.ReadFile(filepath.Join(cfg2.Out, "final", f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("final %s differs after resume", f)
+		}
+	}
+	t.Run("resume without --image-head refused", func(t *testing.T) {
+		cfg3 := cfg2
+		cfg3.ImageHead = false
+		if _, err := w.runMem(t, cfg3); err == nil || !strings.Contains(err.Error(), "differ") {
+			t.Fatalf("err = %v, want a settings mismatch", err)
+		}
+	})
+}
+
+// TestImageHeadIdentityStart: a head on equal widths starts as the identity,
+// so the first step's loss and text gradients equal the locked-image step's.
+func TestImageHeadIdentityStart(t *testing.T) {
+	fx := loadFixture(t)
+	be := backend.NewCPU()
+	B, T, E := fx.B, fx.T, fx.E
+	plain := fx.trainer(t, be, TrainerOptions{Dedup: true, Trim: true})
+	withHead := fx.trainer(t, be, TrainerOptions{Dedup: true, Trim: true})
+	withHead.head = NewImageHead(be, E, E, 1)
+	a := plain.Step(fx.img[:B*E], fx.ids[:B*T], B, T)
+	b := withHead.Step(fx.img[:B*E], fx.ids[:B*T], B, T)
+	if a.Loss != b.Loss {
+		t.Fatalf("loss with identity head %.9g, without %.9g", b.Loss, a.Loss)
+	}
+	g := map[string][]float32{}
+	for _, p := range plain.Text().Params() {
+		g[p.Name] = be.ToFloat32(p.Grad, nil)
+	}
+	for _, p := range withHead.Text().Params() {
+		if d := relL2(be.ToFloat32(p.Grad, nil), g[p.Name]); d != 0 {
+			t.Errorf("%s gradient differs by %.2g with an identity head", p.Name, d)
+		}
+	}
+	hw := be.ToFloat32(withHead.head.dw, nil)
+	var n float64
+	for _, v := range hw {
+		n += float64(v) * float64(v)
+	}
+	if n == 0 {
+		t.Error("image head weight got no gradient")
 	}
 }
