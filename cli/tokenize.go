@@ -84,10 +84,6 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 	if _, err := os.Stat(o.vocab); err != nil {
 		return fmt.Errorf("tokenize: --vocab %s: %w\n%s", o.vocab, err, vocabHelp)
 	}
-	tok, err := tokenizer.Load(o.vocab)
-	if err != nil {
-		return fmt.Errorf("tokenize: --vocab: %w", err)
-	}
 	in, name := stdin, "stdin"
 	var bar *progress.Bar
 	if o.input != "" {
@@ -97,6 +93,12 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		}
 		defer f.Close()
 		in, name = f, o.input
+	}
+	tok, err := tokenizer.Load(o.vocab)
+	if err != nil {
+		return fmt.Errorf("tokenize: --vocab: %w", err)
+	}
+	if o.input != "" {
 		bar = progress.New("tokenize "+filepath.Base(o.input), 0, progress.Options{Unit: "lines", Quiet: o.quiet})
 		defer bar.Finish()
 	}
@@ -111,6 +113,7 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		text := sc.Text()
 		if o.json {
 			if err := json.Unmarshal(sc.Bytes(), &text); err != nil {
+				w.Flush() // the lines before stay usable
 				return fmt.Errorf("tokenize: %s line %d: not a JSON string: %w", name, n, err)
 			}
 		}
