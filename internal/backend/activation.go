@@ -18,8 +18,12 @@ func (c *CPU) ActivationBackward(dx, dout, x Tensor, act Act) {
 	mustLen("ActivationBackward", "dx", len(dxd), len(xd))
 	c.parallel(len(xd), 30, func(lo, hi int) {
 		xs, ds, gs := xd[lo:hi], dd[lo:hi], dxd[lo:hi]
-		if act == ActQuickGELU {
+		switch act {
+		case ActQuickGELU:
 			quickGELUGrad(gs, ds, xs)
+			return
+		case ActGELU:
+			geluGradSlice(gs, ds, xs)
 			return
 		}
 		for i, v := range xs {
@@ -37,9 +41,7 @@ func applyAct(out, x []float32, act Act) {
 	case ActNone:
 		copy(out, x)
 	case ActGELU:
-		for i, v := range x {
-			out[i] = gelu(v)
-		}
+		geluSlice(out, x)
 	case ActQuickGELU:
 		// x·σ(1.702x) = x / (1 + e^(−1.702x)), the exponentials a chunk at a time.
 		var buf [256]float32
