@@ -169,17 +169,20 @@ func (w *testWorld) config(out string) Config {
 func TestResumeIsExact(t *testing.T) {
 	w := newTestWorld(t)
 	full := filepath.Join(w.dir, "full")
-	ref, err := w.runMem(t, w.config(full))
+	base := w.config(full)
+	base.Epochs = 2
+	ref, err := w.runMem(t, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ref.Steps != 15 || ref.Epochs != 3 || !ref.HasVal || ref.Final == "" {
+	if ref.Steps != 10 || ref.Epochs != 2 || !ref.HasVal || ref.Final == "" {
 		t.Fatalf("uninterrupted run: %+v", ref)
 	}
-	for _, k := range []int{6, 5} { // 6: between checkpoints at 4 and 8; 5: an epoch end
+	for _, k := range []int{6, 5} { // 6: mid-epoch, after a checkpoint at 4; 5: an epoch end
 		t.Run(fmt.Sprintf("stop after %d", k), func(t *testing.T) {
 			out := filepath.Join(w.dir, fmt.Sprintf("stopped-%d", k))
-			cfg := w.config(out)
+			cfg := base
+			cfg.Out = out
 			cfg.StopAfter = k
 			cfg.CheckpointEvery = 4 // a checkpoint before the stop too: resume takes the latest
 			r1, err := w.runMem(t, cfg)
@@ -198,7 +201,7 @@ func TestResumeIsExact(t *testing.T) {
 			if r2.ResumedFrom != k || r2.Steps != ref.Steps {
 				t.Fatalf("resumed run: from %d to %d, want %d to %d", r2.ResumedFrom, r2.Steps, k, ref.Steps)
 			}
-			for _, f := range []string{"final/" + modelFile, "checkpoints/" + checkpointName(15) + "/" + optimizerFile} {
+			for _, f := range []string{"final/" + modelFile, "checkpoints/" + checkpointName(10) + "/" + optimizerFile} {
 				a, errA := os.ReadFile(filepath.Join(full, f))
 				b, errB := os.ReadFile(filepath.Join(out, f))
 				if errA != nil || errB != nil {
@@ -240,7 +243,7 @@ func TestResumeIsExact(t *testing.T) {
 func TestRunOutputs(t *testing.T) {
 	w := newTestWorld(t)
 	cfg := w.config(filepath.Join(w.dir, "a"))
-	cfg.Epochs, cfg.LR, cfg.Warmup = 6, 3e-3, 2
+	cfg.Epochs, cfg.LR, cfg.Warmup = 4, 3e-3, 2
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
