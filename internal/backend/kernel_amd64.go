@@ -2,6 +2,8 @@
 
 package backend
 
+//go:generate python3 asm_gen.py
+
 import "golang.org/x/sys/cpu"
 
 // kernel6x16avx2 is the AVX2+FMA micro-kernel (kernel_amd64.s): a 6×16 tile
