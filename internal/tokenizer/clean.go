@@ -50,7 +50,12 @@ func asciiSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c ==
 
 // collapseLowerASCII is whitespace_clean + lower for plainASCII text.
 func collapseLowerASCII(s string) string {
-	b := make([]byte, 0, len(s))
+	return string(appendCollapseLowerASCII(make([]byte, 0, len(s)), s))
+}
+
+// appendCollapseLowerASCII appends collapseLowerASCII(s) to b.
+func appendCollapseLowerASCII(b []byte, s string) []byte {
+	start := len(b)
 	space := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -58,7 +63,7 @@ func collapseLowerASCII(s string) string {
 			space = true
 			continue
 		}
-		if space && len(b) > 0 {
+		if space && len(b) > start {
 			b = append(b, ' ')
 		}
 		space = false
@@ -67,7 +72,7 @@ func collapseLowerASCII(s string) string {
 		}
 		b = append(b, c)
 	}
-	return string(b)
+	return b
 }
 
 // collapseSpace is whitespace_clean: regex.sub(r'\s+', ' ', text).strip().

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Special ids and the default context of CLIP's text tower.
@@ -80,7 +81,16 @@ func (t *Tokenizer) Encode(text string) []int32 {
 
 // appendEncode appends text's BPE ids to dst.
 func (t *Tokenizer) appendEncode(dst []int32, text string) []int32 {
-	s := Clean(text)
+	var s string
+	var buf [192]byte
+	if len(text) <= len(buf) && plainASCII(text) {
+		// Captions are short ASCII: clean into a stack buffer. The string
+		// view of it lives only in this call (the cache stores clones).
+		b := appendCollapseLowerASCII(buf[:0], text)
+		s = unsafe.String(unsafe.SliceData(b), len(b))
+	} else {
+		s = Clean(text)
+	}
 	for i := 0; ; {
 		start, end, special := nextWord(s, i)
 		if start < 0 {
