@@ -1,0 +1,84 @@
+package store
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// FuzzPart feeds arbitrary bytes to the zero-copy Arrow part reader: it must
+// return an error or a part whose views agree with its row count, never panic.
+func FuzzPart(f *testing.F) {
+	m := testManifest(4, Float16, 2)
+	for _, dtype := range []string{Float16, Float32} {
+		dir := f.TempDir()
+		mm := testManifest(4, dtype, 2)
+		c, err := Create(dir, mm)
+		if err != nil {
+			f.Fatal(err)
+		}
+		w, _ := c.NewPart("p", "train", "s.tar")
+		for i := 0; i < 3; i++ {
+			for v := 0; v < 2; v++ {
+				w.Add(string(rune('a'+i)), int32(i), v, "cap", []float32{1, 2, 3, float32(i)})
+			}
+		}
+		if _, err := w.Commit(0, 1, nil); err != nil {
+			f.Fatal(err)
+		}
+		b, err := os.ReadFile(partPath(dir, "p"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, dtype == Float32)
+		f.Add(b[:len(b)/2], dtype == Float32)
+		f.Add(append(append([]byte{}, b[:64]...), b[len(b)-64:]...), dtype == Float32)
+	}
+	f.Add([]byte("ARROW1\x00\x00\xff\xff\xff\xff\x10\x00\x00\x00ARROW1"), false)
+	f.Fuzz(func(t *testing.T, data []byte, f32 bool) {
+		mm := m
+		if f32 {
+			mm.DType = Float32
+		}
+		p := &Part{Name: "fuzz", Dim: mm.Dim, DType: mm.DType, data: data}
+		err := p.load(mm)
+		defer p.close()
+		if err != nil {
+			return
+		}
+		if len(p.Labels()) != p.N || len(p.Views()) != p.N || len(p.CaptionIDs()) != p.N {
+			t.Fatalf("column lengths disagree with %d rows", p.N)
+		}
+		for i := 0; i < p.N; i++ {
+			_ = p.Key(i)
+			_ = p.Caption(i)
+			_ = p.Row(i, nil)
+		}
+	})
+}
+
+// FuzzMetadata parses the cache's JSON files (manifest, marker, rejects
+// line) and index values from arbitrary bytes without panicking.
+func FuzzMetadata(f *testing.F) {
+	mb, _ := json.Marshal(testManifest(8, Float16, 1))
+	f.Add(mb)
+	f.Add([]byte(`{"name":"p","split":"train","rows":3,"size":10}`))
+	f.Add([]byte(`{"key":"k","reason":"decode: EOF"}`))
+	f.Add([]byte{0x01, 0x02, 0x03})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Manifest
+		if json.Unmarshal(data, &m) == nil {
+			_ = m.Validate()
+			_ = m.compatible(testManifest(8, Float16, 1))
+		}
+		var mk Marker
+		_ = json.Unmarshal(data, &mk)
+		var rj Reject
+		_ = json.Unmarshal(data, &rj)
+		r := &Reader{parts: []*Part{{N: 5}, {N: 1}}}
+		if loc, err := r.decodeLocation("k", data); err == nil && loc.Row+loc.Views > loc.Part.N {
+			t.Fatalf("location %+v outside its part", loc)
+		}
+	})
+}
