@@ -420,9 +420,9 @@ func TestTurboHandleAfterFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range [][]byte{other[:len(other)/2], other[:len(other)-2], {0xff, 0xd8, 0xff}, hugeJPEG(t, other, 20001, 10)} {
-		if _, err := d.DecodeRGB(bad); err == nil {
-			t.Fatal("broken JPEG decoded")
+	for i, bad := range [][]byte{other[:len(other)/2], other[:len(other)-2], {0xff, 0xd8, 0xff}, hugeJPEG(t, other, 20001, 10)} {
+		if m, err := d.DecodeRGB(bad); err == nil {
+			t.Fatalf("broken JPEG %d decoded (%d×%d)", i, m.W, m.H)
 		}
 		m, err := d.DecodeRGB(good)
 		if err != nil {

@@ -136,10 +136,16 @@ func (t *turbo) put(h uintptr) {
 var errTurboRetry = errors.New("imageproc: libjpeg-turbo declined")
 
 // decode decompresses a JPEG to RGB. Warnings about data ending early are
-// ErrTruncated (libjpeg-turbo would pad the image with grey), other warnings
-// are accepted as PIL accepts them, and errors return errTurboRetry so that
-// image/jpeg decides (and words the error).
+// ErrTruncated (libjpeg-turbo would pad the image with grey), stray bytes
+// before a marker are accepted as PIL accepts them, and other warnings and
+// errors return errTurboRetry so that image/jpeg decides (and words the
+// error).
 func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
+	// TurboJPEG keeps warning and error texts in thread-local storage: the
+	// calls that make a message and the one that reads it must run on the
+	// same OS thread, or a truncation warning reads as "No error".
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	h, err := t.get()
 	if err != nil {
 		return nil, err
@@ -178,9 +184,9 @@ func (t *turbo) decode(data []byte, lim Limits) (*RGB, error) {
 			// "Premature end of JPEG file", "Corrupt JPEG data: premature end
 			// of data segment": libjpeg filled the rest with grey; PIL raises.
 			return nil, fmt.Errorf("%w: %s", ErrTruncated, msg)
-		case t.errorCode != nil && t.errorCode(h) == tjErrWarn:
-			// Other warnings (e.g. extraneous bytes before a marker) leave a
-			// complete image, which PIL accepts too.
+		case t.errorCode != nil && t.errorCode(h) == tjErrWarn && strings.Contains(msg, "extraneous bytes"):
+			// Stray bytes before a marker: the image is complete, and PIL
+			// accepts it too. Any other warning goes to image/jpeg below.
 		default:
 			return nil, fmt.Errorf("%w: %s", errTurboRetry, msg)
 		}
