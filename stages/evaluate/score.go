@@ -86,7 +86,10 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 	chunk := min(ScoreChunk, n)
 	sim := be.Zeros(chunk, k) // (chunk,K)
 	defer be.Free(sim)
-	host := make([]float32, chunk*k)
+	var host []float32
+	if _, cpu := be.(*backend.CPU); !cpu {
+		host = make([]float32, chunk*k)
+	}
 	for r0 := 0; r0 < n; r0 += chunk {
 		m := min(chunk, n-r0)
 		a := be.FromFloat32(img[r0*dim:(r0+m)*dim], m, dim) // (m,E)
@@ -95,7 +98,12 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 			out = be.Zeros(m, k)
 		}
 		be.Gemm(false, true, 1, a, cls, 0, out) // (m,K) = (m,E)·(K,E)ᵀ
-		rows := be.ToFloat32(out, host[:m*k])
+		var rows []float32
+		if _, cpu := be.(*backend.CPU); cpu {
+			rows = backend.Data(out)[:m*k] // zero-copy: the rows are read before the next Gemm
+		} else {
+			rows = be.ToFloat32(out, host[:m*k])
+		}
 		be.Free(a)
 		if m != chunk {
 			be.Free(out)
