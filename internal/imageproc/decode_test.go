@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -357,7 +358,7 @@ func TestDecodeReturnsImage(t *testing.T) {
 }
 
 // TestConcurrentDecode shares the libjpeg-turbo handle pool between
-// goroutines (run with -race).
+// goroutines (run with -race), truncated files among good ones.
 func TestConcurrentDecode(t *testing.T) {
 	data, err := EncodeJPEG(TestPattern(40, 30, 7), 90)
 	if err != nil {
@@ -369,10 +370,21 @@ func TestConcurrentDecode(t *testing.T) {
 	}
 	p := CLIPPreprocessor(16)
 	ref := p.Transform(want, nil)
+	big, err := EncodeJPEG(TestPattern(64, 48, 1), 75)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := big[:len(big)-2]
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		go func() {
 			for i := 0; i < 20; i++ {
+				// TurboJPEG's messages are thread-local: a truncation
+				// warning must be recognised whatever thread reads it.
+				if _, err := DecodeRGB(truncated); !errors.Is(err, ErrTruncated) {
+					errs <- fmt.Errorf("truncated JPEG: error %v", err)
+					return
+				}
 				m, err := DecodeRGB(data)
 				if err != nil {
 					errs <- err
