@@ -50,6 +50,7 @@ func All() []Bench {
 		Tune,
 		Tokenizer,
 		Caption,
+		Cache,
 	}
 }
 
