@@ -241,12 +241,13 @@ func TestRun(t *testing.T) {
 			t.Fatalf("err %v, want one asking for --text-model", err)
 		}
 		cfg.TextModel = f.model
-		cfg.Templates = "openai"
+		cfg.Templates = filepath.Join(f.dir, "templates.txt")
+		os.WriteFile(cfg.Templates, []byte("a photo of a {}.\n# comment\n{genus} {specific_epithet}\n"), 0o644)
 		res, err := evaluate.Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.NumTemplates != 80 || res.Images != 20 {
+		if res.NumTemplates != 2 || res.Images != 20 {
 			t.Fatalf("templates %d images %d", res.NumTemplates, res.Images)
 		}
 	})
