@@ -174,6 +174,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.Text, res.TextModel = weights, cfgName
+	if mcfg.Text.VocabSize < tokenizer.VocabSize {
+		return res, fmt.Errorf("evaluate: text model %s has a vocabulary of %d tokens, the CLIP tokenizer needs %d", cfgName, mcfg.Text.VocabSize, tokenizer.VocabSize)
+	}
 	text, err := clip.LoadTextTower(be, mcfg, weights)
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)

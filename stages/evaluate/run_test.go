@@ -13,6 +13,7 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
+	"github.com/litcache/litcache/internal/testutil"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
@@ -252,6 +253,15 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("HF weights of a model with a small vocabulary", func(t *testing.T) {
+		cfg := base
+		cfg.Text = testutil.Testdata(t, "clip-tiny/weights_hf.safetensors")
+		cfg.TextModel = "clip-tiny"
+		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "vocabulary of 512") {
+			t.Fatalf("err %v, want a vocabulary-size error", err)
+		}
+	})
+
 	t.Run("errors name the input", func(t *testing.T) {
 		cases := []struct {
 			name string
@@ -306,5 +316,49 @@ func TestResolveSplit(t *testing.T) {
 				t.Fatalf("got %q %v, want %q", got, err, tc.got)
 			}
 		})
+	}
+}
+
+// TestClassEmbeddingsRealVocab builds the OpenAI-template classifier with
+// CLIP's own vocabulary (../shared/data) and checks it against encoding each
+// prompt alone at full context.
+func TestClassEmbeddingsRealVocab(t *testing.T) {
+	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
+	tok, err := tokenizer.Load(vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clip.ParseConfig([]byte(tinyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := backend.NewCPU()
+	text := clip.NewRandomTextTower(be, cfg, 11)
+	defer text.Free()
+	classes := testClasses()[:2]
+	E, ctx := cfg.EmbedDim, cfg.Text.ContextLength
+	got, err := evaluate.ClassEmbeddings(text, tok, classes, evaluate.OpenAITemplates, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, c := range classes {
+		mean := make([]float64, E)
+		for _, tm := range evaluate.OpenAITemplates {
+			p, _ := evaluate.ExpandTemplate(tm, c)
+			e := normalized(text.Encode(tok.Tokenize(p, ctx), 1, ctx))
+			for j := range mean {
+				mean[j] += float64(e[j])
+			}
+		}
+		var n float64
+		for _, v := range mean {
+			n += v * v
+		}
+		for j := range mean {
+			want := mean[j] / math.Sqrt(n)
+			if d := math.Abs(float64(got[k*E+j]) - want); d > 2e-5 {
+				t.Fatalf("class %d dim %d: %g, want %g", k, j, got[k*E+j], want)
+			}
+		}
 	}
 }
