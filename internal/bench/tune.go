@@ -36,7 +36,7 @@ var Tune = Bench{
 const (
 	tuneBatch  = 256
 	tuneCtx    = 77
-	tuneTimed  = 3 // timed steps per configuration, after one warm-up step
+	tuneTimed  = 2 // timed steps per configuration, after one warm-up step
 	tuneVocab  = 49408
 	tuneEmbed  = 256
 	tuneLayers = 4
@@ -144,6 +144,7 @@ func tuneModel() (clip.Config, error) {
 		return cfg, fmt.Errorf("bench tune: no built-in ViT-B-32 config")
 	}
 	cfg.EmbedDim = tuneEmbed
+	cfg.QuickGELU = true // OpenAI CLIP's activation, as in the towers LiT-on-iNat starts from
 	cfg.Text = clip.TextConfig{ContextLength: tuneCtx, VocabSize: tuneVocab, Width: tuneWidth, Heads: 4, Layers: tuneLayers, MLPRatio: 4}
 	return cfg, cfg.Validate()
 }

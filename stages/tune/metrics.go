@@ -10,9 +10,9 @@ import (
 
 // StepLine is a per-step line of metrics.jsonl.
 type StepLine struct {
-	Kind        string  `json:"kind"` // "step"
-	Step        int     `json:"step"` // 0-based
-	Epoch       int     `json:"epoch"`
+	Kind        string  `json:"kind"`  // "step"
+	Step        int     `json:"step"`  // 0-based
+	Epoch       int     `json:"epoch"` // 0-based epoch the step runs in
 	Loss        float64 `json:"loss"`
 	LR          float64 `json:"lr"`
 	LogitScale  float64 `json:"logit_scale"`
@@ -24,6 +24,8 @@ type StepLine struct {
 
 // EpochLine is a per-epoch line of metrics.jsonl: the mean training loss and,
 // with a val cache, zero-shot top-1/top-5 in [0,1] and the val InfoNCE loss.
+// Epoch counts completed epochs (1 after the first), as OpenCLIP numbers its
+// end-of-epoch evaluations; step lines carry the 0-based epoch they run in.
 type EpochLine struct {
 	Kind    string   `json:"kind"` // "epoch"
 	Epoch   int      `json:"epoch"`

@@ -350,7 +350,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 			}
 		}
 		// ---- epoch end: zero-shot on val, metrics, checkpoint ----
-		el := EpochLine{Kind: "epoch", Epoch: epoch, Step: tr.step, Loss: lossSum / float64(lossN)}
+		el := EpochLine{Kind: "epoch", Epoch: epoch + 1, Step: tr.step, Loss: lossSum / float64(lossN)}
 		res.Loss = el.Loss
 		msg := fmt.Sprintf("tune: epoch %d/%d: step %d, train loss %.4f", epoch+1, cfg.Epochs, tr.step, el.Loss)
 		if in.Val != nil {

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -271,6 +272,25 @@ func TestDedupTrimMatchesPlain(t *testing.T) {
 				if d := relL2(o.grads[name], g); d > 1e-5 {
 					t.Errorf("gradient of %s differs by %.2g relative", name, d)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkStep times one LiT step on the clip-tiny fixture batch (8 rows,
+// context 16), plain and with dedup + trim; `litcache bench tune` has the
+// realistic sizes.
+func BenchmarkStep(b *testing.B) {
+	t := &testing.T{}
+	fx := loadFixture(t)
+	be := backend.NewCPU()
+	for _, o := range []TrainerOptions{{}, {Dedup: true, Trim: true}} {
+		b.Run(fmt.Sprintf("dedup=%v,trim=%v", o.Dedup, o.Trim), func(b *testing.B) {
+			tr := fx.trainer(t, be, o)
+			B, T, E := fx.B, fx.T, fx.E
+			for i := 0; b.Loop(); i++ {
+				s := i % fx.ref.Steps
+				tr.Step(fx.img[s*B*E:(s+1)*B*E], fx.ids[s*B*T:(s+1)*B*T], B, T)
 			}
 		})
 	}
