@@ -47,6 +47,13 @@ func NewCPUWith(opts CPUOptions) *CPU {
 	if !opts.DisableBLAS {
 		if b, err := loadOpenBLAS(); err == nil {
 			c.blas = b
+			// OpenBLAS's own worker threads busy-wait (sched_yield) between
+			// calls and then compete with this backend's goroutines for the
+			// cores; run it single-threaded and split each product over
+			// goroutines instead (gemm.go).
+			if b.setThreads != nil {
+				b.setThreads(1)
+			}
 		}
 	}
 	return c

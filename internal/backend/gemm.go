@@ -42,7 +42,7 @@ func (c *CPU) sgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a [
 	checkGemmLen("b", b, transB, k, n, ldb)
 	checkGemmLen("c", cm, false, m, n, ldc)
 	if c.blas != nil && k > 0 {
-		c.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+		c.blasGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
 		if epi != nil {
 			c.parallel(m, n*8, epi)
 		}
@@ -76,4 +76,41 @@ func (c *CPU) serialGemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 	checkGemmLen("c", cm, false, m, n, ldc)
 	serial := CPU{threads: 1, kernel: c.kernel, bufs: c.bufs}
 	goGemm(&serial, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+}
+
+// blasGemm runs OpenBLAS sgemm split over the backend's goroutines: row slabs
+// of C (or column slabs when C has few rows), each a single-threaded call.
+// Without openblas_set_num_threads the library threads itself: one call.
+func (c *CPU) blasGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	const minSlab = 32 // rows or columns per call below which splitting costs more than it gains
+	parts := c.threads
+	if c.blas.setThreads == nil || int64(m)*int64(n)*int64(k) < 1<<18 {
+		parts = 1
+	}
+	switch {
+	case parts > 1 && m >= parts*minSlab:
+		c.parallel(parts, 1<<30, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				r0, r1 := m*p/parts, m*(p+1)/parts
+				ao := r0 * lda
+				if transA {
+					ao = r0
+				}
+				c.blas.sgemm(transA, transB, r1-r0, n, k, alpha, a[ao:], lda, b, ldb, beta, cm[r0*ldc:], ldc)
+			}
+		})
+	case parts > 1 && n >= parts*minSlab:
+		c.parallel(parts, 1<<30, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				j0, j1 := n*p/parts, n*(p+1)/parts
+				bo := j0
+				if transB {
+					bo = j0 * ldb
+				}
+				c.blas.sgemm(transA, transB, m, j1-j0, k, alpha, a, lda, b[bo:], ldb, beta, cm[j0:], ldc)
+			}
+		})
+	default:
+		c.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+	}
 }

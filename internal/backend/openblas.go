@@ -34,6 +34,8 @@ type openBLAS struct {
 		b unsafe.Pointer, ldb int32, beta float32, c unsafe.Pointer, ldc int32)
 	config  string
 	threads int
+	// setThreads is openblas_set_num_threads (nil when not exported).
+	setThreads func(n int32)
 }
 
 // loadOpenBLAS opens the library and binds cblas_sgemm (and, when exported,
@@ -51,6 +53,11 @@ func loadOpenBLAS() (*openBLAS, error) {
 		var getConfig func() string
 		if lib.Bind(&getConfig, "openblas_get_config") == nil {
 			b.config = getConfig()
+		}
+	}
+	if lib.Has("openblas_set_num_threads") {
+		if lib.Bind(&b.setThreads, "openblas_set_num_threads") != nil {
+			b.setThreads = nil
 		}
 	}
 	if lib.Has("openblas_get_num_threads") {
@@ -77,7 +84,9 @@ func (b *openBLAS) describe() string {
 	if b.config != "" {
 		s += " (" + b.config + ")"
 	}
-	if b.threads > 0 {
+	if b.setThreads != nil {
+		s += ", called single-threaded from each goroutine"
+	} else if b.threads > 0 {
 		s += fmt.Sprintf(", %d threads", b.threads)
 	}
 	return s
@@ -100,10 +109,13 @@ func (b *openBLAS) sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 // dimensions lda, ldb, ldc.
 type SgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 
-// OpenBLASSgemm returns OpenBLAS's cblas_sgemm called directly (no backend
-// around it: the reference `litcache bench matmul` measures against), or the
-// error saying why OpenBLAS was not loaded.
-func OpenBLASSgemm() (SgemmFunc, error) {
+// OpenBLASSgemm returns OpenBLAS's cblas_sgemm called directly with its own
+// thread pool of threads threads, as a program using OpenBLAS alone would
+// (the reference `litcache bench matmul` measures against), or the error
+// saying why OpenBLAS was not loaded. Each call sets OpenBLAS's thread count
+// and puts it back to 1 (the CPU backend's setting) afterwards, so it must not
+// run concurrently with a CPU backend's work.
+func OpenBLASSgemm(threads int) (SgemmFunc, error) {
 	b, err := loadOpenBLAS()
 	if err != nil {
 		return nil, err
@@ -114,6 +126,10 @@ func OpenBLASSgemm() (SgemmFunc, error) {
 		checkGemmLen("c", c, false, m, n, ldc)
 		if m == 0 || n == 0 || k == 0 {
 			return
+		}
+		if b.setThreads != nil {
+			b.setThreads(int32(threads))
+			defer b.setThreads(1)
 		}
 		b.sgemm(transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc)
 	}, nil

@@ -242,10 +242,12 @@ func crossEntropy64(logits []float64, targets []int32, n, m int) float64 {
 
 // ---- forward ----
 
+// The shapes reach the OpenBLAS path's row split (67×131×40) and column
+// split (9×300×120) as well as the pure-Go GEMM's edges and K blocks.
 func TestGemmReference(t *testing.T) {
 	for _, be := range backends() {
 		rng := rand.New(rand.NewSource(2))
-		for _, s := range []struct{ m, n, k int }{{1, 1, 1}, {5, 3, 7}, {33, 65, 47}, {70, 9, 800}, {67, 131, 40}} {
+		for _, s := range []struct{ m, n, k int }{{1, 1, 1}, {5, 3, 7}, {33, 65, 47}, {70, 9, 800}, {67, 131, 40}, {9, 300, 120}} {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
 					name := fmt.Sprintf("%s/m%d_n%d_k%d_ta%v_tb%v", be.Name(), s.m, s.n, s.k, ta, tb)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -39,7 +40,7 @@ func runMatmul(ctx context.Context, emit func(Figure)) error {
 	cpu := backend.NewCPU()
 	pure := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})
 	portable := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, PortableKernel: true})
-	blas, blasErr := backend.OpenBLASSgemm()
+	blas, blasErr := backend.OpenBLASSgemm(runtime.GOMAXPROCS(0))
 	rng := rand.New(rand.NewSource(1))
 	for _, s := range matmulShapes {
 		x := make([]float32, s.m*s.k)
