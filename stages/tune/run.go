@@ -211,11 +211,16 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	var text *clip.TextTower
 	var head *ImageHead
 	logit := float32(cfg.LogitScale)
-	ckpt := ""
-	if cfg.Resume {
-		if ckpt, err = LatestCheckpoint(cfg.Out); err != nil {
-			return res, err
-		}
+	ckpt, err := LatestCheckpoint(cfg.Out)
+	if err != nil {
+		return res, err
+	}
+	if ckpt != "" && !cfg.Resume {
+		// A fresh run here would mix its checkpoints with the old run's.
+		return res, fmt.Errorf("tune: %s already holds a run (latest checkpoint %s): continue it with --resume or choose another --out", cfg.Out, ckpt)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "final", modelFile)); err == nil && ckpt == "" {
+		return res, fmt.Errorf("tune: %s already holds a finished run (final/): choose another --out", cfg.Out)
 	}
 	if ckpt != "" {
 		if err := checkIdentity(cfg); err != nil {

@@ -281,6 +281,12 @@ func TestRunOutputs(t *testing.T) {
 	}
 	tt.Free()
 
+	t.Run("a fresh run into a run folder is refused", func(t *testing.T) {
+		if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
+			t.Fatalf("err = %v, want a refusal pointing at --resume", err)
+		}
+	})
+
 	t.Run("deterministic", func(t *testing.T) {
 		cfg2 := cfg
 		cfg2.Out = filepath.Join(w.dir, "b")
