@@ -296,7 +296,7 @@ func (s *Summary) Table() report.Table {
 		}
 	}
 	t := report.Table{Header: append(append([]string{"member"}, axes...),
-		"status", "steps", "epochs", "train loss", "top-1", "top-5", "best top-1 (epoch)")}
+		"status", "steps run", "epochs run", "train loss", "top-1", "top-5", "best top-1 (epoch)")}
 	for range append([]string{"member"}, axes...) {
 		t.Right = append(t.Right, false)
 	}

@@ -42,7 +42,7 @@ type Grid struct {
 type Member struct {
 	Index int    `json:"index"`
 	Name  string `json:"name"` // folder name under the sweep folder, e.g. "warmup-500"
-	// Settings are the member's swept values by axis name, in axis order.
+	// Settings are the member's values of the axes with more than one value, in axis order.
 	Settings []Setting `json:"settings"`
 
 	Warmup      int     `json:"warmup"`
@@ -175,8 +175,8 @@ func Members(base tune.Config, g Grid) []Member {
 			j := rem % len(a.values)
 			rem /= len(a.values)
 			a.set[j](&m)
-			m.Settings = append([]Setting{{Axis: a.name, Value: a.values[j]}}, m.Settings...)
-			if len(a.values) > 1 {
+			if len(a.values) > 1 { // an axis of one value is a setting of every member, not a difference
+				m.Settings = append([]Setting{{Axis: a.name, Value: a.values[j]}}, m.Settings...)
 				name = append([]string{a.name + "-" + safeName(a.values[j])}, name...)
 			}
 		}

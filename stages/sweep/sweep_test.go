@@ -47,7 +47,7 @@ func TestMembers(t *testing.T) {
 	if m.Warmup != 2 || m.LR != 1e-3 || m.Epochs != 4 || m.BatchSize != base.BatchSize {
 		t.Fatalf("member 2 settings: %+v", m)
 	}
-	if got := m.Label(); got != "warm-up 2, lr 0.001, epochs 4" {
+	if got := m.Label(); got != "warm-up 2, lr 0.001" {
 		t.Errorf("label %q", got)
 	}
 	tc := m.TuneConfig(base, "/sweep")
