@@ -118,20 +118,7 @@ func (c LineChart) Save(path string) error {
 		p.Y.Max *= 1 + 0.08*float64(len(c.Series)+len(c.Refs))
 	}
 	if c.Fraction {
-		top := math.Min(1, p.Y.Max)
-		var ticks []plot.Tick
-		for i := 0; i <= 10; i++ {
-			v := float64(i) / 10
-			if v > top+1e-9 {
-				break
-			}
-			label := ""
-			if i%2 == 0 || top < 0.5 {
-				label = fmt.Sprintf("%.1f", v)
-			}
-			ticks = append(ticks, plot.Tick{Value: v, Label: label})
-		}
-		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
+		p.Y.Tick.Marker = fractionTicks(math.Min(1, p.Y.Max))
 	}
 	p.Legend.Top = !c.LegendBottom
 	p.Legend.Padding = vg.Points(2)
@@ -228,8 +215,29 @@ func (c BarChart) Save(path string) error {
 		entries += len(c.Groups)
 	}
 	p.Y.Max *= 1.1 + 0.075*float64(entries)
+	if c.YMax == 1 {
+		p.Y.Tick.Marker = fractionTicks(1)
+	}
 	p.Legend.Top = true
 	return save(p, path)
+}
+
+// fractionTicks marks 0, 0.1, … up to top, labelling every other one (every
+// one below 0.5), so an axis with legend headroom above 1 shows no tick past it.
+func fractionTicks(top float64) plot.ConstantTicks {
+	var ticks []plot.Tick
+	for i := 0; i <= 10; i++ {
+		v := float64(i) / 10
+		if v > top+1e-9 {
+			break
+		}
+		label := ""
+		if i%2 == 0 || top < 0.5 {
+			label = fmt.Sprintf("%.1f", v)
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: label})
+	}
+	return ticks
 }
 
 func save(p *plot.Plot, path string) error {
