@@ -13,6 +13,11 @@ type CPUOptions struct {
 	// Threads is the number of goroutines ops split work over;
 	// 0 means runtime.GOMAXPROCS(0).
 	Threads int
+	// PreferBLAS uses OpenBLAS whenever it loads. By default OpenBLAS is
+	// skipped where the pure-Go GEMM has its AVX-512 kernel, which measured
+	// 1.1–2.9× OpenBLAS 0.3.21 on the project's Zen 5 machines (OpenBLAS runs
+	// its AVX2 Haswell kernel there); see NOTES.
+	PreferBLAS bool
 	// PortableKernel makes the pure-Go GEMM use its portable Go micro-kernel
 	// even where an assembly one (AVX2+FMA) is available; for tests and
 	// benchmarks of the code path other architectures take.
@@ -20,8 +25,8 @@ type CPUOptions struct {
 }
 
 // CPU is the float32 reference implementation of Backend. Work is split over
-// Threads goroutines; matrix products go to OpenBLAS cblas_sgemm when the
-// library is found at run time, else to the blocked, packed pure-Go GEMM.
+// Threads goroutines; matrix products go to the blocked, packed pure-Go GEMM
+// or to OpenBLAS cblas_sgemm found at run time (see CPUOptions.PreferBLAS).
 // A CPU is safe for concurrent use by several goroutines.
 type CPU struct {
 	threads int
@@ -32,7 +37,9 @@ type CPU struct {
 
 var _ Backend = (*CPU)(nil)
 
-// NewCPU returns a CPU backend using every core and OpenBLAS when present.
+// NewCPU returns a CPU backend using every core, with the faster GEMM of the
+// machine: the pure-Go one when it has its AVX-512 kernel, else OpenBLAS when
+// present, else the pure-Go one.
 func NewCPU() *CPU { return NewCPUWith(CPUOptions{}) }
 
 // NewCPUWith returns a CPU backend configured by opts.
@@ -44,7 +51,8 @@ func NewCPUWith(opts CPUOptions) *CPU {
 	if opts.PortableKernel {
 		c.kernel = goKernel2x4
 	}
-	if !opts.DisableBLAS {
+	useBLAS := !opts.DisableBLAS && (opts.PreferBLAS || !c.kernel.beatsBLAS)
+	if useBLAS {
 		if b, err := loadOpenBLAS(); err == nil {
 			c.blas = b
 			// OpenBLAS's own worker threads busy-wait (sched_yield) between
@@ -64,7 +72,7 @@ func (c *CPU) Name() string {
 	if c.blas != nil {
 		return "cpu/float32 (openblas)"
 	}
-	return "cpu/float32 (go)"
+	return "cpu/float32 (go " + c.kernel.name + ")"
 }
 
 // Threads is the number of goroutines the backend splits work over.

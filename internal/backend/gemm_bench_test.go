@@ -26,7 +26,7 @@ var matmulShapes = []struct {
 // GEMM path and reports GFLOP/s.
 func BenchmarkLinear(b *testing.B) {
 	paths := []*backend.CPU{
-		backend.NewCPU(),
+		backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true}),
 		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true}),
 		backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, Threads: 1}),
 		backend.NewCPUPortable(1),
@@ -113,7 +113,7 @@ func BenchmarkAttention(b *testing.B) {
 // about 1% of the work, left out).
 func BenchmarkViTB16Block(b *testing.B) {
 	const B, T, C, H, F = 8, 197, 768, 12, 3072
-	for _, be := range []*backend.CPU{backend.NewCPU(), backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})} {
+	for _, be := range []*backend.CPU{backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true}), backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})} {
 		b.Run(be.Name(), func(b *testing.B) {
 			rng := rand.New(rand.NewSource(1))
 			randT := func(shape ...int) backend.Tensor {

@@ -35,7 +35,10 @@ const (
 type gemmKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a, b, c []float32, ldc int, acc bool)
+	// beatsBLAS marks a kernel measured faster than OpenBLAS, which NewCPU
+	// then does not load.
+	beatsBLAS bool
+	fn        func(k int, a, b, c []float32, ldc int, acc bool)
 }
 
 // goKernel2x4 is the portable micro-kernel: a 2×4 tile in 8 scalar

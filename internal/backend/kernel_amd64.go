@@ -33,7 +33,7 @@ var avx2Kernel6x16 = gemmKernel{name: "avx2 6x16", mr: 6, nr: 16, fn: func(k int
 //go:noescape
 func kernel12x32avx512(k int, a, b, c *float32, ldc int, acc int)
 
-var avx512Kernel12x32 = gemmKernel{name: "avx512 12x32", mr: 12, nr: 32, fn: func(k int, a, b, c []float32, ldc int, acc bool) {
+var avx512Kernel12x32 = gemmKernel{name: "avx512 12x32", mr: 12, nr: 32, beatsBLAS: true, fn: func(k int, a, b, c []float32, ldc int, acc bool) {
 	if k <= 0 {
 		panic("backend: cpu: gemm micro-kernel called with depth 0")
 	}

@@ -16,7 +16,7 @@ import (
 // wrong index (which gives errors of order 1).
 func TestParityCPUPaths(t *testing.T) {
 	ref := backend.NewCPUPortable(1)
-	for _, got := range append([]*backend.CPU{backend.NewCPU()}, backend.NewCPUEachKernel(3)...) {
+	for _, got := range append([]*backend.CPU{backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true})}, backend.NewCPUEachKernel(3)...) {
 		t.Run(fmt.Sprintf("%s/%s/threads%d", got.Name(), got.GemmKernel(), got.Threads()), func(t *testing.T) {
 			backendtest.Parity(t, ref, got, 1e-5)
 		})

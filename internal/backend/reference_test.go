@@ -25,7 +25,8 @@ const (
 
 // backends are the configurations every reference test runs on.
 func backends() []*backend.CPU {
-	return append([]*backend.CPU{backend.NewCPU()}, backend.NewCPUEachKernel(2)...)
+	// OpenBLAS when present (else the default Go path), then every Go kernel.
+	return append([]*backend.CPU{backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true})}, backend.NewCPUEachKernel(2)...)
 }
 
 // vec is a host vector: float32 values given to the backend and the same
