@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,9 +21,12 @@ import (
 
 // The index (index/) is a Badger database written once, after extraction:
 //
-//	"k:" + key   → uvarint part id, uvarint first row, uvarint views
-//	"m:parts"    → JSON [{name, rows}] of the parts it was built over
+//	"k:" + split + "\x00" + key → uvarint part id, uvarint first row, uvarint views
+//	"m:parts"                   → JSON [{name, rows}] of the parts it was built over
 //
+// Keys are unique within a split (iNat image ids are unique over train and
+// val, but a folder tree's sample numbers are not), so the split is part of
+// the index key.
 // Part ids are positions in the sorted list of finished parts (Reader.Parts),
 // which the "m:parts" entry pins down: a reader over other parts treats the
 // index as stale.
@@ -98,7 +102,7 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 	defer r.Close()
 
 	type entry struct {
-		key              string // view into the mapping
+		split, key       string // key: a view into the mapping
 		part, row, views uint32
 	}
 	var ents []entry
@@ -116,7 +120,7 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 			for j < p.N && vs[j] != 0 && p.keyView(j) == k {
 				j++
 			}
-			ents = append(ents, entry{k, uint32(p.ID), uint32(i), uint32(j - i)})
+			ents = append(ents, entry{p.Split, k, uint32(p.ID), uint32(i), uint32(j - i)})
 			i = j
 		}
 		scanned += p.N
@@ -124,13 +128,18 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 			opt.Progress(scanned)
 		}
 	}
-	sort.Slice(ents, func(a, b int) bool { return ents[a].key < ents[b].key })
+	sort.Slice(ents, func(a, b int) bool {
+		if ents[a].split != ents[b].split {
+			return ents[a].split < ents[b].split
+		}
+		return ents[a].key < ents[b].key
+	})
 	parts := r.Parts()
 	for i := 1; i < len(ents); i++ {
-		if ents[i].key == ents[i-1].key {
+		if ents[i].key == ents[i-1].key && ents[i].split == ents[i-1].split {
 			a, b := parts[ents[i-1].part], parts[ents[i].part]
-			return st, fmt.Errorf("store: key %q is in part %s (row %d) and part %s (row %d): %w",
-				ents[i].key, a.Name, ents[i-1].row, b.Name, ents[i].row, ErrDuplicateKey)
+			return st, fmt.Errorf("store: split %s: key %q is in part %s (row %d) and part %s (row %d): %w",
+				ents[i].split, ents[i].key, a.Name, ents[i-1].row, b.Name, ents[i].row, ErrDuplicateKey)
 		}
 	}
 
@@ -163,7 +172,7 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 		v := binary.AppendUvarint(val[:0], uint64(e.part))
 		v = binary.AppendUvarint(v, uint64(e.row))
 		v = binary.AppendUvarint(v, uint64(e.views))
-		badger.KVToBuffer(&pb.KV{Key: append([]byte(keyPrefix), e.key...), Value: v, Version: 1}, buf)
+		badger.KVToBuffer(&pb.KV{Key: indexKey(e.split, e.key), Value: v, Version: 1}, buf)
 		if buf.LenNoPadding() > 16<<20 {
 			if err := flush(); err != nil {
 				buf.Release()
@@ -207,17 +216,59 @@ type Location struct {
 	Views int
 }
 
-// Lookup finds key through the index (opened read-only on first use).
-// ErrNoIndex when the cache has none, ErrStaleIndex when it was built over
-// other parts, ErrNotFound when the key is absent.
+// indexKey is the Badger key of (split, key). Sorted Badger keys are sorted
+// by split, then key, as BuildIndex streams them ("\x00" sorts first).
+func indexKey(split, key string) []byte {
+	b := make([]byte, 0, len(keyPrefix)+len(split)+1+len(key))
+	b = append(b, keyPrefix...)
+	b = append(b, split...)
+	b = append(b, 0)
+	return append(b, key...)
+}
+
+// Lookup finds key through the index (opened read-only on first use), in
+// the first split (by name) that holds it. ErrNoIndex when the cache has
+// none, ErrStaleIndex when it was built over other parts, ErrNotFound when
+// the key is absent.
 func (r *Reader) Lookup(key string) (Location, error) {
+	var last error
+	for _, s := range r.splits() {
+		loc, err := r.LookupSplit(s, key)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return loc, err
+		}
+		last = err
+	}
+	if last == nil {
+		if _, err := r.openIndex(); err != nil {
+			return Location{}, err
+		}
+		last = fmt.Errorf("store: key %q: %w", key, ErrNotFound)
+	}
+	return Location{}, last
+}
+
+// splits are the split names of the parts, sorted.
+func (r *Reader) splits() []string {
+	var out []string
+	for _, p := range r.parts {
+		if len(out) == 0 || out[len(out)-1] != p.Split {
+			out = append(out, p.Split)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// LookupSplit finds key of one split through the index.
+func (r *Reader) LookupSplit(split, key string) (Location, error) {
 	db, err := r.openIndex()
 	if err != nil {
 		return Location{}, err
 	}
 	var v []byte
 	err = db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(append([]byte(keyPrefix), key...))
+		it, err := txn.Get(indexKey(split, key))
 		if err != nil {
 			return err
 		}
@@ -225,7 +276,7 @@ func (r *Reader) Lookup(key string) (Location, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Location{}, fmt.Errorf("store: key %q: %w", key, ErrNotFound)
+		return Location{}, fmt.Errorf("store: key %q (split %s): %w", key, split, ErrNotFound)
 	}
 	if err != nil {
 		return Location{}, fmt.Errorf("store: index: %w", err)
@@ -306,16 +357,16 @@ func (r *Reader) indexKeys(fn func(key string, loc Location) error) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(keyPrefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := string(bytes.TrimPrefix(it.Item().Key(), []byte(keyPrefix)))
+			_, k, _ := bytes.Cut(bytes.TrimPrefix(it.Item().Key(), []byte(keyPrefix)), []byte{0})
 			v, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return err
 			}
-			loc, err := r.decodeLocation(k, v)
+			loc, err := r.decodeLocation(string(k), v)
 			if err != nil {
 				return err
 			}
-			if err := fn(k, loc); err != nil {
+			if err := fn(string(k), loc); err != nil {
 				return err
 			}
 		}

@@ -82,15 +82,40 @@ func TestIndexDuplicateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The same shard file name under two splits yields the same keys in two parts.
 	fillPart(t, c, "x", "s-000000.tar", 3, 1, nil)
+	// The same key in another split is fine (a folder tree's sample numbers
+	// repeat between train and val).
 	w, _ := c.NewPart("y.other", "y", "other.tar")
 	w.Add("x/s-000000.tar/000001", 1, 0, "c", []float32{1, 2, 3, 4})
 	if _, err := w.Commit(0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := BuildIndex(dir, IndexOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc, err := r.LookupSplit("y", "x/s-000000.tar/000001"); err != nil || loc.Part.Name != "y.other" {
+		t.Fatalf("LookupSplit y: %+v %v", loc, err)
+	}
+	if loc, err := r.Lookup("x/s-000000.tar/000001"); err != nil || loc.Part.Name != "x.s-000000" {
+		t.Fatalf("Lookup: %+v %v", loc, err)
+	}
+	r.Close()
+	// Within one split it is an error naming both parts.
+	w, _ = c.NewPart("x.other", "x", "other.tar")
+	w.Add("x/s-000000.tar/000001", 1, 0, "c", []float32{1, 2, 3, 4})
+	if _, err := w.Commit(0, 1, nil); err != nil {
+		t.Fatal(err)
+	}
 	_, err = BuildIndex(dir, IndexOptions{})
-	if !errors.Is(err, ErrDuplicateKey) || !strings.Contains(err.Error(), "x.s-000000") || !strings.Contains(err.Error(), "y.other") {
+	if !errors.Is(err, ErrDuplicateKey) || !strings.Contains(err.Error(), "x.s-000000") || !strings.Contains(err.Error(), "x.other") {
 		t.Fatalf("err %v, want ErrDuplicateKey naming both parts", err)
+	}
+	rep, err := Verify(dir, VerifyOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(strings.Join(rep.Problems, "\n"), "x.other") {
+		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

@@ -138,23 +138,28 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		}
 	}
 
-	// Unique keys over the cache.
+	// Keys unique within each split.
 	type ent struct {
-		key       string
-		part, row int
+		split, key string
+		part, row  int
 	}
 	var ents []ent
 	for pi, p := range parts {
 		for i, v := range p.Views() {
 			if v == 0 {
-				ents = append(ents, ent{p.keyView(i), pi, i})
+				ents = append(ents, ent{p.Split, p.keyView(i), pi, i})
 			}
 		}
 	}
-	sort.Slice(ents, func(a, b int) bool { return ents[a].key < ents[b].key })
+	sort.Slice(ents, func(a, b int) bool {
+		if ents[a].split != ents[b].split {
+			return ents[a].split < ents[b].split
+		}
+		return ents[a].key < ents[b].key
+	})
 	for i := 1; i < len(ents); i++ {
-		if ents[i].key == ents[i-1].key {
-			problem("key %q is in part %s (row %d) and part %s (row %d)", ents[i].key, parts[ents[i-1].part].Name, ents[i-1].row, parts[ents[i].part].Name, ents[i].row)
+		if ents[i].key == ents[i-1].key && ents[i].split == ents[i-1].split {
+			problem("split %s: key %q is in part %s (row %d) and part %s (row %d)", ents[i].split, ents[i].key, parts[ents[i-1].part].Name, ents[i-1].row, parts[ents[i].part].Name, ents[i].row)
 		}
 	}
 	rep.Keys = len(ents)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,18 +17,43 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
+// copyTree copies the files under src into dst (no fsync: tests only).
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestVerify(t *testing.T) {
+	// One cache built (with its fsyncs and index) once, copied per case.
+	tmpl := t.TempDir()
+	c, err := Create(tmpl, testManifest(8, Float16, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillPart(t, c, "train", "s-000000.tar", 10, 1, map[int]bool{2: true})
+	fillPart(t, c, "train", "s-000001.tar", 10, 2, nil)
+	if _, err := BuildIndex(tmpl, IndexOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	build := func(t *testing.T) string {
 		dir := t.TempDir()
-		c, err := Create(dir, testManifest(8, Float16, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillPart(t, c, "train", "s-000000.tar", 10, 1, map[int]bool{2: true})
-		fillPart(t, c, "train", "s-000001.tar", 10, 2, nil)
-		if _, err := BuildIndex(dir, IndexOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		copyTree(t, tmpl, dir)
 		return dir
 	}
 	t.Run("clean", func(t *testing.T) {
