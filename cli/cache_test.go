@@ -97,7 +97,7 @@ func TestExtractAndCacheCommands(t *testing.T) {
 			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", cache, "--seed", "9", "--quiet"}, "fingerprint mismatch"},
 			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", filepath.Join(dir, "c2"), "--quiet"}, "--max-reject-fraction"},
 			{[]string{"cache", "verify", cache, "--expect-fingerprint", "sha256:other"}, "sha256:other"},
-			{[]string{"cache", "get", cache, "missing"}, `"missing": key not found`},
+			{[]string{"cache", "get", cache, "missing"}, `key "missing"`},
 			{[]string{"cache", "info", dir}, "not a litcache cache"},
 			{[]string{"cache", "export", cache, "--format", "faiss", "--out", dir}, `"faiss"`},
 		} {
