@@ -42,6 +42,7 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)", Required: true, EnvVars: []string{"LITCACHE_VOCAB"}},
 			&cli.IntFlag{Name: "context", Usage: "token context (0 = the model's context_length)"},
 			&cli.StringFlag{Name: "templates", Value: d.Templates, Usage: `"caption", "openai", or a file of templates`},
+			&cli.StringFlag{Name: "subject", Usage: `what {} stands for: common_name (default, falling back to name), name, caption, genus, ...`},
 			&cli.IntFlag{Name: "hardest", Value: d.Hardest, Usage: "how many hardest classes to list"},
 			&cli.IntFlag{Name: "pairs", Value: d.Pairs, Usage: "how many confused pairs to list"},
 			&cli.StringFlag{Name: "expect-fingerprint", Usage: "refuse a cache made by another image tower"},
@@ -56,7 +57,7 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			cfg := d
 			cfg.Cache, cfg.Split, cfg.Classes = c.String("cache"), c.String("split"), c.String("classes")
 			cfg.Text, cfg.TextModel, cfg.Vocab = c.String("text"), c.String("text-model"), c.String("vocab")
-			cfg.ContextLen, cfg.Templates = c.Int("context"), c.String("templates")
+			cfg.ContextLen, cfg.Templates, cfg.Subject = c.Int("context"), c.String("templates"), c.String("subject")
 			cfg.Hardest, cfg.Pairs = c.Int("hardest"), c.Int("pairs")
 			cfg.ExpectFingerprint, cfg.Out, cfg.Title = c.String("expect-fingerprint"), c.String("out"), c.String("title")
 			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter

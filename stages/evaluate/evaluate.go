@@ -48,6 +48,9 @@ type Config struct {
 	ContextLen int
 	// Templates: "caption", "openai" or a file of templates (ResolveTemplates).
 	Templates string
+	// Subject is the class field "{}" stands for ("" = the common name,
+	// falling back to the scientific name; e.g. "name" or "caption").
+	Subject string
 	// TopK predictions kept per image (≥ 5 for top-5).
 	TopK int
 	// Hardest and Pairs bound the hardest-classes and confused-pairs lists.
@@ -158,6 +161,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	templates, err := ResolveTemplates(cfg.Templates)
 	if err != nil {
+		return res, err
+	}
+	if templates, err = WithSubject(templates, cfg.Subject); err != nil {
 		return res, err
 	}
 	res.NumTemplates = len(templates)

@@ -229,3 +229,43 @@ func ResolveTemplates(spec string) ([]string, error) {
 	}
 	return t, nil
 }
+
+// WithSubject rewrites "{}" in each template as "{field}", so that the OpenAI
+// prompts name a class by another field than its common name ("name" for the
+// scientific name, "caption" for the whole caption). field "" or
+// "common_name" keeps the templates as they are ({} = Subject).
+func WithSubject(templates []string, field string) ([]string, error) {
+	if field == "" || field == "common_name" {
+		return templates, nil
+	}
+	if !knownField(field) {
+		return nil, fmt.Errorf("evaluate: subject field %q unknown (known: %s)", field, strings.Join(TemplateFields, ", "))
+	}
+	out := make([]string, len(templates))
+	for i, t := range templates {
+		var b strings.Builder
+		for j := 0; j < len(t); j++ {
+			switch {
+			case j+1 < len(t) && (t[j:j+2] == "{{" || t[j:j+2] == "}}"):
+				b.WriteString(t[j : j+2])
+				j++
+			case j+1 < len(t) && t[j:j+2] == "{}":
+				b.WriteString("{" + field + "}")
+				j++
+			default:
+				b.WriteByte(t[j])
+			}
+		}
+		out[i] = b.String()
+	}
+	return out, nil
+}
+
+func knownField(name string) bool {
+	for _, f := range TemplateFields {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}

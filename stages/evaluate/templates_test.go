@@ -115,3 +115,24 @@ func FuzzParseTemplates(f *testing.F) {
 		}
 	})
 }
+
+func TestWithSubject(t *testing.T) {
+	robin := fourClasses()[0]
+	got, err := WithSubject([]string{"a photo of a {}.", "{{}} {}", "{caption}"}, "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a photo of a Turdus migratorius.", "{} Turdus migratorius", "c"}
+	for i, tm := range got {
+		s, err := ExpandTemplate(tm, robin)
+		if err != nil || s != want[i] {
+			t.Errorf("template %d: %q (%v), want %q", i, s, err, want[i])
+		}
+	}
+	if same, _ := WithSubject(OpenAITemplates, ""); len(same) != 80 || same[0] != OpenAITemplates[0] {
+		t.Error("empty subject changed the templates")
+	}
+	if _, err := WithSubject(OpenAITemplates, "colour"); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Errorf("err %v", err)
+	}
+}
