@@ -196,8 +196,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// Stage 1: read shards in order.
+	// Stage 1: read shards in order. A sample takes a slot of inflight when
+	// read and gives it back when the writer stage takes it in order, so the
+	// samples held anywhere in the pipeline (queues, decoders, the reorder
+	// buffer) never exceed its capacity: memory stays flat even when one
+	// image decodes slowly and the others run ahead.
 	jobs := make(chan *job, 4*cfg.Workers)
+	inflight := make(chan struct{}, 4*cfg.Workers+cfg.BatchSize)
 	go func() {
 		defer close(jobs)
 		send := func(j *job) bool {
@@ -226,6 +231,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if err != nil {
 					rerr = err
 					break
+				}
+				select {
+				case inflight <- struct{}{}:
+				case <-ctx.Done():
+					r.Close()
+					return
 				}
 				if !send(&job{shard: si, seq: seq, s: s}) {
 					r.Close()
@@ -323,6 +334,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		batchIdx++
 	}
 	take := func(j *job) {
+		<-inflight
 		res.Samples++
 		if j.reject != "" {
 			res.Rejects++
