@@ -18,6 +18,7 @@ type StepLine struct {
 	LogitScale  float64 `json:"logit_scale"`
 	GradNorm    float64 `json:"grad_norm"`
 	Unique      int     `json:"unique_captions"`
+	Encoded     int     `json:"encoded_rows"`
 	Context     int     `json:"context"`
 	SamplesPerS float64 `json:"samples_per_s"`
 }

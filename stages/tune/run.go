@@ -332,7 +332,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 			lossSum += s.Loss
 			lossN++
 			line := StepLine{Kind: "step", Step: s.Step, Epoch: epoch, Loss: s.Loss, LR: s.LR, LogitScale: s.LogitScale,
-				GradNorm: s.GradNorm, Unique: s.Unique, Context: s.T}
+				GradNorm: s.GradNorm, Unique: s.Unique, Encoded: s.Encoded, Context: s.T}
 			if dt > 0 {
 				line.SamplesPerS = float64(B) / dt
 			}

@@ -52,7 +52,8 @@ type StepStats struct {
 	LR         float64 // learning rate of the update
 	LogitScale float64 // log temperature after the update and clamp
 	GradNorm   float64 // global gradient L2 norm before clipping
-	Unique     int     // distinct captions encoded (U)
+	Unique     int     // distinct captions in the batch (B when dedup is off)
+	Encoded    int     // caption rows the text tower ran on (U)
 	T          int     // context length the text tower ran at
 }
 
@@ -126,7 +127,7 @@ func (tr *Trainer) Step(img []float32, ids []int32, B, T int) StepStats {
 	tr.zeroGrad()
 
 	// ---- text forward: distinct rows once, trimmed ----
-	uids, rows, U, Tt := tr.prepareText(ids, B, T)
+	uids, rows, distinct, U, Tt := tr.prepareText(ids, B, T)
 	textU := tr.text.Forward(uids, U, Tt) // (U,E)
 	E := textU.Shape()[len(textU.Shape())-1]
 	textB := textU // (B,E)
@@ -189,16 +190,22 @@ func (tr *Trainer) Step(img []float32, ids []int32, B, T int) StepStats {
 	be.Free(dTextB)
 	be.Free(imgN)
 	be.Free(imgT)
-	st := StepStats{Step: tr.step, Loss: float64(loss), LR: lr, LogitScale: float64(ls), GradNorm: gn, Unique: U, T: Tt}
+	st := StepStats{Step: tr.step, Loss: float64(loss), LR: lr, LogitScale: float64(ls), GradNorm: gn, Unique: distinct, Encoded: U, T: Tt}
 	tr.step++
 	return st
 }
 
 // prepareText applies dedup and trim to ids (B,T). It returns the rows to
-// encode (U,Tt), the batch row → encoded row map (nil without dedup: U = B),
-// U and Tt.
-func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, U, Tt int) {
-	uniq := make([]int, 0, B) // batch row of each distinct caption
+// encode (U,Tt), the batch row → encoded row map (nil when every row is
+// encoded as is), the number of distinct captions, U and Tt.
+//
+// With dedup, U is the distinct count rounded up to a multiple of B/8 with
+// copies of one caption that no batch row uses (their gradient is exactly
+// zero): the text tower keeps its activation memory while the shape repeats,
+// instead of reallocating it for every count. When the rounded count reaches
+// B, every row is encoded as is (the plain computation, no gather).
+func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, distinct, U, Tt int) {
+	uniq := make([]int, 0, B) // batch row of each encoded caption
 	if tr.o.Dedup {
 		rows = make([]int, B)
 		seen := make(map[string]int, B)
@@ -215,15 +222,25 @@ func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, 
 			}
 			rows[b] = u
 		}
-	} else {
-		for b := 0; b < B; b++ {
+		distinct = len(uniq)
+		bucket := max(1, B/8)
+		if padded := (distinct + bucket - 1) / bucket * bucket; padded < B {
+			for len(uniq) < padded {
+				uniq = append(uniq, uniq[0])
+			}
+		} else {
+			uniq, rows = uniq[:0], nil
+		}
+	}
+	if rows == nil {
+		for b := len(uniq); b < B; b++ {
 			uniq = append(uniq, b)
+		}
+		if !tr.o.Dedup {
+			distinct = B
 		}
 	}
 	U = len(uniq)
-	if U == B {
-		rows = nil // all distinct: uniq is the identity, nothing to gather
-	}
 	Tt = T
 	if tr.o.Trim {
 		Tt = 1
@@ -237,12 +254,12 @@ func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, 
 			}
 		}
 	}
-	if U == B && Tt == T && rows == nil {
-		return ids, nil, B, T
+	if rows == nil && Tt == T {
+		return ids, nil, distinct, B, T
 	}
 	out = make([]int32, U*Tt)
 	for u, b := range uniq {
 		copy(out[u*Tt:(u+1)*Tt], ids[b*T:b*T+Tt])
 	}
-	return out, rows, U, Tt
+	return out, rows, distinct, U, Tt
 }

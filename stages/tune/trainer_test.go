@@ -224,13 +224,15 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 func TestDedupTrimMatchesPlain(t *testing.T) {
 	fx := loadFixture(t)
 	be := backend.NewCPU()
-	B, T, E := 12, fx.T, fx.E
+	B, T, E := 16, fx.T, fx.E
 	rng := rand.New(rand.NewPCG(11, 12))
-	// 4 distinct captions taken from the fixture (lengths differ), each used 3 times.
-	base := fx.ids[:4*T]
+	// 3 distinct captions taken from the fixture (lengths differ), used 6, 5
+	// and 5 times; dedup encodes them padded to 4 rows (a multiple of B/8),
+	// so the padding path runs too.
+	base := fx.ids[:3*T]
 	ids := make([]int32, B*T)
 	for b := 0; b < B; b++ {
-		copy(ids[b*T:(b+1)*T], base[(b%4)*T:(b%4+1)*T])
+		copy(ids[b*T:(b+1)*T], base[(b%3)*T:(b%3+1)*T])
 	}
 	img := make([]float32, B*E)
 	for i := range img {
@@ -246,7 +248,7 @@ func TestDedupTrimMatchesPlain(t *testing.T) {
 	for _, m := range modes {
 		tr := fx.trainer(t, be, m)
 		st := tr.Step(img, ids, B, T)
-		o := outcome{loss: st.Loss, u: st.Unique, t: st.T, grads: map[string][]float32{}}
+		o := outcome{loss: st.Loss, u: st.Encoded, t: st.T, grads: map[string][]float32{}}
 		for _, p := range tr.Params() {
 			o.grads[p.Name] = be.ToFloat32(p.Grad, nil)
 		}
@@ -260,7 +262,7 @@ func TestDedupTrimMatchesPlain(t *testing.T) {
 		o := res[i+1]
 		t.Run(map[bool]string{true: "dedup", false: "nodedup"}[m.Dedup]+"+"+map[bool]string{true: "trim", false: "notrim"}[m.Trim], func(t *testing.T) {
 			if m.Dedup && o.u != 4 {
-				t.Errorf("dedup encoded %d captions, want 4", o.u)
+				t.Errorf("dedup encoded %d caption rows, want 4 (3 distinct + 1 pad)", o.u)
 			}
 			if m.Trim && o.t >= T {
 				t.Errorf("trim kept context %d of %d", o.t, T)
