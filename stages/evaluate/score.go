@@ -104,11 +104,11 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 		} else {
 			rows = be.ToFloat32(out, host[:m*k])
 		}
+		topKRows(rows, m, k, topk, s.Pred[r0*topk:(r0+m)*topk], s.Sim[r0*topk:(r0+m)*topk])
 		be.Free(a)
 		if m != chunk {
-			be.Free(out)
+			be.Free(out) // after the rows, which may be its memory, are read
 		}
-		topKRows(rows, m, k, topk, s.Pred[r0*topk:(r0+m)*topk], s.Sim[r0*topk:(r0+m)*topk])
 	}
 
 	for i := 0; i < n; i++ {
