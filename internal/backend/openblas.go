@@ -32,14 +32,13 @@ type openBLAS struct {
 	lib    *native.Library
 	sgemmF func(order, transA, transB, m, n, k int32, alpha float32, a unsafe.Pointer, lda int32,
 		b unsafe.Pointer, ldb int32, beta float32, c unsafe.Pointer, ldc int32)
-	config  string
-	threads int
+	config string
 	// setThreads is openblas_set_num_threads (nil when not exported).
 	setThreads func(n int32)
 }
 
 // loadOpenBLAS opens the library and binds cblas_sgemm (and, when exported,
-// the version and thread-count queries).
+// openblas_get_config and openblas_set_num_threads).
 func loadOpenBLAS() (*openBLAS, error) {
 	lib, err := native.Open(OpenBLASSpec)
 	if err != nil {
@@ -60,12 +59,6 @@ func loadOpenBLAS() (*openBLAS, error) {
 			b.setThreads = nil
 		}
 	}
-	if lib.Has("openblas_get_num_threads") {
-		var getThreads func() int32
-		if lib.Bind(&getThreads, "openblas_get_num_threads") == nil {
-			b.threads = int(getThreads())
-		}
-	}
 	return b, nil
 }
 
@@ -83,11 +76,6 @@ func (b *openBLAS) describe() string {
 	s := b.lib.Path
 	if b.config != "" {
 		s += " (" + b.config + ")"
-	}
-	if b.setThreads != nil {
-		s += ", called single-threaded from each goroutine"
-	} else if b.threads > 0 {
-		s += fmt.Sprintf(", %d threads", b.threads)
 	}
 	return s
 }
