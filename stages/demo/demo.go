@@ -282,15 +282,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.SweepDir = sw.Out
 	fmt.Fprintf(logw, "demo: 5/6 sweep: LiT-tune the text tower against the cache, warm-up %v steps, %d epochs of batch %d\n",
 		cfg.Warmups, cfg.Epochs, cfg.BatchSize)
-	members, sum, err := sweep.Run(ctx, sw)
+	_, sum, err := sweep.Run(ctx, sw)
 	if err != nil {
 		return res, fmt.Errorf("demo: %w", err)
 	}
 	res.Sweep = sum
 	best := -1
-	for _, m := range members {
-		mr := MemberResult{Name: m.Member.Name, Warmup: m.Member.Warmup, Top1: m.Result.Top1, Top5: m.Result.Top5,
-			Loss: m.Result.Loss, Dir: m.Result.Out}
+	// The summary reads every member's metrics, so members a rerun found
+	// finished count as well as those it ran.
+	for _, row := range sum.Rows {
+		m := row.Member
+		mr := MemberResult{Name: m.Name, Warmup: m.Warmup, Top1: row.Top1, Top5: row.Top5,
+			Loss: row.Loss, Dir: filepath.Join(sw.Out, m.Name)}
 		res.Members = append(res.Members, mr)
 		if best < 0 || mr.Top1 > res.Members[best].Top1 {
 			best = len(res.Members) - 1
