@@ -90,3 +90,13 @@ func TestBF16Conversion(t *testing.T) {
 		}
 	}
 }
+
+// TestParityBF16 checks the forward ops in bf16: inputs and outputs are
+// rounded to 8 mantissa bits (relative rounding 2^-9 ≈ 2e-3 per value), and
+// an op's inputs and output each carry that, so 2e-2 relative, the fixture
+// README's bound for bf16 embeddings, is the per-op tolerance. The backward
+// ops need F32 precision and are skipped.
+func TestParityBF16(t *testing.T) {
+	g := gpuBackend(t, BF16)
+	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 2e-2, Skip: backendtest.BackwardOps})
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -24,7 +25,15 @@ type Options struct {
 	PerOp map[string]float64
 	// Seed seeds the random inputs (0 means 1).
 	Seed int64
+	// Skip names ops not to run, e.g. the backward ops for a backend whose
+	// inference precision (bf16) does not support them.
+	Skip []string
 }
+
+// BackwardOps names the ops that only training needs: the backward passes,
+// AdamW and SumSquares.
+var BackwardOps = []string{"LinearBackward", "LayerNormBackward", "AttentionBackward", "ActivationBackward",
+	"AddPeriodicBackward", "EmbeddingBackward", "GatherRowsBackward", "L2NormalizeBackward", "AdamW", "SumSquares"}
 
 // Parity runs every op of the interface on ref and got with fresh random
 // inputs and fails t where an output differs by more than tol (relative).
@@ -40,6 +49,9 @@ func ParityWith(t *testing.T, ref, got backend.Backend, opts Options) {
 		opts.Seed = 1
 	}
 	for _, op := range ops {
+		if slices.Contains(opts.Skip, op.name) {
+			continue
+		}
 		t.Run(op.name, func(t *testing.T) {
 			tol := opts.Tol
 			if v, ok := opts.PerOp[op.name]; ok {
