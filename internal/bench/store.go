@@ -88,6 +88,7 @@ func (o CacheOptions) read(root string, emit func(Figure)) error {
 		path := filepath.Join(dir, "parts", "bench.p0.arrow")
 		os.ReadFile(path) // warm the page cache for both readers
 
+		runtime.GC() // no collection of earlier garbage inside the timings
 		var mmapBest, readBest time.Duration
 		var bytesN int
 		var s1, s2 float64
@@ -190,10 +191,12 @@ func (o CacheOptions) index(root string, emit func(Figure)) error {
 			return err
 		}
 	}
+	runtime.GC()
 	st, err := store.BuildIndex(dir, store.IndexOptions{})
 	if err != nil {
 		return err
 	}
+	runtime.GC()
 	t0 := time.Now()
 	sort.Strings(keys)
 	sortTime := time.Since(t0)
@@ -242,6 +245,7 @@ func (o CacheOptions) extract(ctx context.Context, root string, emit func(Figure
 			cfgS = 32
 		}
 		pre := imageproc.CLIPPreprocessor(cfgS)
+		runtime.GC()
 		t0 := time.Now()
 		workers := runtime.GOMAXPROCS(0)
 		done := make(chan error, workers)
@@ -273,6 +277,7 @@ func (o CacheOptions) extract(ctx context.Context, root string, emit func(Figure
 		cfg.BatchSize = tc.batch
 		cfg.Progress = progress.Options{Quiet: true}
 		cfg.Log = io.Discard
+		runtime.GC()
 		res, err := extract.Run(ctx, cfg)
 		if err != nil {
 			return err
