@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
@@ -51,12 +52,14 @@ Examples:
 			&cli.StringFlag{Name: "ids", Usage: "safetensors file with input_ids (B,T) token ids"},
 			&cli.StringFlag{Name: "out", Usage: "write image_embeds and text_embeds to this safetensors file"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per forward pass"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda (float32 on the GPU, for parity checks), or auto"},
 		},
 		Action: func(c *cli.Context) error {
 			return runEmbed(c.App.Writer, embedOptions{
 				model: c.String("model"), weights: c.String("weights"), vocab: c.String("vocab"),
 				images: c.StringSlice("image"), texts: c.StringSlice("text"),
 				pixels: c.String("pixels"), ids: c.String("ids"), out: c.String("out"), batch: c.Int("batch"),
+				device: c.String("device"), log: c.App.ErrWriter,
 			})
 		},
 	}
@@ -67,6 +70,8 @@ type embedOptions struct {
 	images, texts         []string
 	pixels, ids, out      string
 	batch                 int
+	device                string
+	log                   io.Writer
 }
 
 func runEmbed(w io.Writer, o embedOptions) error {
@@ -115,7 +120,15 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		ids, nIDs = tok.TokenizeBatch(o.texts, T), len(o.texts)
 	}
 
-	be := backend.NewCPU()
+	var be backend.Backend = backend.NewCPU()
+	if o.device != "" && o.device != "cpu" {
+		if o.log == nil {
+			o.log = io.Discard
+		}
+		if be, err = openBackend(o.device, cuda.F32, o.log); err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
+	}
 	var m *clip.Model
 	if seed, ok, err := clip.ParseRandomWeights(o.weights); ok {
 		if err != nil {

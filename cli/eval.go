@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/stages/evaluate"
 )
 
@@ -49,11 +50,13 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			&cli.StringFlag{Name: "out", Usage: "report folder (eval.json, eval.md, PNGs); none when empty"},
 			&cli.StringFlag{Name: "title", Value: d.Title, Usage: "report heading"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, or auto (the GPU when one is found and passes its self-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("eval: unexpected argument %q (all inputs are flags)", c.Args().First())
 			}
+			var err error
 			cfg := d
 			cfg.Cache, cfg.Split, cfg.Classes = c.String("cache"), c.String("split"), c.String("classes")
 			cfg.Text, cfg.TextModel, cfg.Vocab = c.String("text"), c.String("text-model"), c.String("vocab")
@@ -63,6 +66,9 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
 			if cfg.ContextLen < 0 {
 				return fmt.Errorf("eval: --context %d < 0", cfg.ContextLen)
+			}
+			if cfg.Backend, err = openBackend(c.String("device"), cuda.F32, c.App.ErrWriter); err != nil {
+				return fmt.Errorf("eval: %w", err)
 			}
 			res, err := evaluate.Run(c.Context, cfg)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/wds"
@@ -57,7 +58,7 @@ parts; run 'litcache cache index DIR' once all are done.`,
 			&cli.StringFlag{Name: "dtype", Value: d.DType, Usage: "stored embedding type: float16 or float32"},
 			&cli.BoolFlag{Name: "no-normalize", Usage: "store the tower's raw embeddings instead of L2-normalised ones"},
 			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected"},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, auto (cpu in this build) or cuda"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda (bf16 on the GPU), or auto (the GPU when one is found and passes its self-check, else the CPU)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		},
 		Action: runExtract,
@@ -117,12 +118,8 @@ func runExtract(c *cli.Context) error {
 	}
 	cfg.Worker, cfg.NumWorkers = w, n
 
-	switch dev := c.String("device"); dev {
-	case "cpu", "auto":
-	case "cuda":
-		return errors.New("extract: --device cuda: this build of litcache runs the image tower on the CPU backend only (use --device cpu or auto)")
-	default:
-		return fmt.Errorf("extract: --device %q: want cpu, auto or cuda", dev)
+	if cfg.Backend, err = openBackend(c.String("device"), cuda.BF16, c.App.ErrWriter); err != nil {
+		return fmt.Errorf("extract: %w", err)
 	}
 	cfg.Progress = progress.Options{W: c.App.ErrWriter, Quiet: c.Bool("quiet")}
 	cfg.Log = c.App.ErrWriter
