@@ -223,6 +223,27 @@ func Schema(dim int, dtype string) *arrow.Schema {
 // writeArrow writes the rows as one record batch of an uncompressed Arrow
 // IPC file at path, synced; it returns the size and sha256 of the file.
 func (w *PartWriter) writeArrow(path string) (int64, string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, "", fmt.Errorf("store: part %s: %w", w.name, err)
+	}
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	err = w.encode(cw)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("store: part %s: write arrow: %w", w.name, err)
+	}
+	return cw.n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// encode writes the rows as an Arrow IPC file to dst.
+func (w *PartWriter) encode(dst io.Writer) error {
 	m := w.c.m
 	n := len(w.keys)
 	mem := memory.DefaultAllocator
@@ -268,29 +289,15 @@ func (w *PartWriter) writeArrow(path string) (int64, string, error) {
 	rec := array.NewRecordBatch(schema, []arrow.Array{keys, lab, vw, caps, emb}, int64(n))
 	defer rec.Release()
 
-	f, err := os.Create(path)
+	fw, err := ipc.NewFileWriter(dst, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	if err != nil {
-		return 0, "", fmt.Errorf("store: part %s: %w", w.name, err)
+		return err
 	}
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
-	fw, err := ipc.NewFileWriter(cw, ipc.WithSchema(schema), ipc.WithAllocator(mem))
-	if err == nil {
-		err = fw.Write(rec)
-		if cerr := fw.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
+	err = fw.Write(rec)
+	if cerr := fw.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return 0, "", fmt.Errorf("store: part %s: write arrow: %w", w.name, err)
-	}
-	return cw.n, hex.EncodeToString(h.Sum(nil)), nil
+	return err
 }
 
 type countWriter struct {
