@@ -310,8 +310,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}
 		t0 := time.Now()
-		emb := m.Vision.Encode(pix, rows) // (rows,E)
+		emb, err := encode(m.Vision, pix, rows) // (rows,E)
 		towerTime += time.Since(t0)
+		if err != nil {
+			if runErr == nil {
+				runErr = err
+			}
+			batch = batch[:0]
+			return
+		}
 		if cfg.Normalize {
 			normalizeRows(emb, rows, E)
 		}
@@ -448,6 +455,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	fmt.Fprintf(logw, "extract: worker %d/%d: %d shards (%d already done), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
 		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
 	return res, checkRejects(cfg, res)
+}
+
+// encode runs the tower; a backend reports a device failure inside an op by
+// panicking (the interface has no error returns), which becomes an error here.
+func encode(vt *clip.VisionTower, pix []float32, rows int) (emb []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("image tower: %v", r)
+		}
+	}()
+	return vt.Encode(pix, rows), nil
 }
 
 func fraction(a, b int) float64 {
