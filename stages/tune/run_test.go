@@ -22,7 +22,7 @@ import (
 // second per epoch, with CLIP's vocabulary size so the real tokenizer fits.
 const tinyModel = `{"embed_dim": 16,
  "vision_cfg": {"image_size": 32, "patch_size": 16, "width": 32, "layers": 1, "head_width": 16, "mlp_ratio": 2},
- "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1, "mlp_ratio": 2},
+ "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 8, "heads": 2, "layers": 1, "mlp_ratio": 2},
  "quick_gelu": true}`
 
 // syntheticVocab writes a vocabulary file in bpe_simple_vocab_16e6's shape
@@ -72,6 +72,7 @@ type testWorld struct {
 	// the same rows in memory, for RunInputs
 	train, valMem *MemSource
 	classList     []inat.Class
+	tok           *tokenizer.Tokenizer // loaded once from vocab
 }
 
 func newTestWorld(t *testing.T) *testWorld {
@@ -143,11 +144,12 @@ func (w *testWorld) runMem(t *testing.T, cfg Config) (Result, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.Load(cfg.Vocab)
-	if err != nil {
-		t.Fatal(err)
+	if w.tok == nil {
+		if w.tok, err = tokenizer.Load(cfg.Vocab); err != nil {
+			t.Fatal(err)
+		}
 	}
-	in, err := BuildInputs(cfg, mcfg, mcfg.Text.ContextLength, tok, w.classList, w.train, w.valMem)
+	in, err := BuildInputs(cfg, mcfg, mcfg.Text.ContextLength, w.tok, w.classList, w.train, w.valMem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +240,9 @@ func TestResumeIsExact(t *testing.T) {
 }
 
 // TestRunOutputs checks the run folder: metrics lines as the contract says,
-// a final tower clip.LoadTextTower reads, accuracy in [0,1], deterministic
-// for a seed, and the loss falling on separable synthetic data.
+// a final tower clip.LoadTextTower reads, accuracy in [0,1], and the loss
+// falling on separable synthetic data. (Two runs of one seed agreeing bit
+// for bit is shown by TestResumeIsExact.)
 func TestRunOutputs(t *testing.T) {
 	w := newTestWorld(t)
 	cfg := w.config(filepath.Join(w.dir, "a"))
@@ -287,18 +290,6 @@ func TestRunOutputs(t *testing.T) {
 		}
 	})
 
-	t.Run("deterministic", func(t *testing.T) {
-		cfg2 := cfg
-		cfg2.Out = filepath.Join(w.dir, "b")
-		if _, err := Run(context.Background(), cfg2); err != nil {
-			t.Fatal(err)
-		}
-		a, _ := os.ReadFile(filepath.Join(cfg.Out, "final", modelFile))
-		b, _ := os.ReadFile(filepath.Join(cfg2.Out, "final", modelFile))
-		if !bytes.Equal(a, b) {
-			t.Error("two runs with the same seed differ")
-		}
-	})
 }
 
 func TestRunErrors(t *testing.T) {
