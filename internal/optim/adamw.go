@@ -162,7 +162,9 @@ const (
 )
 
 // Save writes the optimizer state (moments and step count) to a safetensors
-// file; the write is atomic.
+// file; the write is atomic. Moments have their parameters' in-memory shapes
+// (clip.Param.Value: text_projection is (E,W) there, the transpose of
+// OpenCLIP's file layout), so a state is read back by Load, not by PyTorch.
 func (a *AdamW) Save(path string) error {
 	tensors := make([]safetensors.Tensor, 0, 2*len(a.params))
 	for i, p := range a.params {
