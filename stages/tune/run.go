@@ -383,6 +383,16 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	finish()
+	if runSteps == 0 && st.Epoch > 0 {
+		// Resumed at the last epoch's end: the figures are in the metrics.
+		if _, eps, err := ReadMetrics(res.Metrics); err == nil && len(eps) > 0 {
+			e := eps[len(eps)-1]
+			res.Loss = e.Loss
+			if e.Top1 != nil && e.Top5 != nil && e.ValLoss != nil {
+				res.HasVal, res.Top1, res.Top5, res.ValLoss = true, *e.Top1, *e.Top5, *e.ValLoss
+			}
+		}
+	}
 
 	// ---- the tuned tower, loadable by OpenCLIP and clip.LoadTextTower ----
 	final := filepath.Join(cfg.Out, "final")

@@ -180,6 +180,17 @@ func TestResumeIsExact(t *testing.T) {
 	if ref.Steps != 10 || ref.Epochs != 2 || !ref.HasVal || ref.Final == "" {
 		t.Fatalf("uninterrupted run: %+v", ref)
 	}
+	t.Run("resume a finished run", func(t *testing.T) {
+		cfg := base
+		cfg.Resume = true
+		r, err := w.runMem(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ResumedFrom != ref.Steps || r.Steps != ref.Steps || r.Loss != ref.Loss || r.Top1 != ref.Top1 || r.Final == "" {
+			t.Fatalf("resumed finished run: %+v, first %+v", r, ref)
+		}
+	})
 	for _, k := range []int{6, 5} { // 6: mid-epoch, after a checkpoint at 4; 5: an epoch end
 		t.Run(fmt.Sprintf("stop after %d", k), func(t *testing.T) {
 			out := filepath.Join(w.dir, fmt.Sprintf("stopped-%d", k))
