@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/litcache/litcache/internal/backend"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // Precision is the storage type of a Backend's tensors.
@@ -254,7 +256,7 @@ func (b *Backend) upload(dst Buffer, data []float32) {
 	} else {
 		h := make([]uint16, len(data))
 		for i, v := range data {
-			h[i] = F32ToBF16(v)
+			h[i] = half.F32ToBF16(v)
 		}
 		raw = unsafe.Slice((*byte)(unsafe.Pointer(&h[0])), 2*len(h))
 	}
@@ -290,7 +292,7 @@ func (b *Backend) ToFloat32(t backend.Tensor, dst []float32) []float32 {
 	h := make([]uint16, c.n)
 	must(b.dv.CopyToHost(unsafe.Slice((*byte)(unsafe.Pointer(&h[0])), 2*c.n), c.buf))
 	for i, v := range h {
-		dst[i] = BF16ToF32(v)
+		dst[i] = half.BF16ToF32(v)
 	}
 	return dst
 }
@@ -680,16 +682,3 @@ func (b *Backend) SumSquares(t backend.Tensor) float64 {
 	b.free(acc)
 	return out
 }
-
-// F32ToBF16 rounds to nearest even, as the kernels' f2bf does.
-func F32ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
-
-// BF16ToF32 widens a bfloat16.
-func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }

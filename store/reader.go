@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // ReadOptions tune Open.
@@ -319,7 +321,7 @@ func (p *Part) Row(i int, dst []float32) []float32 {
 		copy(dst, p.f32[i*p.Dim:(i+1)*p.Dim])
 		return dst
 	}
-	return F16ToF32(dst, p.f16[i*p.Dim:(i+1)*p.Dim])
+	return half.F16ToF32s(dst, p.f16[i*p.Dim:(i+1)*p.Dim])
 }
 
 // Rows converts rows [lo,hi) to float32 into dst ((hi-lo)×D).
@@ -333,5 +335,5 @@ func (p *Part) Rows(lo, hi int, dst []float32) []float32 {
 		copy(dst, p.f32[lo*p.Dim:hi*p.Dim])
 		return dst
 	}
-	return F16ToF32(dst, p.f16[lo*p.Dim:hi*p.Dim])
+	return half.F16ToF32s(dst, p.f16[lo*p.Dim:hi*p.Dim])
 }

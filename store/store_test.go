@@ -3,13 +3,14 @@ package store
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // testManifest is a small cache identity for tests.
@@ -100,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 				for j := range got {
 					ref := w.emb[j]
 					if tc.dtype == Float16 {
-						ref = HalfToFloat(FloatToHalf(ref))
+						ref = half.F16ToF32(half.F32ToF16(ref))
 					}
 					if got[j] != ref {
 						t.Fatalf("row %d col %d: %v, want %v", i, j, got[j], ref)
@@ -142,57 +143,6 @@ func TestFingerprintRefusal(t *testing.T) {
 	if !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Create with another dtype: %v", err)
 	}
-}
-
-func TestFloat16(t *testing.T) {
-	t.Run("every half round-trips", func(t *testing.T) {
-		for h := 0; h < 1<<16; h++ {
-			f := HalfToFloat(uint16(h))
-			if math.IsNaN(float64(f)) {
-				if FloatToHalf(f)&0x7c00 != 0x7c00 || FloatToHalf(f)&0x3ff == 0 {
-					t.Fatalf("NaN %#x → %#x", h, FloatToHalf(f))
-				}
-				continue
-			}
-			if back := FloatToHalf(f); back != uint16(h) {
-				t.Fatalf("%#x → %v → %#x", h, f, back)
-			}
-		}
-	})
-	t.Run("nearest, ties to even", func(t *testing.T) {
-		// Between consecutive finite positive halves a and b, a float just
-		// below the midpoint goes to a, just above to b, the midpoint to the even one.
-		for h := uint16(0); h < 0x7bff; h++ {
-			a, b := float64(HalfToFloat(h)), float64(HalfToFloat(h+1))
-			mid := float32((a + b) / 2)
-			below := math.Nextafter32(mid, -1)
-			above := math.Nextafter32(mid, float32(math.Inf(1)))
-			if FloatToHalf(below) != h || FloatToHalf(above) != h+1 {
-				t.Fatalf("h %#x: below→%#x above→%#x", h, FloatToHalf(below), FloatToHalf(above))
-			}
-			even := h
-			if h&1 == 1 {
-				even = h + 1
-			}
-			if FloatToHalf(mid) != even {
-				t.Fatalf("h %#x: midpoint → %#x, want %#x", h, FloatToHalf(mid), even)
-			}
-		}
-	})
-	t.Run("specials", func(t *testing.T) {
-		for _, tc := range []struct {
-			f    float32
-			want uint16
-		}{
-			{0, 0}, {float32(math.Copysign(0, -1)), 0x8000}, {1, 0x3c00}, {-2, 0xc000},
-			{65504, 0x7bff}, {65520, 0x7c00}, {1e9, 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
-			{1e-9, 0}, {5.960464477539063e-08, 1},
-		} {
-			if got := FloatToHalf(tc.f); got != tc.want {
-				t.Errorf("%v → %#x, want %#x", tc.f, got, tc.want)
-			}
-		}
-	})
 }
 
 func TestNewPartClearsLeftovers(t *testing.T) {

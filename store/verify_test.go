@@ -15,6 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // copyTree copies the files under src into dst (no fsync: tests only).
@@ -138,13 +140,13 @@ func TestExportCLIPRetrieval(t *testing.T) {
 			// Row 1 of the file is sample 1's view 0 (row 2 of the part).
 			var got float32
 			if dtype == Float16 {
-				got = HalfToFloat(binary.LittleEndian.Uint16(body[(1*8+3)*2:]))
+				got = half.F16ToF32(binary.LittleEndian.Uint16(body[(1*8+3)*2:]))
 			} else {
 				got = math.Float32frombits(binary.LittleEndian.Uint32(body[(1*8+3)*4:]))
 			}
 			want := a[2].emb[3]
 			if dtype == Float16 {
-				want = HalfToFloat(FloatToHalf(want))
+				want = half.F16ToF32(half.F32ToF16(want))
 			}
 			if got != want {
 				t.Fatalf("npy value %v, want %v", got, want)

@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // Cache is a cache directory opened for writing parts.
@@ -128,7 +130,7 @@ func (w *PartWriter) Add(key string, label int32, view int, caption string, emb 
 	if m.DType == Float16 {
 		n := len(w.f16)
 		w.f16 = append(w.f16, make([]uint16, m.Dim)...)
-		F32ToF16(w.f16[n:], emb)
+		half.F32ToF16s(w.f16[n:], emb)
 	} else {
 		w.f32 = append(w.f32, emb...)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"sort"
 	"unsafe"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // File is an open safetensors file. Its methods may be called from several
@@ -145,11 +147,11 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 		}
 	case "F16":
 		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = half.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case "BF16":
 		for i := range out {
-			out[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			out[i] = half.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	default:
 		return nil, nil, f.dtypeErr(name, info.DType, "float32")
@@ -174,11 +176,11 @@ func (f *File) Float64(name string) ([]float64, []int, error) {
 		}
 	case "F16":
 		for i := range out {
-			out[i] = float64(HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:])))
+			out[i] = float64(half.F16ToF32(binary.LittleEndian.Uint16(b[2*i:])))
 		}
 	case "BF16":
 		for i := range out {
-			out[i] = float64(BFloat16ToFloat32(binary.LittleEndian.Uint16(b[2*i:])))
+			out[i] = float64(half.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:])))
 		}
 	default:
 		return nil, nil, f.dtypeErr(name, info.DType, "float64")

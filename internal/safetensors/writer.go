@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/litcache/litcache/internal/half"
 )
 
 // Tensor is one tensor to write: raw little-endian bytes of DType laid out
@@ -183,7 +185,7 @@ func F64(name string, shape []int, data []float64) Tensor {
 func F16(name string, shape []int, data []float32) Tensor {
 	b := make([]byte, 2*len(data))
 	for i, v := range data {
-		binary.LittleEndian.PutUint16(b[2*i:], Float32ToHalf(v))
+		binary.LittleEndian.PutUint16(b[2*i:], half.F32ToF16(v))
 	}
 	return Tensor{Name: name, DType: "F16", Shape: shape, Data: b}
 }
@@ -192,7 +194,7 @@ func F16(name string, shape []int, data []float32) Tensor {
 func BF16(name string, shape []int, data []float32) Tensor {
 	b := make([]byte, 2*len(data))
 	for i, v := range data {
-		binary.LittleEndian.PutUint16(b[2*i:], Float32ToBFloat16(v))
+		binary.LittleEndian.PutUint16(b[2*i:], half.F32ToBF16(v))
 	}
 	return Tensor{Name: name, DType: "BF16", Shape: shape, Data: b}
 }
