@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/litcache/litcache/internal/imageproc/jpegtest"
 )
 
 // decoders lists the pure-Go decoder, and libjpeg-turbo's when installed.
@@ -55,7 +57,7 @@ func TestSubsamplingMatchesTurbo(t *testing.T) {
 		h, v int
 	}{{"444", 1, 1}, {"422", 2, 1}, {"420", 2, 2}, {"440", 1, 2}, {"411", 4, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := testJPEG{w: src.W, h: src.H, adobe: -1, comps: []testComp{{tc.h, tc.v, y}, {1, 1, cb}, {1, 1, cr}}}.encode()
+			data := jpegtest.Image{W: src.W, H: src.H, Adobe: -1, Comps: []jpegtest.Comp{{H: tc.h, V: tc.v, Plane: y}, {H: 1, V: 1, Plane: cb}, {H: 1, V: 1, Plane: cr}}}.Encode()
 			g, err := Decoder{PureGo: true}.DecodeRGB(data)
 			if err != nil {
 				t.Fatal(err)
@@ -125,9 +127,9 @@ func TestCMYKJPEG(t *testing.T) {
 			}
 		}
 	}
-	comps := []testComp{{1, 1, planes[0]}, {1, 1, planes[1]}, {1, 1, planes[2]}, {1, 1, planes[3]}}
+	comps := []jpegtest.Comp{{H: 1, V: 1, Plane: planes[0]}, {H: 1, V: 1, Plane: planes[1]}, {H: 1, V: 1, Plane: planes[2]}, {H: 1, V: 1, Plane: planes[3]}}
 	for _, adobe := range []int{0, -1} {
-		data := testJPEG{w: w, h: h, comps: comps, adobe: adobe}.encode()
+		data := jpegtest.Image{W: w, H: h, Comps: comps, Adobe: adobe}.Encode()
 		for name, d := range decoders(t) {
 			t.Run(name, func(t *testing.T) {
 				m, err := d.DecodeRGB(data)
@@ -457,7 +459,7 @@ func TestRGBJPEG(t *testing.T) {
 			planes[c][i] = src.Pix[3*i+c]
 		}
 	}
-	data := testJPEG{w: src.W, h: src.H, adobe: 0, comps: []testComp{{1, 1, planes[0]}, {1, 1, planes[1]}, {1, 1, planes[2]}}}.encode()
+	data := jpegtest.Image{W: src.W, H: src.H, Adobe: 0, Comps: []jpegtest.Comp{{H: 1, V: 1, Plane: planes[0]}, {H: 1, V: 1, Plane: planes[1]}, {H: 1, V: 1, Plane: planes[2]}}}.Encode()
 	for name, d := range decoders(t) {
 		t.Run(name, func(t *testing.T) {
 			m, err := d.DecodeRGB(data)

@@ -9,6 +9,8 @@ import (
 	"image/png"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/litcache/litcache/internal/imageproc/jpegtest"
 )
 
 // FuzzDecode feeds arbitrary bytes to both decoders and the preprocessing:
@@ -29,8 +31,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b.Bytes())
 	src := TestPattern(10, 6, 2)
 	y, cb, cr := yccPlanes(src)
-	f.Add(testJPEG{w: 10, h: 6, adobe: -1, comps: []testComp{{2, 1, y}, {1, 1, cb}, {1, 1, cr}}}.encode())
-	f.Add(testJPEG{w: 10, h: 6, adobe: 0, comps: []testComp{{1, 1, y}, {1, 1, cb}, {1, 1, cr}, {1, 1, y}}}.encode())
+	f.Add(jpegtest.Image{W: 10, H: 6, Adobe: -1, Comps: []jpegtest.Comp{{H: 2, V: 1, Plane: y}, {H: 1, V: 1, Plane: cb}, {H: 1, V: 1, Plane: cr}}}.Encode())
+	f.Add(jpegtest.Image{W: 10, H: 6, Adobe: 0, Comps: []jpegtest.Comp{{H: 1, V: 1, Plane: y}, {H: 1, V: 1, Plane: cb}, {H: 1, V: 1, Plane: cr}, {H: 1, V: 1, Plane: y}}}.Encode())
 	var e bytes.Buffer
 	jpeg.Encode(&e, src, nil)
 	f.Add(withEXIF(nil, e.Bytes(), binary.BigEndian, 6))

@@ -24,6 +24,8 @@ import (
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/testutil"
 	"github.com/litcache/litcache/store"
+
+	"github.com/litcache/litcache/internal/imageproc/jpegtest"
 )
 
 // member is one tar entry of a test shard.
@@ -297,7 +299,7 @@ func TestBadInput(t *testing.T) {
 		}
 		return p
 	}
-	cmyk := testJPEG{w: 32, h: 24, adobe: 0, comps: []testComp{{1, 1, ink(0)}, {1, 1, ink(1)}, {1, 1, ink(2)}, {1, 1, ink(3)}}}.encode()
+	cmyk := jpegtest.Image{W: 32, H: 24, Adobe: 0, Comps: []jpegtest.Comp{{H: 1, V: 1, Plane: ink(0)}, {H: 1, V: 1, Plane: ink(1)}, {H: 1, V: 1, Plane: ink(2)}, {H: 1, V: 1, Plane: ink(3)}}}.Encode()
 	if img, err := imageproc.DecodeRGB(cmyk); err != nil || img.W != 32 {
 		t.Fatalf("test CMYK JPEG does not decode: %v", err)
 	}

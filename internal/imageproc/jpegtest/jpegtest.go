@@ -1,6 +1,8 @@
-// Copied from internal/imageproc/jpegenc_test.go (test-only code, not importable):
-// a baseline JPEG encoder that can write CMYK, which image/jpeg cannot.
-package extract
+// Package jpegtest writes small baseline JPEG files for tests: any number of
+// components, any sampling factors, an optional Adobe APP14 marker. Go's
+// image/jpeg can only write 4:2:0 YCbCr and greyscale; the decoder and
+// extract tests need CMYK, 4:2:2, 4:4:0, 4:1:1 and 4:4:4 files too.
+package jpegtest
 
 import (
 	"bytes"
@@ -13,16 +15,19 @@ import (
 // image/jpeg can only write 4:2:0 YCbCr and greyscale; this makes the CMYK,
 // 4:2:2, 4:4:0, 4:1:1 and 4:4:4 files the decoder tests need.
 
-type testComp struct {
-	h, v  int
-	plane []uint8 // full resolution, W×H; subsampled by point sampling
+// Comp is one component: sampling factors H, V and a full-resolution W×H
+// plane, subsampled by point sampling.
+type Comp struct {
+	H, V  int
+	Plane []uint8 // full resolution, W×H; subsampled by point sampling
 }
 
-type testJPEG struct {
-	w, h  int
-	comps []testComp
-	// adobe: -1 no APP14 marker, else its transform byte (0 CMYK/RGB, 1 YCbCr, 2 YCCK).
-	adobe int
+// Image describes the file to write.
+type Image struct {
+	W, H  int
+	Comps []Comp
+	// Adobe: -1 no APP14 marker, else its transform byte (0 CMYK/RGB, 1 YCbCr, 2 YCCK).
+	Adobe int
 }
 
 var (
@@ -112,26 +117,27 @@ func magnitude(v int) (uint, uint32) {
 	return s, uint32(v)
 }
 
-func (e testJPEG) encode() []byte {
+// Encode returns the JPEG file (quantisation table of ones: nearly lossless).
+func (e Image) Encode() []byte {
 	var out bytes.Buffer
 	w16 := func(v int) { out.WriteByte(byte(v >> 8)); out.WriteByte(byte(v)) }
 	out.Write([]byte{0xff, 0xd8})
-	if e.adobe >= 0 {
-		out.Write([]byte{0xff, 0xee, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, byte(e.adobe)})
+	if e.Adobe >= 0 {
+		out.Write([]byte{0xff, 0xee, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, byte(e.Adobe)})
 	}
 	out.Write([]byte{0xff, 0xdb, 0, 67, 0})
 	out.Write(bytes.Repeat([]byte{1}, 64))
-	nc := len(e.comps)
+	nc := len(e.Comps)
 	out.Write([]byte{0xff, 0xc0})
 	w16(8 + 3*nc)
 	out.WriteByte(8)
-	w16(e.h)
-	w16(e.w)
+	w16(e.H)
+	w16(e.W)
 	out.WriteByte(byte(nc))
 	hmax, vmax := 1, 1
-	for i, c := range e.comps {
-		out.Write([]byte{byte(i + 1), byte(c.h<<4 | c.v), 0})
-		hmax, vmax = max(hmax, c.h), max(vmax, c.v)
+	for i, c := range e.Comps {
+		out.Write([]byte{byte(i + 1), byte(c.H<<4 | c.V), 0})
+		hmax, vmax = max(hmax, c.H), max(vmax, c.V)
 	}
 	out.Write([]byte{0xff, 0xc4})
 	w16(2 + 17 + len(dcVals) + 17 + len(acVals))
@@ -144,7 +150,7 @@ func (e testJPEG) encode() []byte {
 	out.Write([]byte{0xff, 0xda})
 	w16(6 + 2*nc)
 	out.WriteByte(byte(nc))
-	for i := range e.comps {
+	for i := range e.Comps {
 		out.Write([]byte{byte(i + 1), 0})
 	}
 	out.Write([]byte{0, 63, 0})
@@ -152,24 +158,24 @@ func (e testJPEG) encode() []byte {
 	dc, ac := huffCodes(dcBits, dcVals), huffCodes(acBits, acVals)
 	var bw bitWriter
 	pred := make([]int, nc)
-	mcusX := (e.w + 8*hmax - 1) / (8 * hmax)
-	mcusY := (e.h + 8*vmax - 1) / (8 * vmax)
+	mcusX := (e.W + 8*hmax - 1) / (8 * hmax)
+	mcusY := (e.H + 8*vmax - 1) / (8 * vmax)
 	if nc == 1 { // non-interleaved: one block per MCU
-		mcusX, mcusY = (e.w+7)/8, (e.h+7)/8
-		e.comps[0].h, e.comps[0].v, hmax, vmax = 1, 1, 1, 1
+		mcusX, mcusY = (e.W+7)/8, (e.H+7)/8
+		e.Comps[0].H, e.Comps[0].V, hmax, vmax = 1, 1, 1, 1
 	}
 	var blk [64]float64
 	for my := 0; my < mcusY; my++ {
 		for mx := 0; mx < mcusX; mx++ {
-			for ci, c := range e.comps {
-				for by := 0; by < c.v; by++ {
-					for bx := 0; bx < c.h; bx++ {
-						x0, y0 := (mx*c.h+bx)*8, (my*c.v+by)*8
+			for ci, c := range e.Comps {
+				for by := 0; by < c.V; by++ {
+					for bx := 0; bx < c.H; bx++ {
+						x0, y0 := (mx*c.H+bx)*8, (my*c.V+by)*8
 						for y := 0; y < 8; y++ {
 							for x := 0; x < 8; x++ {
-								sx := min((x0+x)*hmax/c.h, e.w-1)
-								sy := min((y0+y)*vmax/c.v, e.h-1)
-								blk[y*8+x] = float64(c.plane[sy*e.w+sx]) - 128
+								sx := min((x0+x)*hmax/c.H, e.W-1)
+								sy := min((y0+y)*vmax/c.V, e.H-1)
+								blk[y*8+x] = float64(c.Plane[sy*e.W+sx]) - 128
 							}
 						}
 						coef := fdct(&blk)
