@@ -114,37 +114,17 @@ func Subject(c inat.Class) string {
 	return c.Name
 }
 
-// field returns the value of a template field for c.
+// field returns the value of a template field for c: "" is the Subject,
+// "caption" the class's caption, any other name a category field.
 func field(c inat.Class, name string) (string, bool) {
 	switch name {
 	case "":
 		return Subject(c), true
 	case "caption":
 		return c.Caption, true
-	case "name":
-		return c.Name, true
-	case "common_name":
-		return c.CommonName, true
-	case "supercategory":
-		return c.Supercategory, true
-	case "kingdom":
-		return c.Kingdom, true
-	case "phylum":
-		return c.Phylum, true
-	case "class":
-		return c.Class, true
-	case "order":
-		return c.Order, true
-	case "family":
-		return c.Family, true
-	case "genus":
-		return c.Genus, true
-	case "specific_epithet":
-		return c.SpecificEpithet, true
-	case "species":
-		return c.Taxon("species"), true
 	}
-	return "", false
+	cat := c.Category()
+	return cat.Field(name)
 }
 
 // ExpandTemplate fills a template for one class: "{}" is the class's Subject,
