@@ -3,6 +3,7 @@ package tune
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"github.com/litcache/litcache/internal/backend"
 	"math"
@@ -399,5 +400,65 @@ func TestImageHeadIdentityStart(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("image head weight got no gradient")
+	}
+}
+
+// cancelSource cancels the run's context once `after` rows have been read:
+// an interruption (Ctrl-C, SIGTERM) in the middle of a step.
+type cancelSource struct {
+	*MemSource
+	after  int
+	reads  int
+	cancel context.CancelFunc
+}
+
+func (s *cancelSource) Row(i, v int, dst []float32) int32 {
+	s.reads++
+	if s.reads == s.after {
+		s.cancel()
+	}
+	return s.MemSource.Row(i, v, dst)
+}
+
+// TestInterruptCheckpoints cancels a run during step 3's batch: the step in
+// hand finishes, a checkpoint is written, the error wraps context.Canceled,
+// and --resume ends where the uninterrupted run does.
+func TestInterruptCheckpoints(t *testing.T) {
+	w := newTestWorld(t)
+	base := w.config(filepath.Join(w.dir, "full"))
+	base.Epochs = 1
+	ref, err := w.runMem(t, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := base
+	cfg.Out = filepath.Join(w.dir, "interrupted")
+	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &cancelSource{MemSource: w.train, after: 2*cfg.BatchSize + 3, cancel: cancel}
+	in, err := BuildInputs(cfg, mcfg, mcfg.Text.ContextLength, w.tok, w.classList, src, w.valMem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := RunInputs(ctx, cfg, in)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if r1.Steps != 3 || !strings.HasSuffix(r1.Checkpoint, checkpointName(3)) {
+		t.Fatalf("interrupted run: %d steps, checkpoint %q; want 3 and %s", r1.Steps, r1.Checkpoint, checkpointName(3))
+	}
+	cfg.Resume = true
+	r2, err := w.runMem(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(ref.Final, modelFile))
+	b, _ := os.ReadFile(filepath.Join(r2.Final, modelFile))
+	if r2.ResumedFrom != 3 || len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("resumed from %d; final weights equal: %v", r2.ResumedFrom, bytes.Equal(a, b))
 	}
 }
