@@ -28,6 +28,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/litcache/litcache/internal/atomicfile"
 )
 
 // SchemaVersion is the cache layout version written into manifest.json.
@@ -159,15 +161,7 @@ func createManifest(dir string, m Manifest) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("store: manifest: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".manifest-*.tmp")
-	if err != nil {
-		return m, fmt.Errorf("store: manifest: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := writeSync(tmp, b); err != nil {
-		return m, fmt.Errorf("store: manifest: %w", err)
-	}
-	if err := os.Link(tmp.Name(), final); err != nil {
+	if err := atomicfile.Create(final, b); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			old, rerr := ReadManifest(dir)
 			if rerr != nil {
@@ -177,7 +171,7 @@ func createManifest(dir string, m Manifest) (Manifest, error) {
 		}
 		return m, fmt.Errorf("store: manifest: %w", err)
 	}
-	return m, syncDir(dir)
+	return m, nil
 }
 
 // writeManifest replaces DIR/manifest.json atomically.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/litcache/litcache/internal/atomicfile"
 )
 
 // memberTime is every member's modification time: fixed, so that the same
@@ -156,7 +158,10 @@ func (w *Writer) Close() error {
 		os.Remove(w.tmp)
 		return fmt.Errorf("wds: %s: %w", w.path, err)
 	}
-	return syncDir(filepath.Dir(w.path))
+	if err := atomicfile.SyncDir(filepath.Dir(w.path)); err != nil {
+		return fmt.Errorf("wds: %w", err)
+	}
+	return nil
 }
 
 // Abort drops the shard: PATH.tmp is removed and PATH is never created.
@@ -168,18 +173,6 @@ func (w *Writer) Abort() error {
 	w.f.Close()
 	if err := os.Remove(w.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("wds: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wds: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("wds: sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -210,7 +203,10 @@ func WriteSizes(dir string, sizes map[string]int) error {
 	if err != nil {
 		return fmt.Errorf("wds: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, SizesFile), append(b, '\n'))
+	if err := atomicfile.WriteFile(filepath.Join(dir, SizesFile), append(b, '\n')); err != nil {
+		return fmt.Errorf("wds: %w", err)
+	}
+	return nil
 }
 
 // UpdateSizes merges counts into DIR/sizes.json (other shards' entries kept).
@@ -223,27 +219,4 @@ func UpdateSizes(dir string, counts map[string]int) error {
 		sizes[k] = v
 	}
 	return WriteSizes(dir, sizes)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("wds: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("wds: %w", err)
-	}
-	return nil
 }
