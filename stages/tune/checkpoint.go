@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/litcache/litcache/internal/atomicfile"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 )
@@ -78,10 +79,10 @@ func saveCheckpoint(out string, cfg clip.Config, tr *Trainer, st TrainerState) (
 	}
 	st.LogitScale = tr.LogitScale()
 	b, _ := json.MarshalIndent(st, "", " ")
-	if err := writeSynced(filepath.Join(tmp, stateFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, stateFile), append(b, '\n')); err != nil {
 		return "", fmt.Errorf("tune: checkpoint %s: %w", name, err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := atomicfile.SyncDir(tmp); err != nil {
 		return "", fmt.Errorf("tune: checkpoint %s: %w", name, err)
 	}
 	// A checkpoint of the same step (a resumed run redoing it) is replaced.
@@ -91,7 +92,7 @@ func saveCheckpoint(out string, cfg clip.Config, tr *Trainer, st TrainerState) (
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("tune: checkpoint %s: %w", name, err)
 	}
-	if err := syncDir(root); err != nil {
+	if err := atomicfile.SyncDir(root); err != nil {
 		return "", fmt.Errorf("tune: checkpoint %s: %w", name, err)
 	}
 	return final, nil
@@ -176,29 +177,4 @@ func loadCheckpointModel(be backend.Backend, cfg clip.Config, dir string, wantHe
 		return nil, nil, fmt.Errorf("tune: checkpoint %s has an image head, but --image-head is not set", dir)
 	}
 	return text, head, nil
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

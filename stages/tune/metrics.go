@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/litcache/litcache/internal/atomicfile"
 )
 
 // StepLine is a per-step line of metrics.jsonl.
@@ -75,11 +77,7 @@ func openMetrics(path string, keepSteps int) (*metricsWriter, error) {
 			kept.WriteByte('\n')
 		}
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, kept.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("tune: metrics: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, kept.Bytes()); err != nil {
 		return nil, fmt.Errorf("tune: metrics: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/litcache/litcache/internal/atomicfile"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
@@ -473,7 +474,7 @@ func writeConfig(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("tune: config.json: %w", err)
 	}
-	if err := inat.WriteFileAtomic(filepath.Join(cfg.Out, "config.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, "config.json"), append(b, '\n')); err != nil {
 		return fmt.Errorf("tune: config.json: %w", err)
 	}
 	return nil
