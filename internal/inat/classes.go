@@ -107,15 +107,8 @@ func WriteClasses(path string, classes []Class) error {
 	if err := enc.Encode(cls); err != nil {
 		return fmt.Errorf("inat: classes: %w", err)
 	}
-	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("inat: classes: %w", err)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// folder, synced and renamed, so that path is either the old file or the
-// whole new one.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.WriteFile(path, data)
 }

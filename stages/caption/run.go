@@ -19,6 +19,8 @@ import (
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/wds"
+
+	"github.com/litcache/litcache/internal/atomicfile"
 )
 
 // Result summarises a run.
@@ -282,7 +284,7 @@ func checkIdentity(cfg *Config, id runIdentity, p *plan) error {
 		return fmt.Errorf("caption: %w", err)
 	}
 	b, _ = json.MarshalIndent(id, "", " ")
-	return inat.WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }
 
 // removeOldRun deletes the shards, records and lists a previous run wrote.
@@ -353,7 +355,7 @@ func (p *plan) finish(cfg *Config, res *Result) error {
 		b.WriteByte('\n')
 	}
 	res.Skipped = len(skips)
-	if err := inat.WriteFileAtomic(filepath.Join(cfg.Out, "skipped.jsonl"), []byte(b.String())); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, "skipped.jsonl"), []byte(b.String())); err != nil {
 		return fmt.Errorf("caption: %w", err)
 	}
 	return nil
@@ -543,7 +545,7 @@ func (w *writer) closeShard(cur *wds.Writer, rec *shardRecord) error {
 	w.bytes += rec.Bytes
 	w.shardsDone++
 	b, _ := json.MarshalIndent(rec, "", " ")
-	if err := inat.WriteFileAtomic(recordPath(w.cfg.Out, rec.Name), b); err != nil {
+	if err := atomicfile.WriteFile(recordPath(w.cfg.Out, rec.Name), b); err != nil {
 		return fmt.Errorf("caption: %w", err)
 	}
 	if w.cfg.afterShard != nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/inat"
+
+	"github.com/litcache/litcache/internal/atomicfile"
 )
 
 // Options size a synthetic dataset.
@@ -131,7 +133,7 @@ func Generate(dir string, opt Options) error {
 		if err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}
-		if err := inat.WriteFileAtomic(filepath.Join(dir, split+".json"), b); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, split+".json"), b); err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}
 	}
@@ -208,7 +210,7 @@ func writeCSV(path string, cats []inat.Category) error {
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("synth: %w", err)
 	}
-	if err := inat.WriteFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("synth: %w", err)
 	}
 	return nil
