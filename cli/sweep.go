@@ -10,6 +10,8 @@ import (
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/sweep"
 	"github.com/litcache/litcache/stages/tune"
+
+	"github.com/litcache/litcache/cuda"
 )
 
 func sweepCommand() *cli.Command {
@@ -67,6 +69,7 @@ the learning rate per step.`,
 			&cli.BoolFlag{Name: "prune-checkpoints", Usage: "delete a member's checkpoints once it has finished (final/ stays)"},
 			&cli.IntFlag{Name: "member", Value: -1, EnvVars: []string{"SLURM_ARRAY_TASK_ID"}, Usage: "run only this member (0-based; -1 = all in turn)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda (float32 on the GPU), or auto (the GPU when one is found and passes its self-check)"},
 		},
 		Subcommands: []*cli.Command{{
 			Name:      "summarize",
@@ -119,6 +122,11 @@ func sweepConfig(c *cli.Context) (sweep.Config, error) {
 	b.Vocab, b.ContextLen, b.CooldownSteps = c.String("vocab"), c.Int("context"), c.Int("cooldown-steps")
 	b.GradClip, b.ImageHead, b.CheckpointEvery = c.Float64("grad-clip"), c.Bool("image-head"), c.Int("checkpoint-every")
 	b.ExpectFingerprint, b.Log, b.Quiet = c.String("expect-fingerprint"), c.App.ErrWriter, c.Bool("quiet")
+	be, err := openBackend(c.String("device"), cuda.F32, c.App.ErrWriter)
+	if err != nil {
+		return sweep.Config{}, fmt.Errorf("sweep: %w", err)
+	}
+	b.Backend = be
 	for _, req := range []string{"cache", "classes", "vocab", "out"} {
 		if c.String(req) == "" {
 			return cfg, fmt.Errorf("sweep: --%s is required", req)

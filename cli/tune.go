@@ -11,6 +11,8 @@ import (
 	"github.com/litcache/litcache/internal/optim"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/tune"
+
+	"github.com/litcache/litcache/cuda"
 )
 
 func tuneCommand() *cli.Command {
@@ -87,6 +89,7 @@ trainer state) and OUT/final/ (the tuned tower; litcache eval --text OUT).
 			&cli.StringFlag{Name: "eval-templates", Value: "caption", Usage: `per-epoch zero-shot prompts: "caption", "openai", or a file of templates`},
 			&cli.StringFlag{Name: "expect-fingerprint", Usage: "refuse caches made by another image tower"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
+			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda (float32 on the GPU), or auto (the GPU when one is found and passes its self-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -111,6 +114,11 @@ trainer state) and OUT/final/ (the tuned tower; litcache eval --text OUT).
 				}
 				cfg.EvalTemplates = tm
 			}
+			be, err := openBackend(c.String("device"), cuda.F32, c.App.ErrWriter)
+			if err != nil {
+				return fmt.Errorf("tune: %w", err)
+			}
+			cfg.Backend = be
 			res, err := tune.Run(c.Context, cfg)
 			if err != nil {
 				return err
