@@ -20,6 +20,7 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/store"
 )
@@ -198,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.Split, res.ImageTower = rd.split, rd.model
+	if img, rd.dim, err = applyImageHead(be, filepath.Join(filepath.Dir(weights), ImageHeadFile), img, len(labels), rd.dim); err != nil {
+		return res, err
+	}
 	if rd.dim != mcfg.EmbedDim {
 		return res, fmt.Errorf("evaluate: cache %s holds %d-d embeddings, text tower %s gives %d-d", cfg.Cache, rd.dim, cfgName, mcfg.EmbedDim)
 	}
@@ -374,4 +378,43 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 	}
 	NormalizeRows(img, n, D)
 	return img, labels, info, nil
+}
+
+// ImageHeadFile is the optional image-side head that `litcache tune
+// --image-head` saves beside the tuned text tower.
+const ImageHeadFile = "image_head.safetensors"
+
+// applyImageHead maps the n×dim cached embeddings through the linear head in
+// path (image_head.weight (E,dim), image_head.bias (E)) and renormalises them,
+// as tune does before its loss. Without the file the embeddings are returned
+// unchanged.
+func applyImageHead(be backend.Backend, path string, img []float32, n, dim int) ([]float32, int, error) {
+	if _, err := os.Stat(path); err != nil {
+		return img, dim, nil
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("evaluate: image head: %w", err)
+	}
+	defer f.Close()
+	w, ws, err := f.Float32("image_head.weight")
+	if err != nil {
+		return nil, 0, fmt.Errorf("evaluate: image head %s: %w", path, err)
+	}
+	b, bs, err := f.Float32("image_head.bias")
+	if err != nil {
+		return nil, 0, fmt.Errorf("evaluate: image head %s: %w", path, err)
+	}
+	if len(ws) != 2 || ws[1] != dim || len(bs) != 1 || bs[0] != ws[0] {
+		return nil, 0, fmt.Errorf("evaluate: image head %s: weight %v and bias %v do not map %d-d embeddings", path, ws, bs, dim)
+	}
+	E := ws[0]
+	x, wt, bt, out := be.FromFloat32(img, n, dim), be.FromFloat32(w, E, dim), be.FromFloat32(b, E), be.Zeros(n, E)
+	be.Linear(out, x, wt, bt, backend.ActNone)
+	be.L2Normalize(out, out)
+	res := be.ToFloat32(out, nil)
+	for _, t := range []backend.Tensor{x, wt, bt, out} {
+		be.Free(t)
+	}
+	return res, E, nil
 }
