@@ -92,9 +92,9 @@ func writeDoctor(w io.Writer) {
 		line(l.Name, v)
 	}
 	fmt.Fprintln(w)
-	device := "cpu"
+	device := "cpu (no usable GPU)"
 	if len(r.GPUs) > 0 {
-		device = "cpu (the CUDA backend's image tower is not enabled in this build: see `litcache extract --help`)"
+		device = "--device auto: GPU 0 once its self-check against the CPU passes, else the CPU; --device cpu forces the CPU"
 	}
 	line("stages use", device)
 }
