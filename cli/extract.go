@@ -121,6 +121,14 @@ func runExtract(c *cli.Context) error {
 	if cfg.Backend, err = openBackend(c.String("device"), cuda.BF16, c.App.ErrWriter); err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
+	if gpu, ok := cfg.Backend.(*cuda.Backend); ok && !c.IsSet("batch-size") {
+		mc, err := clip.LoadConfig(cfg.ModelConfig)
+		if err != nil {
+			return fmt.Errorf("extract: --model: %w", err)
+		}
+		cfg.BatchSize = gpu.SuggestBatch(mc.VisionBytesPerImage(2))
+		fmt.Fprintf(c.App.ErrWriter, "extract: batch size %d from the GPU's free memory (--batch-size to override)\n", cfg.BatchSize)
+	}
 	cfg.Progress = progress.Options{W: c.App.ErrWriter, Quiet: c.Bool("quiet")}
 	cfg.Log = c.App.ErrWriter
 	res, err := extract.Run(c.Context, cfg)

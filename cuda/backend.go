@@ -682,3 +682,15 @@ func (b *Backend) SumSquares(t backend.Tensor) float64 {
 	b.free(acc)
 	return out
 }
+
+// SuggestBatch is the largest batch, a multiple of 32 between 32 and 1024,
+// whose working memory (bytesPerItem each) fits in half of the GPU's free
+// memory; the other half stays for weights, cuBLASLt's workspace and the pool.
+func (b *Backend) SuggestBatch(bytesPerItem int64) int {
+	free, _, err := b.dv.MemInfo()
+	if err != nil || bytesPerItem <= 0 {
+		return 64
+	}
+	n := int(int64(free/2) / bytesPerItem)
+	return min(max(n/32*32, 32), 1024)
+}

@@ -413,3 +413,14 @@ func parseHFConfig(data []byte) (Config, error) {
 	}
 	return c, nil
 }
+
+// VisionBytesPerImage estimates the activation memory one image needs in a
+// forward pass of the image tower with elem-byte activations: the residual
+// stream and the block's intermediates (about 8 of width W and one of the MLP
+// width per token) plus float32 attention scores and probabilities per head.
+// The GPU backend sizes its batches with it.
+func (c Config) VisionBytesPerImage(elem int) int64 {
+	v := c.Vision
+	T, W, H, F := int64(v.Tokens()), int64(v.Width), int64(v.Heads()), int64(v.Hidden())
+	return int64(elem)*T*(8*W+F) + 2*4*H*T*T
+}

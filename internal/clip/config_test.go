@@ -159,3 +159,16 @@ func TestDefaultLogitScale(t *testing.T) {
 		t.Errorf("DefaultLogitScale off by %g", d)
 	}
 }
+
+func TestVisionBytesPerImage(t *testing.T) {
+	cfg, ok := Builtin("ViT-L-14")
+	if !ok {
+		t.Fatal("no ViT-L-14")
+	}
+	// 257 tokens, width 1024, MLP 4096, 16 heads: 2·257·(8·1024+4096) bf16 bytes
+	// of activations plus 2·4·16·257² bytes of float32 scores and probabilities.
+	want := int64(2*257*(8*1024+4096) + 2*4*16*257*257)
+	if got := cfg.VisionBytesPerImage(2); got != want {
+		t.Fatalf("ViT-L-14: %d bytes per image, want %d", got, want)
+	}
+}
