@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	_ "image/png" // DecodeConfig knows PNG
 	"io/fs"
 	"os"
@@ -32,8 +31,6 @@ func skipf(format string, a ...any) error { return &skipError{fmt.Sprintf(format
 type encoder struct {
 	maxSize, quality int
 	verify           bool
-	buf              bytes.Buffer
-	scaler           scaler
 }
 
 // load reads an image file and, with maxSize, downscales and re-encodes it.
@@ -73,12 +70,12 @@ func (e *encoder) load(path string) (*photo, error) {
 		return nil, skipf("corrupt image: %v", err)
 	}
 	w, h := scaledSize(img.W, img.H, e.maxSize)
-	dst := e.scaler.downscale(img, w, h)
-	e.buf.Reset()
-	if err := jpeg.Encode(&e.buf, dst, &jpeg.Options{Quality: e.quality}); err != nil {
+	// Pillow's antialiased bicubic, as PIL's resize(BICUBIC) and thumbnail() do.
+	out, err := imageproc.EncodeJPEG(imageproc.Resize(img, w, h), e.quality)
+	if err != nil {
 		return nil, fmt.Errorf("caption: encode %s: %w", path, err)
 	}
-	return &photo{data: bytes.Clone(e.buf.Bytes()), ext: "jpg", w: w, h: h}, nil
+	return &photo{data: out, ext: "jpg", w: w, h: h}, nil
 }
 
 func describe(err error, format string) string {
