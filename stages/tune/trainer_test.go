@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -127,17 +128,20 @@ func relL2(a, b []float32) float64 {
 //     ulp at ~2.7 (2.4e-7) → 5e-7, two ulps;
 //   - step-0 gradients per tensor (‖a−b‖/‖b‖): measured ≤ 8.6e-7
 //     (ln_1.bias; logit_scale's 3.1e-7) → 5e-6;
-//   - final weights per tensor: measured ≤ 4.2e-5 (attn.in_proj_bias: Adam
-//     divides by √v, so a gradient entry near zero turns float32 noise into
-//     a step of up to lr) → 1e-4, FIXTURES.md's "about 1e-4 of the training
-//     trajectory". Weight decay 0.22 instead of 0.2 lands at 1.4e-4 and loss
-//     9.5e-6: caught by both bounds (the former 1e-3 and 1e-4 passed it).
+//   - final weights per tensor: measured ≤ 2.7e-6 (token_embedding; 3.7e-7
+//     on a fixture of other shapes) → 1e-5, ten times tighter than
+//     FIXTURES.md's "about 1e-4 of the training trajectory" and still
+//     ~4× the measured worst. The key-projection bias, whose true gradient is
+//     0, is judged on its own (splitKeyBias): its float32 drift (9.5e-6
+//     absolute) is what once made in_proj_bias measure 4.2e-5.
+//     Weight decay 0.22 instead of 0.2 lands at 1.4e-4 and loss 9.5e-6:
+//     caught by both bounds (the former 1e-3 and 1e-4 passed it).
 const (
 	parityLossTol  = 5e-6
 	parityLRTol    = 1e-12
 	parityScaleTol = 5e-7
 	parityGradTol  = 5e-6
-	parityFinalTol = 1e-4
+	parityFinalTol = 1e-5
 )
 
 func TestTrainingParity(t *testing.T) {
@@ -223,6 +227,9 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 			t.Errorf("%s: no tensor for %s", file, p.Name)
 			continue
 		}
+		if !grads && strings.HasSuffix(p.Name, "attn.in_proj_bias") {
+			got, w = splitKeyBias(t, file, p.Name, got, w, fx.ref.LR)
+		}
 		d := relL2(got, w)
 		if d > worst {
 			worst, worstName = d, p.Name
@@ -231,6 +238,37 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 			t.Errorf("%s: %s differs by %.2g relative (tolerance %g)", file, p.Name, d, tol)
 		}
 	}
+}
+
+// splitKeyBias checks the key-projection third of a trained in_proj_bias on
+// its own and returns the query and value thirds for the relative check.
+// The key bias adds q·b_k to every score of a query's row, which softmax
+// ignores: its true gradient is 0, and the float64 reference leaves it where
+// it started. In float32 its gradient is rounding noise, which Adam divides by
+// √v̂+ε and turns into small steps, so it drifts: measured up to 9.5e-6
+// absolute on clip-tiny and 7.2e-5 on a fixture of other shapes
+// (testdata/generators/clip_fixture.py), while every other tensor stays
+// within 2.7e-6 relative. Judged relatively with the rest, that noise set
+// the whole in_proj_bias's 4.2e-5. Bound: 5% of Σ lr, the distance a real
+// gradient would move it (Adam's steps are about lr each).
+func splitKeyBias(t *testing.T, file, name string, got, want []float32, lrs []float64) (qv, qvWant []float32) {
+	t.Helper()
+	n := len(want) / 3
+	sum := 0.0
+	for _, lr := range lrs {
+		sum += lr
+	}
+	bound := 0.05 * sum
+	var drift float64
+	for i := n; i < 2*n; i++ {
+		drift = max(drift, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	t.Logf("%s: %s key third: %.2g absolute (bound %.2g)", file, name, drift, bound)
+	if drift > bound {
+		t.Errorf("%s: %s's key-projection bias moved %.2g from the reference, which leaves it (true gradient 0); bound %.2g", file, name, drift, bound)
+	}
+	cat := func(x []float32) []float32 { return append(append([]float32{}, x[:n]...), x[2*n:]...) }
+	return cat(got), cat(want)
 }
 
 // TestDedupTrimMatchesPlain runs the same steps on batches with repeated
