@@ -83,7 +83,7 @@ func TestPreprocessParity(t *testing.T) {
 		// it, 16.9 s with it on all 22 photos, 4.7 s with the six over 1 MP
 		// skipped. So under -race the pure-Go decoder skips them; the
 		// normal run checks them (.ci/run makes one, LITCACHE_NO_NATIVE=1).
-		// The turbo path decodes in C and takes 5.6 s under -race on all 22
+		// The turbo path decodes in C and takes 3.7-5.6 s under -race on all 22
 		// (0.27 s without), and CI runs it only under -race: it checks every
 		// photo there.
 		slowUnderRace bool
