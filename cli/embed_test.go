@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -71,6 +72,22 @@ func TestEmbedPrintsAndErrors(t *testing.T) {
 	fwd := filepath.Join(dir, "forward.safetensors")
 	cfg := filepath.Join(dir, "open_clip_config.json")
 	weights := filepath.Join(dir, "weights_hf.safetensors")
+	// Shapes from the fixture itself, so that any fixture directory of this
+	// kind passes ($LITCACHE_FIXTURE_DIR).
+	ref, err := safetensors.Open(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixInfo, okP := ref.Info("pixel_values")
+	idsInfo, okI := ref.Info("input_ids")
+	ref.Close()
+	if !okP || !okI || len(pixInfo.Shape) != 4 || len(idsInfo.Shape) != 2 {
+		t.Fatalf("forward.safetensors: pixel_values %v, input_ids %v", pixInfo.Shape, idsInfo.Shape)
+	}
+	otherSize := "ViT-B-32" // a built-in model whose image size differs from the fixture's
+	if pixInfo.Shape[2] == 224 {
+		otherSize = "clip-tiny"
+	}
 	for _, tc := range []struct {
 		name    string
 		args    []string
@@ -78,12 +95,12 @@ func TestEmbedPrintsAndErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"cosine table", []string{"--model", cfg, "--weights", weights, "--pixels", fwd, "--ids", fwd}, "cosine similarity", ""},
-		{"embeddings", []string{"--model", cfg, "--weights", weights, "--ids", fwd}, "input_ids[3] ", ""},
-		{"random weights", []string{"--model", "clip-tiny", "--weights", "random:3", "--pixels", fwd}, "pixel_values[0] ", ""},
+		{"embeddings", []string{"--model", cfg, "--weights", weights, "--ids", fwd}, fmt.Sprintf("input_ids[%d] ", idsInfo.Shape[0]-1), ""},
+		{"random weights", []string{"--model", cfg, "--weights", "random:3", "--pixels", fwd}, "pixel_values[0] ", ""},
 		{"nothing", []string{"--model", cfg, "--weights", weights}, "", "nothing to embed"},
 		{"text without vocab", []string{"--model", cfg, "--weights", weights, "--text", "a bird"}, "", "--vocab"},
 		{"bad model", []string{"--model", "ViT-Q-1", "--weights", weights, "--ids", fwd}, "", "ViT-Q-1"},
-		{"wrong image size", []string{"--model", "ViT-B-32", "--weights", "random:1", "--pixels", fwd}, "", "pixel_values has shape [4 3 32 32]"},
+		{"wrong image size", []string{"--model", otherSize, "--weights", "random:1", "--pixels", fwd}, "", fmt.Sprintf("pixel_values has shape %v", pixInfo.Shape)},
 		{"no such tensor", []string{"--model", cfg, "--weights", weights, "--pixels", weights}, "", "pixel_values"},
 		{"weights do not fit", []string{"--model", "ViT-B-32", "--weights", weights, "--ids", fwd}, "", "mis-shaped"},
 	} {

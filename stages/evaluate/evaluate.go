@@ -328,7 +328,7 @@ func ResolveSplit(have []string, want string) (string, error) {
 }
 
 // loadImages reads view 0 of every row of the chosen split into img (N,E),
-// L2-normalised, with the labels (N).
+// as stored (applyImageHead normalises them), with the labels (N).
 func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, error) {
 	var info cacheInfo
 	r, err := store.Open(dir, store.ReadOptions{ExpectFingerprint: fingerprint})
@@ -376,7 +376,6 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 			i++
 		}
 	}
-	NormalizeRows(img, n, D)
 	return img, labels, info, nil
 }
 
@@ -384,12 +383,15 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 // --image-head` saves beside the tuned text tower.
 const ImageHeadFile = "image_head.safetensors"
 
-// applyImageHead maps the n×dim cached embeddings through the linear head in
-// path (image_head.weight (E,dim), image_head.bias (E)) and renormalises them,
-// as tune does before its loss. Without the file the embeddings are returned
-// unchanged.
+// applyImageHead maps the n×dim cached embeddings, as stored, through the
+// linear head in path (image_head.weight (E,dim), image_head.bias (E)) and
+// L2-normalises the result, as tune does before its loss and in its per-epoch
+// zero-shot (the head sees the raw rows: on a cache extracted with
+// --no-normalize, normalising first would score other features than those
+// trained on). Without the file the embeddings are only L2-normalised, in place.
 func applyImageHead(be backend.Backend, path string, img []float32, n, dim int) ([]float32, int, error) {
 	if _, err := os.Stat(path); err != nil {
+		NormalizeRows(img, n, dim)
 		return img, dim, nil
 	}
 	f, err := safetensors.Open(path)
