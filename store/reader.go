@@ -49,6 +49,10 @@ func Open(dir string, opt ReadOptions) (*Reader, error) {
 	}
 	r := &Reader{dir: dir, m: m}
 	for i, mk := range markers {
+		if mk.Fingerprint != "" && mk.Fingerprint != m.Fingerprint {
+			r.Close()
+			return nil, fmt.Errorf("store: cache %s: part %s was made by image tower %s, the manifest says %s: %w", dir, mk.Name, mk.Fingerprint, m.Fingerprint, ErrFingerprint)
+		}
 		p, err := openPart(dir, i, mk, m)
 		if err != nil {
 			r.Close()
