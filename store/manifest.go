@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
 )
 
 // SchemaVersion is the cache layout version written into manifest.json.

@@ -35,7 +35,7 @@ type VerifyReport struct {
 	// own (the manifest's) first; more than one is a mixed cache.
 	Producers []ProducerCount
 	Problems  []string
-	Warnings                      []string
+	Warnings  []string
 }
 
 // OK tells whether no problem was found.
