@@ -6,7 +6,6 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
-
 )
 
 var fuzzSeeds = []string{
