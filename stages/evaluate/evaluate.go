@@ -43,7 +43,8 @@ type Config struct {
 	// TextModel is the model config (built-in name or JSON); "" reads
 	// open_clip_config.json beside the weights.
 	TextModel string
-	// Vocab is the CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
+	// Vocab is the BPE vocabulary file; "" = CLIP's
+	// bpe_simple_vocab_16e6.txt.gz, built in.
 	Vocab string
 	// ContextLen is the token context; 0 = the text config's context_length.
 	ContextLen int
@@ -137,10 +138,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("evaluate: no classes file (--classes)")
 	}
 	if cfg.Text == "" {
-		return res, fmt.Errorf("evaluate: no text tower (--text)")
-	}
-	if cfg.Vocab == "" {
-		return res, fmt.Errorf("evaluate: no tokenizer vocabulary (--vocab)")
+		return res, fmt.Errorf("evaluate: no text tower (--weights)")
 	}
 	if cfg.TopK <= 0 {
 		cfg.TopK = 5
@@ -172,7 +170,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
-	tok, err := tokenizer.Load(cfg.Vocab)
+	tok, err := tokenizer.Open(cfg.Vocab)
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/testutil"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/store"
 )
@@ -55,16 +54,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), be: backend.NewCPU()}
 	classes := testClasses()
-	var caps []string
-	for _, c := range classes {
-		caps = append(caps, c.Caption, evaluate.Subject(c))
-	}
-	f.vocab = filepath.Join(f.dir, "vocab.txt.gz")
-	if err := bpe.WriteVocab(f.vocab, caps); err != nil {
-		t.Fatal(err)
-	}
 	var err error
-	if f.tok, err = tokenizer.Load(f.vocab); err != nil {
+	if f.tok, err = tokenizer.Open(f.vocab); err != nil { // "": CLIP's built-in vocabulary
 		t.Fatal(err)
 	}
 	f.classes = filepath.Join(f.dir, "classes.json")
@@ -270,8 +261,8 @@ func TestRun(t *testing.T) {
 		}{
 			{"no cache", func(c *evaluate.Config) { c.Cache = "" }, "--cache"},
 			{"no classes", func(c *evaluate.Config) { c.Classes = "" }, "--classes"},
-			{"no vocab", func(c *evaluate.Config) { c.Vocab = "" }, "--vocab"},
-			{"no text", func(c *evaluate.Config) { c.Text = "" }, "--text"},
+			{"missing vocab", func(c *evaluate.Config) { c.Vocab = filepath.Join(f.dir, "none.txt.gz") }, "none.txt.gz"},
+			{"no text", func(c *evaluate.Config) { c.Text = "" }, "--weights"},
 			{"missing split", func(c *evaluate.Config) { c.Split = "test" }, `no split "test"`},
 			{"wrong fingerprint", func(c *evaluate.Config) { c.ExpectFingerprint = "other" }, "other"},
 			{"bad templates", func(c *evaluate.Config) { c.Templates = filepath.Join(f.dir, "none.txt") }, "none.txt"},
@@ -320,11 +311,10 @@ func TestResolveSplit(t *testing.T) {
 }
 
 // TestClassEmbeddingsRealVocab builds the OpenAI-template classifier with
-// CLIP's own vocabulary (../shared/data) and checks it against encoding each
+// CLIP's own (built-in) vocabulary and checks it against encoding each
 // prompt alone at full context.
 func TestClassEmbeddingsRealVocab(t *testing.T) {
-	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
-	tok, err := tokenizer.Load(vocab)
+	tok, err := tokenizer.CLIP()
 	if err != nil {
 		t.Fatal(err)
 	}

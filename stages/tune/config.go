@@ -40,7 +40,7 @@ type Config struct {
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
 	InitText          string // pretrained text weights (OpenCLIP or HF names); "" = random init from Seed
-	Vocab             string // CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)
+	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
 
@@ -116,8 +116,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: no training cache (--cache)")
 	case c.Classes == "":
 		return fmt.Errorf("tune: no classes file (--classes)")
-	case c.Vocab == "":
-		return fmt.Errorf("tune: no tokenizer vocabulary (--vocab)")
 	case c.TextModel == "":
 		return fmt.Errorf("tune: no text model config (--text-model)")
 	case c.Out == "":

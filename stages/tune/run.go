@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if T > mcfg.Text.ContextLength {
 		return Result{}, fmt.Errorf("tune: context %d exceeds the text model's context_length %d", T, mcfg.Text.ContextLength)
 	}
-	tok, err := tokenizer.Load(cfg.Vocab)
+	tok, err := tokenizer.Open(cfg.Vocab)
 	if err != nil {
 		return Result{}, fmt.Errorf("tune: --vocab: %w", err)
 	}
