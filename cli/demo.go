@@ -34,9 +34,8 @@ repository:
   1. a synthetic mini-iNat (procedurally drawn photos whose look follows the
      taxonomy) in iNat2021's json + folder layout;
   2. caption: captioned webdataset shards and classes.json, with the paper's template;
-  3. a CLIP-format BPE vocabulary learned from those captions (CLIP's
-     bpe_simple_vocab_16e6.txt.gz is not in the repository; the real tokenizer
-     reads the learned file unchanged);
+  3. the captions tokenized with CLIP's own BPE vocabulary
+     (bpe_simple_vocab_16e6.txt.gz, built into the binary);
   4. extract: a small ViT with random weights as the locked image tower, run once
      over every image into the cache;
   5. sweep: LiT tuning of a text tower from scratch against the cache, one run per
@@ -131,6 +130,5 @@ func printDemo(c *cli.Context, r demo.Result) {
 		}
 		fmt.Fprintf(w, "   plots in %s: %s\n", r.SweepDir, strings.Join(pngs, ", "))
 	}
-	fmt.Fprintf(w, "tokenizer: %s is a CLIP-format BPE vocabulary learned from the demo's captions\n", filepath.Join(r.Out, demo.VocabFile))
-	fmt.Fprintf(w, "   (CLIP's bpe_simple_vocab_16e6.txt.gz is not in the repository; give it with --vocab for real data)\n")
+	fmt.Fprintf(w, "tokenizer: CLIP's bpe_simple_vocab_16e6.txt.gz, built into the binary\n")
 }
