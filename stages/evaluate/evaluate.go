@@ -27,8 +27,9 @@ import (
 
 // Config is one evaluation.
 type Config struct {
-	// Cache is the image-embedding cache; Split picks its rows ("" = the
-	// cache's only split, else "val" when present; see ResolveSplit).
+	// Cache is the image-embedding cache; Split picks its rows by the rule
+	// of every reader, store.SelectSplit in the role store.SplitVal ("" = the
+	// cache's only split, else "val").
 	Cache string
 	Split string
 	// ExpectFingerprint, when set, refuses a cache made by another image tower.
@@ -299,32 +300,6 @@ type cacheInfo struct {
 	dim          int
 }
 
-// ResolveSplit picks the split to evaluate among a cache's splits: want when
-// set (it must exist); else the only split; else "val".
-func ResolveSplit(have []string, want string) (string, error) {
-	sort.Strings(have)
-	if want != "" {
-		for _, h := range have {
-			if h == want {
-				return want, nil
-			}
-		}
-		return "", fmt.Errorf("evaluate: the cache has no split %q (it has: %s)", want, strings.Join(have, ", "))
-	}
-	switch {
-	case len(have) == 1:
-		return have[0], nil
-	case len(have) == 0:
-		return "", fmt.Errorf("evaluate: the cache has no finished part")
-	}
-	for _, h := range have {
-		if h == "val" {
-			return "val", nil
-		}
-	}
-	return "", fmt.Errorf("evaluate: the cache has several splits (%s): choose one with --split", strings.Join(have, ", "))
-}
-
 // loadImages reads view 0 of every row of the chosen split into img (N,E),
 // L2-normalised, with the labels (N).
 func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, error) {
@@ -336,16 +311,8 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 	defer r.Close()
 	m := r.Manifest()
 	info.model, info.dim = m.Model, m.Dim
-	seen := map[string]bool{}
-	var have []string
-	for _, p := range r.Parts() {
-		if !seen[p.Split] {
-			seen[p.Split] = true
-			have = append(have, p.Split)
-		}
-	}
-	if info.split, err = ResolveSplit(have, split); err != nil {
-		return nil, nil, info, fmt.Errorf("%w (cache %s)", err, dir)
+	if info.split, err = r.SelectSplit(split, store.SplitVal); err != nil {
+		return nil, nil, info, fmt.Errorf("evaluate: %w", err)
 	}
 	parts := r.Split(info.split)
 	n := 0

@@ -281,35 +281,6 @@ func TestRun(t *testing.T) {
 	})
 }
 
-func TestResolveSplit(t *testing.T) {
-	cases := []struct {
-		have       []string
-		want, got  string
-		errContain string
-	}{
-		{[]string{"train"}, "", "train", ""},
-		{[]string{"train", "val"}, "", "val", ""},
-		{[]string{"train", "val"}, "train", "train", ""},
-		{[]string{"a", "b"}, "", "", "several splits"},
-		{nil, "", "", "no finished part"},
-		{[]string{"val"}, "test", "", `no split "test"`},
-	}
-	for _, tc := range cases {
-		t.Run(strings.Join(tc.have, ",")+"/"+tc.want, func(t *testing.T) {
-			got, err := evaluate.ResolveSplit(tc.have, tc.want)
-			if tc.errContain != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.errContain) {
-					t.Fatalf("err %v, want %q", err, tc.errContain)
-				}
-				return
-			}
-			if err != nil || got != tc.got {
-				t.Fatalf("got %q %v, want %q", got, err, tc.got)
-			}
-		})
-	}
-}
-
 // TestClassEmbeddingsRealVocab builds the OpenAI-template classifier with
 // CLIP's own (built-in) vocabulary and checks it against encoding each
 // prompt alone at full context.

@@ -32,9 +32,9 @@ const (
 // Config is one tuning run.
 type Config struct {
 	Cache             string // training cache folder
-	Split             string // the training cache's split to use ("" = all parts)
+	Split             string // the training cache's split (store.SelectSplit, role "train": "" = its only split, else "train")
 	ValCache          string // optional val cache: zero-shot top-1/top-5 and val loss each epoch
-	ValSplit          string // the val cache's split ("" = all parts)
+	ValSplit          string // the val cache's split (store.SelectSplit, role "val": "" = its only split, else "val")
 	ExpectFingerprint string // when set, caches made by another image tower are refused
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache

@@ -19,6 +19,7 @@ import (
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/stages/evaluate"
+	"github.com/litcache/litcache/store"
 )
 
 // Result summarises a run.
@@ -69,14 +70,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("tune: --classes: %w", err)
 	}
-	train, err := OpenStoreSource(cfg.Cache, cfg.Split, cfg.ExpectFingerprint)
+	train, err := OpenStoreSource(cfg.Cache, cfg.Split, store.SplitTrain, cfg.ExpectFingerprint)
 	if err != nil {
 		return Result{}, err
 	}
 	defer train.Close()
 	var val *StoreSource
 	if cfg.ValCache != "" {
-		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, cfg.ExpectFingerprint); err != nil {
+		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, store.SplitVal, cfg.ExpectFingerprint); err != nil {
 			return Result{}, err
 		}
 		defer val.Close()
