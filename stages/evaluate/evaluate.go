@@ -38,8 +38,9 @@ type Config struct {
 	// whether or not the cache holds images of each).
 	Classes string
 	// Text is the text tower: a tune run folder (its final/), a checkpoint
-	// folder (open_clip_model.safetensors + open_clip_config.json), or a
-	// weights file (OpenCLIP or HF names, e.g. a pretrained CLIP).
+	// folder (open_clip_model.safetensors + open_clip_config.json), a
+	// weights file (OpenCLIP or HF names, e.g. a pretrained CLIP), or
+	// random:SEED (a random-init tower of TextModel, the untuned baseline).
 	Text string
 	// TextModel is the model config (built-in name or JSON); "" reads
 	// open_clip_config.json beside the weights.
@@ -183,9 +184,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if mcfg.Text.VocabSize < tokenizer.VocabSize {
 		return res, fmt.Errorf("evaluate: text model %s has a vocabulary of %d tokens, the CLIP tokenizer needs %d", cfgName, mcfg.Text.VocabSize, tokenizer.VocabSize)
 	}
-	text, err := clip.LoadTextTower(be, mcfg, weights)
+	text, err := loadTextTower(be, mcfg, weights)
 	if err != nil {
-		return res, fmt.Errorf("evaluate: %w", err)
+		return res, err
 	}
 	defer text.Free()
 	contextLen := cfg.ContextLen
@@ -242,12 +243,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// ResolveTextTower finds the weights file and model config of a --text value:
-// a run folder (uses final/), a checkpoint folder, or a weights file; the
+// ResolveTextTower finds the weights file and model config of a --weights
+// value: a run folder (uses final/), a checkpoint folder, a weights file, or
+// random:SEED (clip.ParseRandomWeights; weights is then text itself); the
 // config is textModel when given, else open_clip_config.json (or an HF
 // config.json) beside the weights.
 func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, cfgName string, err error) {
 	weights = text
+	if _, ok, err := clip.ParseRandomWeights(text); ok {
+		if err != nil {
+			return "", cfg, "", fmt.Errorf("evaluate: --weights: %w", err)
+		}
+		if textModel == "" {
+			return "", cfg, "", fmt.Errorf("evaluate: --weights %s: a random tower needs its config (--model)", text)
+		}
+		if cfg, err = clip.LoadConfig(textModel); err != nil {
+			return "", cfg, "", fmt.Errorf("evaluate: text model %s: %w", textModel, err)
+		}
+		return text, cfg, textModel, nil
+	}
 	fi, err := os.Stat(text)
 	if err != nil {
 		return "", cfg, "", fmt.Errorf("evaluate: text tower: %w", err)
@@ -283,7 +297,7 @@ func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, 
 			}
 		}
 		if cfgName == "" {
-			return "", cfg, "", fmt.Errorf("evaluate: text tower %s: no open_clip_config.json beside it; name the model config with --text-model (one of %s, or a JSON file)",
+			return "", cfg, "", fmt.Errorf("evaluate: text tower %s: no open_clip_config.json beside it; name the model config with --model (one of %s, or a JSON file)",
 				weights, strings.Join(clip.BuiltinNames(), ", "))
 		}
 	}
@@ -292,6 +306,18 @@ func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, 
 		return "", cfg, "", fmt.Errorf("evaluate: text model %s: %w", cfgName, err)
 	}
 	return weights, cfg, cfgName, nil
+}
+
+// loadTextTower reads the tower's weights, or draws a random one for random:SEED.
+func loadTextTower(be backend.Backend, mcfg clip.Config, weights string) (*clip.TextTower, error) {
+	if seed, ok, _ := clip.ParseRandomWeights(weights); ok {
+		return clip.NewRandomTextTower(be, mcfg, seed), nil
+	}
+	text, err := clip.LoadTextTower(be, mcfg, weights)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	return text, nil
 }
 
 // cacheInfo describes the rows loadImages read.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -223,14 +224,37 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	// random:SEED is the random-init tower of that seed: the same scores as
+	// the saved run, whose tower is clip.NewRandomTextTower(seed 3).
+	t.Run("random weights", func(t *testing.T) {
+		cfg := base
+		cfg.Text = "random:3"
+		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
+			t.Fatalf("err %v, want one asking for --model", err)
+		}
+		cfg.TextModel = f.model
+		got, err := evaluate.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Text, cfg.TextModel = filepath.Join(f.dir, "run"), ""
+		want, err := evaluate.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Top1 != want.Top1 || got.Top5 != want.Top5 || got.Images != want.Images || !reflect.DeepEqual(got.Ranks, want.Ranks) {
+			t.Fatalf("random:3 scores top-1 %v top-5 %v, the saved seed-3 tower %v %v", got.Top1, got.Top5, want.Top1, want.Top5)
+		}
+	})
+
 	t.Run("weights file needs a config", func(t *testing.T) {
 		loose := filepath.Join(f.dir, "loose.safetensors")
 		data, _ := os.ReadFile(final)
 		os.WriteFile(loose, data, 0o644)
 		cfg := base
 		cfg.Text = loose
-		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--text-model") {
-			t.Fatalf("err %v, want one asking for --text-model", err)
+		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
+			t.Fatalf("err %v, want one asking for --model", err)
 		}
 		cfg.TextModel = f.model
 		cfg.Templates = filepath.Join(f.dir, "templates.txt")
