@@ -20,6 +20,7 @@ import (
 	"math"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/optim"
 )
 
@@ -39,7 +40,7 @@ type Config struct {
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // pretrained text weights (OpenCLIP or HF names); "" = random init from Seed
+	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" = random init from Seed
 	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
@@ -117,7 +118,7 @@ func (c Config) Validate() error {
 	case c.Classes == "":
 		return fmt.Errorf("tune: no classes file (--classes)")
 	case c.TextModel == "":
-		return fmt.Errorf("tune: no text model config (--text-model)")
+		return fmt.Errorf("tune: no model config (--model)")
 	case c.Out == "":
 		return fmt.Errorf("tune: no output folder (--out)")
 	case c.Epochs < 1:
@@ -136,6 +137,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: --captions %q: want %q or %q", c.Captions, CaptionsFromClasses, CaptionsFromCache)
 	case math.IsNaN(c.LogitScale) || c.LogitScale < 0 || c.LogitScale > float64(MaxLogitScale):
 		return fmt.Errorf("tune: initial logit scale %g outside [0, ln 100]", c.LogitScale)
+	}
+	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
+		return fmt.Errorf("tune: --weights: %w", err)
 	}
 	if _, err := optim.ParseKind(c.Schedule); err != nil {
 		return fmt.Errorf("tune: --schedule: %w", err)
