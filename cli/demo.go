@@ -58,18 +58,18 @@ where the report and plots are. DIR is replaced by each run.`,
 			&cli.IntFlag{Name: "views", Value: d.Views, Usage: "cached views per training image (1 = eval crop only)"},
 			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the synthetic data and the tuning runs"},
 			&cli.Int64Flag{Name: "image-seed", Value: d.ImageSeed, Usage: "seed of the random image tower"},
-			&cli.IntFlag{Name: "workers", Usage: "parallel image workers (0 = all cores)"},
+			threadsFlag("parallel image drawing, captioning and decoding"),
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the results"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("demo: unexpected argument %q (options are flags, e.g. --out DIR)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			cfg := d
 			cfg.Out, cfg.Species = c.String("out"), c.Int("species")
 			cfg.TrainPerSpecies, cfg.ValPerSpecies, cfg.ImageSize = c.Int("train-per-species"), c.Int("val-per-species"), c.Int("image-size")
 			cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Views = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr"), c.Int("views")
-			cfg.Seed, cfg.ImageSeed, cfg.Workers = c.Int64("seed"), c.Int64("image-seed"), c.Int("workers")
+			cfg.Seed, cfg.ImageSeed, cfg.Workers = c.Int64("seed"), c.Int64("image-seed"), c.Int("threads")
 			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
 			ws, err := intList(c, "warmup")
 			if err != nil {
