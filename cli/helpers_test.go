@@ -31,4 +31,3 @@ func runCommand(t *testing.T, args ...string) (string, string, error) {
 	err := app.RunContext(context.Background(), append([]string{"litcache"}, args...))
 	return out.String(), errw.String(), err
 }
-
