@@ -98,6 +98,11 @@ func runCaption(c *cli.Context) error {
 	if c.IsSet("template") && c.IsSet("fields") {
 		return usageError(c, "--template and --fields exclude each other (--fields makes the template)")
 	}
+	if c.Bool("stats") {
+		if err := checkPaths(c, "vocab"); err != nil {
+			return err
+		}
+	}
 	cfg := caption.DefaultConfig()
 	cfg.JSON = c.String("json")
 	cfg.Images = c.String("images")

@@ -70,13 +70,13 @@ func imageWeights(c *cli.Context) (string, int64, error) {
 	w := c.String("weights")
 	seed, random, err := clip.ParseRandomWeights(w)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: --weights: %w", c.Command.FullName(), err)
+		return "", 0, fmt.Errorf("%s: --weights: %w", commandPath(c), err)
 	}
 	if random {
 		return "", seed, nil
 	}
 	if _, err := os.Stat(w); err != nil {
-		return "", 0, fmt.Errorf("%s: --weights: %w", c.Command.FullName(), err)
+		return "", 0, fmt.Errorf("%s: --weights: %w", commandPath(c), err)
 	}
 	return w, 0, nil
 }

@@ -69,9 +69,22 @@ func splitFlag(name, role, what string) *cli.StringFlag {
 		DefaultText: fmt.Sprintf("the cache's only split, or %q when it holds several", role)}
 }
 
+// commandPath is the running command's name with its parents': "cache
+// fingerprint" (urfave/cli's FullName leaves the parents out).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != "" && (x.App == nil || x.Command.Name != x.App.Name) {
+			names = append([]string{x.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
 // usageLine is the first line of the command's usage text.
-func usageLine(cmd *cli.Command) string {
-	name := "litcache " + cmd.FullName()
+func usageLine(c *cli.Context) string {
+	cmd := c.Command
+	name := "litcache " + commandPath(c)
 	if line, _, _ := strings.Cut(strings.TrimSpace(cmd.UsageText), "\n"); line != "" {
 		name = strings.TrimSpace(line)
 	} else if cmd.ArgsUsage != "" {
@@ -84,7 +97,7 @@ func usageLine(cmd *cli.Command) string {
 // the usage line (not the whole help, which buries the one line that matters).
 func usageError(c *cli.Context, format string, args ...any) error {
 	return fmt.Errorf("%s: %s\nusage: %s   (litcache %s --help for every flag)",
-		c.Command.FullName(), fmt.Sprintf(format, args...), usageLine(c.Command), c.Command.FullName())
+		commandPath(c), fmt.Sprintf(format, args...), usageLine(c), commandPath(c))
 }
 
 // given reports a flag set on the command line (or by the environment
@@ -195,7 +208,7 @@ func checkPaths(c *cli.Context, names ...string) error {
 			continue
 		}
 		if _, err := os.Stat(v); err != nil {
-			return fmt.Errorf("%s: --%s: %w", c.Command.FullName(), n, err)
+			return fmt.Errorf("%s: --%s: %w", commandPath(c), n, err)
 		}
 	}
 	return nil

@@ -164,12 +164,12 @@ func tuneConfig(c *cli.Context, d tune.Config, flags []tuneFlag, sweeping bool) 
 		return cfg, err
 	}
 	if _, err := clip.LoadConfig(cfg.TextModel); err != nil {
-		return cfg, fmt.Errorf("%s: --model: %w", c.Command.FullName(), err)
+		return cfg, fmt.Errorf("%s: --model: %w", commandPath(c), err)
 	}
 	if t := c.String("eval-templates"); t != "caption" {
 		tm, err := evaluate.ResolveTemplates(t)
 		if err != nil {
-			return cfg, fmt.Errorf("%s: --eval-templates: %w", c.Command.FullName(), err)
+			return cfg, fmt.Errorf("%s: --eval-templates: %w", commandPath(c), err)
 		}
 		cfg.EvalTemplates = tm
 	}
