@@ -131,7 +131,7 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "format", Value: "clip-retrieval", Usage: "clip-retrieval: img_emb/img_emb_N.npy + metadata/metadata_N.parquet (view 0 only)"},
 					&cli.StringFlag{Name: "out", Usage: "output folder (required)"},
-					&cli.StringFlag{Name: "split", Usage: "export only this split"},
+					&cli.StringFlag{Name: "split", Usage: "export only this split", DefaultText: "every split"},
 				},
 				Action: func(c *cli.Context) error {
 					args, flags, err := trailingFlags(c, "format", "out", "split")

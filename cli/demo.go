@@ -26,7 +26,7 @@ func demoCommand() *cli.Command {
 		Usage: "the whole flow on a synthetic mini-iNat: caption → extract → warm-up sweep → zero-shot report",
 		UsageText: `litcache demo [--out DIR] [--species N] [--warmup 5,40,120] ...
 
-   litcache demo                              # about a minute on 2 cores, into ./demo-out
+   litcache demo                              # into ./demo-out (the README states its time)
    litcache demo --species 50 --epochs 15     # a harder, longer run`,
 		Description: `Runs every stage on an embedded default, with no file from outside the
 repository:

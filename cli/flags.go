@@ -59,7 +59,7 @@ func vocabPath(c *cli.Context) string {
 
 // threadsFlag is --threads N, in-process parallelism.
 func threadsFlag(what string) *cli.IntFlag {
-	return &cli.IntFlag{Name: "threads", Usage: "`N` " + what, DefaultText: "all cores"}
+	return &cli.IntFlag{Name: "threads", Usage: what + ": `N` goroutines", DefaultText: "all cores"}
 }
 
 // splitFlag is a reader's --split (or --val-split): the one rule of
