@@ -392,3 +392,46 @@ func TestVocabFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepMemberFromArray: sweep's member is the array task's index, read
+// as extract reads its worker index (SLURM_ARRAY_TASK_ID minus
+// SLURM_ARRAY_TASK_MIN, or JOB_COMPLETION_INDEX); --member wins.
+func TestSweepMemberFromArray(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want int
+		err  string
+	}{
+		{nil, nil, -1, ""},
+		{map[string]string{"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "3"}, nil, 1, ""},
+		{map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"}, nil, 2, ""},
+		{map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"}, []string{"--member", "0"}, 0, ""},
+		{map[string]string{"JOB_COMPLETION_INDEX": "1", "LITCACHE_WORKERS": "3"}, nil, 1, ""},
+		{map[string]string{"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, nil, 0, "array task 3 (of 4) is outside the grid of 3 members"},
+		{map[string]string{"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "3"}, nil, 0, `$SLURM_ARRAY_TASK_ID="x"`},
+	} {
+		t.Run(fmt.Sprint(tc.env, tc.args), func(t *testing.T) {
+			for _, k := range []string{"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "LITCACHE_WORKERS"} {
+				t.Setenv(k, tc.env[k])
+			}
+			var got int
+			cmd := sweepCommand()
+			cmd.Action = func(c *cli.Context) (err error) {
+				got, err = sweepMember(c, 3)
+				return err
+			}
+			app := &cli.App{Commands: []*cli.Command{cmd}, Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{}}
+			err := app.RunContext(context.Background(), append([]string{"litcache", "sweep"}, tc.args...))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("member %d %v, want %d", got, err, tc.want)
+			}
+		})
+	}
+}
