@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -284,8 +283,6 @@ func flagDefault(f cli.Flag) string {
 	}
 	return ""
 }
-
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // tuneWeightsFlag is --weights, by default a random init from --seed.
 func tuneWeightsFlag() *cli.StringFlag {
