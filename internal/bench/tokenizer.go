@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/stages/demo/bpe"
 )
 
 // Tokenizer times CLIP tokenization (cleaning, BPE, OpenCLIP wrapping to 77)
@@ -104,30 +103,20 @@ func capitalise(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// benchTokenizer loads CLIP's vocabulary, or learns a demo one from the
-// captions when the file is absent.
-func benchTokenizer(caps []string) (*tokenizer.Tokenizer, string, error) {
-	path := os.Getenv("LITCACHE_VOCAB")
-	if path == "" {
-		path = filepath.Join(tokenizerDataDir(), "clip", "bpe_simple_vocab_16e6.txt.gz")
-	}
-	if _, err := os.Stat(path); err == nil {
-		tok, err := tokenizer.Load(path)
-		if err != nil {
-			return nil, "", fmt.Errorf("bench: tokenizer: %w", err)
-		}
-		return tok, "CLIP vocabulary", nil
-	}
-	tok, err := tokenizer.Parse(bpe.VocabText(caps[:2000]))
+// benchTokenizer is CLIP's tokenizer: the vocabulary file $LITCACHE_VOCAB
+// names, else the one built into the binary.
+func benchTokenizer() (*tokenizer.Tokenizer, string, error) {
+	path := os.Getenv(tokenizer.EnvVocab)
+	tok, err := tokenizer.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("bench: tokenizer: demo vocabulary: %w", err)
+		return nil, "", fmt.Errorf("bench: tokenizer: %w", err)
 	}
-	return tok, "demo vocabulary learned from the captions (set LITCACHE_VOCAB to CLIP's bpe_simple_vocab_16e6.txt.gz)", nil
+	return tok, tokenizer.Source(path), nil
 }
 
 func runTokenizerBench(ctx context.Context, emit func(Figure)) error {
 	caps, from := benchCaptions()
-	tok, vocab, err := benchTokenizer(caps)
+	tok, vocab, err := benchTokenizer()
 	if err != nil {
 		return err
 	}
