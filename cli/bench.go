@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/litcache/litcache/internal/bench"
+	"github.com/litcache/litcache/cli/bench"
 )
 
 func benchCommand() *cli.Command {
