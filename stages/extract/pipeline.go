@@ -105,9 +105,11 @@ func windowFor(threads, batchRows, views int) int {
 func samplesPerBatch(batchRows, views int) int { return (batchRows + views - 1) / views }
 
 // run runs every stage until every shard's part is committed, the context
-// ends or a stage fails; the first error ends all stages, and a part not
-// yet committed is dropped (its shard has no marker, so the next run redoes
-// it). The tower runs on the calling goroutine: a GPU backend's context is
+// ends or a stage fails. The first error stops the stages before the tower
+// and the tower; the writer still writes what the tower had embedded, so a
+// shard whose last batch was embedded keeps its part, and a part not yet
+// committed is dropped (its shard has no marker: the next run redoes it).
+// The tower runs on the calling goroutine: a GPU backend's context is
 // current on the OS thread that opened it (cuda.Device.Bind locks it).
 func (p *pipeline) run(ctx context.Context) (stats, error) {
 	var st stats
@@ -135,7 +137,7 @@ func (p *pipeline) run(ctx context.Context) (stats, error) {
 		return b.run(gctx, decoded, ends, toTower)
 	})
 	w := &writer{sink: p.out, shards: p.shards, views: p.views, hooks: p.hooks, bar: p.bar, log: p.log, win: win}
-	g.Go(func() error { return w.run(gctx, toWriter) })
+	g.Go(func() error { return w.run(toWriter) })
 
 	towerErr := towerStage(gctx, p.tower, p.normalize, pool, toTower, toWriter, &st.tower)
 	if towerErr != nil {

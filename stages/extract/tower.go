@@ -44,11 +44,15 @@ func (t clipTower) Dim() int { return t.vt.Config().EmbedDim }
 // pixel buffer back to pool, L2-normalises the rows when normalize is set,
 // and passes the batch on to out, in the order received. Batches without
 // rows (a shard's end after its last full batch, or only rejects) pass
-// through untouched. busy sums the time inside Encode. It closes out.
+// through untouched. busy sums the time inside Encode. It closes out when it
+// returns, for any reason: that is what ends the writer.
 func towerStage(ctx context.Context, t Tower, normalize bool, pool *pixPool, in <-chan *batch, out chan<- *batch, busy *time.Duration) error {
 	defer close(out)
 	E := t.Dim()
 	for b := range in {
+		if err := ctx.Err(); err != nil {
+			return err // not one more batch once the run is over: it may take minutes
+		}
 		if b.rows > 0 {
 			t0 := time.Now()
 			emb, err := t.Encode(b.pix, b.rows)

@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -33,28 +32,24 @@ type writer struct {
 	writeTime time.Duration
 }
 
-// run writes the batches from in until it closes or ctx ends. A part left
+// run writes the batches from in until the tower stage closes it. It does
+// not watch the context: whatever the tower embedded before a failure or a
+// cancel is still written, so a shard whose last batch got through keeps its
+// part, and the writer stops right after (the tower stops first). A part left
 // open (its shard unfinished) is dropped: without a marker, the next run
 // redoes the shard.
-func (w *writer) run(ctx context.Context, in <-chan *batch) error {
+func (w *writer) run(in <-chan *batch) error {
 	defer func() {
 		if w.pw != nil {
 			w.pw.Abort()
 		}
 	}()
-	for {
-		select {
-		case b, ok := <-in:
-			if !ok {
-				return nil
-			}
-			if err := w.write(b); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
+	for b := range in {
+		if err := w.write(b); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // write appends one batch, and commits its shard's part when it is the last.
