@@ -14,7 +14,7 @@ import (
 // soon as its kept views reach the batch size, the last one (empty when the
 // shard's samples filled their batches exactly) carrying the end.
 func TestBatcher(t *testing.T) {
-	const views, batchRows = 2, 5 // 3 kept samples fill a batch (6 rows ≥ 5)
+	const views, batchRows = 2, 6 // 3 kept samples fill a batch
 	perShard := []int{7, 0, 4}
 	var in []*sample
 	for sh, n := range perShard {
@@ -70,7 +70,7 @@ func TestBatcher(t *testing.T) {
 	}
 	want := []string{
 		"shard 0 rows 6 [0/0 0/1 0/2 0/3]", // 0/2 rejected: rides along, adds no rows
-		"shard 0 rows 6 [0/4 0/5 0/6]", // full before the end was seen
+		"shard 0 rows 6 [0/4 0/5 0/6]",     // full before the end was seen
 		"shard 0 rows 0 [] end 7",
 		"shard 1 rows 0 [] end 0",
 		"shard 2 rows 6 [2/0 2/1 2/2]",
