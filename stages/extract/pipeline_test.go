@@ -141,9 +141,8 @@ func checkRows(t *testing.T, dir string, shards, per, views int, skip func(shard
 	}
 }
 
-// noneRejected and shard1Sample3 are the skip functions of checkRows:
-// makeShards empties the image of sample 3 of shard 1.
-func noneRejected(int, int) bool  { return false }
+// shard1Sample3 is checkRows' skip function for makeShards' shards: it
+// empties the image of sample 3 of shard 1.
 func shard1Sample3(s, i int) bool { return s == 1 && i == 3 }
 
 // settledGoroutines waits (up to 5 s) for the goroutine count to fall back to
