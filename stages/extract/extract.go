@@ -31,8 +31,10 @@ type Result struct {
 	RejectFraction float64
 	// Seconds per phase. Decode is summed over the decode goroutines (busy
 	// time, decode + preprocess); Tower is the wall time inside the image
-	// tower; Write the wall time committing parts; Wall the whole run.
-	DecodeSeconds, TowerSeconds, WriteSeconds, WallSeconds float64
+	// tower; Write the wall time committing parts; Pipeline the wall time
+	// from the first sample read to the last part committed; Wall the whole
+	// run (opening the cache and building the tower included).
+	DecodeSeconds, TowerSeconds, WriteSeconds, PipelineSeconds, WallSeconds float64
 	// ImagesPerSecond is samples / wall time.
 	ImagesPerSecond float64
 }
@@ -98,7 +100,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		out:       partSink{cache: cache, split: cfg.Split, worker: cfg.Worker, workers: cfg.NumWorkers},
 		hooks:     cfg.Hooks, bar: bar, log: cfg.Log,
 	}
+	t0 := time.Now()
 	st, err := p.run(ctx)
+	res.PipelineSeconds = time.Since(t0).Seconds()
 	res.Samples, res.Rows, res.Rejects = st.samples, st.rows, st.rejects
 	if err != nil {
 		return res, fmt.Errorf("extract: %w", err)
