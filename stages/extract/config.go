@@ -68,7 +68,8 @@ type Config struct {
 	Hooks Hooks
 }
 
-// Hooks observe the run; each is called when not nil.
+// Hooks observe the run; each is called when not nil, on the writer's
+// goroutine (so hooks need no locking among themselves).
 type Hooks struct {
 	// AfterBatch runs after the writer added the rows of batch b (0-based)
 	// of a shard, before the shard's part is committed.
