@@ -120,7 +120,7 @@ func runExtract(c *cli.Context) error {
 	cfg.Split = c.String("split")
 	cfg.Views = c.Int("views")
 	cfg.BatchSize = c.Int("batch-size")
-	cfg.Workers = c.Int("threads")
+	cfg.Threads = c.Int("threads")
 	cfg.DType = c.String("dtype")
 	cfg.Normalize = !c.Bool("no-normalize")
 	cfg.MaxRejectFraction = c.Float64("max-reject-fraction")

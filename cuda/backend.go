@@ -409,7 +409,9 @@ func (b *Backend) gemm(transA, transB bool, M, N, K int, alpha float32, a uintpt
 
 // ---- forward ----
 
-// Linear: out (N,O) = act(x (N,I) · w (O,I)ᵀ + bias), bias fused into the GEMM epilogue.
+// Linear: out (N,O) = act(x (N,I) · w (O,I)ᵀ + bias), bias fused into the GEMM
+// epilogue; the activation is a separate kernel after it (cuBLASLt's GELU
+// epilogue is the tanh approximation, and it has no QuickGELU).
 func (b *Backend) Linear(out, x, w, bias backend.Tensor, act backend.Act) {
 	N, I := rowsCols(x)
 	O := w.Shape()[0]

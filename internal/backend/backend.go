@@ -17,7 +17,10 @@
 //   - Linear weights are stored as PyTorch nn.Linear does: w (O,I), y = x·wᵀ + b.
 package backend
 
-// Act is an activation fused into Linear or applied by Activation.
+// Act is an activation that Linear applies to its output or Activation
+// applies alone. Linear on the pure-Go CPU GEMM applies it to each row block
+// as soon as the block is final (still in cache); on OpenBLAS it is a pass
+// after the GEMM, and on CUDA a separate kernel.
 type Act uint8
 
 const (

@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ec.Views = cfg.Views
 		ec.DType = store.Float32
 		ec.BatchSize = 64
-		ec.Workers = cfg.Workers
+		ec.Threads = cfg.Workers
 		ec.Progress = pbar
 		ec.Log = logw
 		if _, err := extract.Run(ctx, ec); err != nil {

@@ -1,6 +1,11 @@
 // Package bench is the harness behind `litcache bench`: each figure is
-// measured next to a reference (a ceiling or a peer) timed in the same run,
-// and printed with the ratio between them. Timings never appear in tests.
+// measured next to a reference timed in the same run with the same statistic
+// (fastest of interleaved runs, or one run each), and printed with the ratio
+// between them. A reference is independent of the code measured (a ceiling
+// such as OpenBLAS sgemm or a library's decode alone, or a peer such as
+// gonum or x/image), or else is named plainly as an ablation of litcache's
+// own code ("ablation: dedup off"). It is a driver of the stages, so it
+// lives beside the commands. Timings never appear in tests.
 package bench
 
 import (

@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"math/rand"
-	"runtime"
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -13,13 +11,14 @@ import (
 // Matmul times float32 GEMM in the layout of every Linear layer (x·wᵀ) at
 // 1024³ and at the four ViT-B/16 layer shapes for 8 images (8·197 = 1576
 // rows): litcache's default CPU backend (whatever path it picks), the backend
-// forced onto OpenBLAS, its pure-Go GEMM (assembly micro-kernel where the CPU
-// has AVX-512 or AVX2+FMA) and that GEMM with the portable Go micro-kernel,
-// each against OpenBLAS cblas_sgemm called directly in the same run.
-// Without OpenBLAS the reference is the pure-Go figure and a note says so.
+// forced onto OpenBLAS (when it loads), its pure-Go GEMM (assembly
+// micro-kernel where the CPU has AVX-512 or AVX2+FMA) and that GEMM with the
+// portable Go micro-kernel. Every figure is compared with the same run's
+// sgemmRef (OpenBLAS cblas_sgemm called directly, or gonum's pure-Go Sgemm
+// where OpenBLAS is absent), all as the fastest of interleaved runs.
 var Matmul = Bench{
 	Name: "matmul",
-	Help: "float32 GEMM GFLOP/s (1024³, ViT-B/16 layers): CPU backend and pure-Go fallback vs OpenBLAS sgemm",
+	Help: "float32 GEMM GFLOP/s (1024³, ViT-B/16 layers): CPU backend and pure-Go fallback vs OpenBLAS sgemm (gonum sgemm without OpenBLAS)",
 	Run:  runMatmul,
 }
 
@@ -38,10 +37,14 @@ var matmulShapes = []matmulShape{
 
 func runMatmul(ctx context.Context, emit func(Figure)) error {
 	cpu := backend.NewCPU()
-	withBLAS := backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true})
 	pure := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true})
 	portable := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true, PortableKernel: true})
-	blas, blasErr := backend.OpenBLASSgemm(runtime.GOMAXPROCS(0))
+	_, blasErr := backend.OpenBLASSgemm(1)
+	var withBLAS *backend.CPU
+	if blasErr == nil {
+		withBLAS = backend.NewCPUWith(backend.CPUOptions{PreferBLAS: true})
+	}
+	ref := newSgemmRef()
 	rng := rand.New(rand.NewSource(1))
 	for _, s := range matmulShapes {
 		x := make([]float32, s.m*s.k)
@@ -55,17 +58,23 @@ func runMatmul(ctx context.Context, emit func(Figure)) error {
 		out := make([]float32, s.m*s.n)
 		xt, wt, ot := cpu.FromFloat32(x, s.m, s.k), cpu.FromFloat32(w, s.n, s.k), cpu.Zeros(s.m, s.n)
 		xp, wp, op := pure.FromFloat32(x, s.m, s.k), pure.FromFloat32(w, s.n, s.k), pure.Zeros(s.m, s.n)
-		runs := []func(){
-			func() { cpu.Linear(ot, xt, wt, nil, backend.ActNone) },
-			func() { pure.Linear(op, xp, wp, nil, backend.ActNone) },
-			func() { portable.Linear(op, xp, wp, nil, backend.ActNone) },
+		type run struct {
+			name, note string
+			f          func()
 		}
-		if blas != nil {
-			runs = append(runs,
-				func() { withBLAS.Linear(op, xp, wp, nil, backend.ActNone) },
-				func() { blas(false, true, s.m, s.n, s.k, 1, x, s.k, w, s.k, 0, out, s.n) })
+		runs := []run{
+			{"litcache", "default backend: " + cpu.Name(), func() { cpu.Linear(ot, xt, wt, nil, backend.ActNone) }},
+			{"go", "pure-Go fallback, " + pure.GemmKernel(), func() { pure.Linear(op, xp, wp, nil, backend.ActNone) }},
+			{"go-portable", "pure-Go fallback without assembly, " + portable.GemmKernel(), func() { portable.Linear(op, xp, wp, nil, backend.ActNone) }},
 		}
-		best, err := bestTimes(ctx, runs)
+		if withBLAS != nil {
+			runs = append(runs, run{"litcache-blas", "backend with PreferBLAS: " + withBLAS.Name(), func() { withBLAS.Linear(op, xp, wp, nil, backend.ActNone) }})
+		}
+		fs := []func(){func() { ref.linear(s.m, s.n, s.k, x, w, out) }}
+		for _, r := range runs {
+			fs = append(fs, r.f)
+		}
+		best, err := bestTimes(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -73,22 +82,17 @@ func runMatmul(ctx context.Context, emit func(Figure)) error {
 			return 2 * float64(s.m) * float64(s.n) * float64(s.k) / d.Seconds() / 1e9
 		}
 		name := "matmul/" + s.name
-		goNote := "pure-Go fallback, " + pure.GemmKernel()
-		portNote := "pure-Go fallback without assembly, " + portable.GemmKernel()
-		if blas != nil {
-			ref := gflops(best[4])
-			emit(Figure{Name: name + "/openblas", Value: ref, Unit: "GFLOP/s", HigherIsBetter: true, Note: "cblas_sgemm called directly, its own threads"})
-			emit(Figure{Name: name + "/litcache", Value: gflops(best[0]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: "default backend: " + cpu.Name()})
-			emit(Figure{Name: name + "/litcache-blas", Value: gflops(best[3]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: "backend with PreferBLAS: " + withBLAS.Name()})
-			emit(Figure{Name: name + "/go", Value: gflops(best[1]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: goNote})
-			emit(Figure{Name: name + "/go-portable", Value: gflops(best[2]), Unit: "GFLOP/s", RefName: "openblas", Ref: ref, HigherIsBetter: true, Note: portNote})
-			continue
+		refRate := gflops(best[0])
+		emit(Figure{Name: name + "/reference", Value: refRate, Unit: "GFLOP/s", HigherIsBetter: true, Note: ref.note})
+		for i, r := range runs {
+			emit(Figure{Name: name + "/" + r.name, Value: gflops(best[i+1]), Unit: "GFLOP/s", RefName: ref.name, Ref: refRate, HigherIsBetter: true, Note: r.note})
 		}
-		ref := gflops(best[1])
-		note := fmt.Sprintf("OpenBLAS absent (%v): reference is the pure-Go figure", blasErr)
-		emit(Figure{Name: name + "/litcache", Value: gflops(best[0]), Unit: "GFLOP/s", RefName: "go", Ref: ref, HigherIsBetter: true, Note: note})
-		emit(Figure{Name: name + "/go", Value: ref, Unit: "GFLOP/s", HigherIsBetter: true, Note: goNote})
-		emit(Figure{Name: name + "/go-portable", Value: gflops(best[2]), Unit: "GFLOP/s", RefName: "go", Ref: ref, HigherIsBetter: true, Note: portNote})
+		for _, t := range []backend.Tensor{xt, wt, ot} {
+			cpu.Free(t)
+		}
+		for _, t := range []backend.Tensor{xp, wp, op} {
+			pure.Free(t)
+		}
 	}
 	return nil
 }
