@@ -64,8 +64,24 @@ func (s *File) Float32(name string) ([]float32, error) {
 	return d, err
 }
 
-// Int64s reads an integer tensor.
+// Int64s reads an integer tensor, or a floating-point one holding whole
+// numbers (a state dict converted to float as a whole, buffers included).
 func (s *File) Int64s(name string) ([]int64, error) {
+	info, ok := s.f.Info(name)
+	if ok && (info.DType == "F32" || info.DType == "F64" || info.DType == "F16" || info.DType == "BF16") {
+		d, _, err := s.f.Float64(name)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]int64, len(d))
+		for i, v := range d {
+			out[i] = int64(v)
+			if float64(out[i]) != v {
+				return nil, fmt.Errorf("weights: %s: element %d (%g) is not an integer", name, i, v)
+			}
+		}
+		return out, nil
+	}
 	d, _, err := s.f.Int64s(name)
 	return d, err
 }
