@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -40,16 +39,29 @@ import (
 // equal bit for bit.
 const forwardTol = 1e-5
 
-// fixtureDir is $LITCACHE_DINOV2_FIXTURE_DIR or testdata/dinov2-tiny.
-func fixtureDir(t *testing.T) string {
+// fixtureDirs is $LITCACHE_DINOV2_FIXTURE_DIR, or the fixtures in testdata:
+// dinov2-tiny (the shared one) and dinov2-tiny-swiglu (generated here by the
+// same generator with Meta's code: the SwiGLU FFN, block_chunks 2 names,
+// registers, antialiased resizing with offset 0 — ViT-g/14-reg's options).
+func fixtureDirs(t *testing.T) []string {
 	t.Helper()
 	if d := os.Getenv("LITCACHE_DINOV2_FIXTURE_DIR"); d != "" {
 		if _, err := os.Stat(d); err != nil {
 			t.Fatalf("LITCACHE_DINOV2_FIXTURE_DIR: %v", err)
 		}
-		return d
+		return []string{d}
 	}
-	return testutil.Testdata(t, "dinov2-tiny")
+	return []string{testutil.Testdata(t, "dinov2-tiny"), testutil.Testdata(t, "dinov2-tiny-swiglu")}
+}
+
+// eachFixture runs fn on every fixture directory as a subtest.
+func eachFixture(t *testing.T, fn func(t *testing.T, dir string, cfg Config, gen generatorConfig)) {
+	for _, dir := range fixtureDirs(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfg, gen := loadFixture(t, dir)
+			fn(t, dir, cfg, gen)
+		})
+	}
 }
 
 // generatorConfig is the fixture's generator_config.json.
@@ -59,9 +71,8 @@ type generatorConfig struct {
 	Inputs map[string]int  `json:"inputs"`
 }
 
-func loadFixture(t *testing.T) (dir string, cfg Config, gen generatorConfig) {
+func loadFixture(t *testing.T, dir string) (cfg Config, gen generatorConfig) {
 	t.Helper()
-	dir = fixtureDir(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "generator_config.json"))
 	if err != nil {
 		t.Fatalf("reference file: %v", err)
@@ -75,7 +86,7 @@ func loadFixture(t *testing.T) (dir string, cfg Config, gen generatorConfig) {
 	if cfg, err = ParseConfig(gen.Model); err != nil {
 		t.Fatal(err)
 	}
-	return dir, cfg, gen
+	return cfg, gen
 }
 
 func openST(t *testing.T, path string) *safetensors.File {
@@ -131,8 +142,9 @@ func rows(x []float32, B, T, C, lo, hi int) []float32 {
 	return out
 }
 
-func TestForwardParity(t *testing.T) {
-	dir, cfg, gen := loadFixture(t)
+func TestForwardParity(t *testing.T) { eachFixture(t, forwardParity) }
+
+func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	be := backend.NewCPU()
 	m, err := LoadFile(be, cfg, filepath.Join(dir, "weights.safetensors"))
 	if err != nil {
@@ -252,8 +264,9 @@ func checkPools(t *testing.T, m *Model, x backend.Tensor, B, S int, fwd *safeten
 }
 
 // TestEncodeIsForwardAndPool: Encode at the config's size is forward then pool.
-func TestEncodeIsForwardAndPool(t *testing.T) {
-	dir, cfg, gen := loadFixture(t)
+func TestEncodeIsForwardAndPool(t *testing.T) { eachFixture(t, encodeIsForwardAndPool) }
+
+func encodeIsForwardAndPool(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	be := backend.NewCPU()
 	m, err := LoadFile(be, cfg, filepath.Join(dir, "weights.safetensors"))
 	if err != nil {
@@ -276,4 +289,3 @@ func TestEncodeIsForwardAndPool(t *testing.T) {
 	t.Fatalf("no input of the fixture runs at image_size %d (inputs %v)", cfg.ImageSize, gen.Inputs)
 }
 
-var _ = strings.HasPrefix

@@ -35,15 +35,28 @@ import (
 // block or a transposed bias table gives errors of order 1e-2 .. 1.
 const forwardTol = 1e-5
 
-func fixtureDir(t *testing.T) string {
+// fixtureDirs is $LITCACHE_SWIN_FIXTURE_DIR, or the fixtures in testdata:
+// swin-tiny (the shared one) and swin-tiny-pad (generated here by the same
+// generator: 40 px, three stages, so the 10×10 and 5×5 maps are padded to
+// the window, both shift, and the 5×5 map is padded for the merging).
+func fixtureDirs(t *testing.T) []string {
 	t.Helper()
 	if d := os.Getenv("LITCACHE_SWIN_FIXTURE_DIR"); d != "" {
 		if _, err := os.Stat(d); err != nil {
 			t.Fatalf("LITCACHE_SWIN_FIXTURE_DIR: %v", err)
 		}
-		return d
+		return []string{d}
 	}
-	return testutil.Testdata(t, "swin-tiny")
+	return []string{testutil.Testdata(t, "swin-tiny"), testutil.Testdata(t, "swin-tiny-pad")}
+}
+
+func eachFixture(t *testing.T, fn func(t *testing.T, dir string, cfg Config, gen generatorConfig)) {
+	for _, dir := range fixtureDirs(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfg, gen := loadFixture(t, dir)
+			fn(t, dir, cfg, gen)
+		})
+	}
 }
 
 type generatorConfig struct {
@@ -51,9 +64,8 @@ type generatorConfig struct {
 	ImageSize int `json:"image_size"`
 }
 
-func loadFixture(t *testing.T) (string, Config, generatorConfig) {
+func loadFixture(t *testing.T, dir string) (Config, generatorConfig) {
 	t.Helper()
-	dir := fixtureDir(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "generator_config.json"))
 	if err != nil {
 		t.Fatalf("reference file: %v", err)
@@ -69,7 +81,7 @@ func loadFixture(t *testing.T) (string, Config, generatorConfig) {
 	if gen.Batch <= 0 || gen.ImageSize != cfg.ImageSize {
 		t.Fatalf("generator_config.json: batch %d, image_size %d (config %d)", gen.Batch, gen.ImageSize, cfg.ImageSize)
 	}
-	return dir, cfg, gen
+	return cfg, gen
 }
 
 func openST(t *testing.T, path string) *safetensors.File {
@@ -115,8 +127,9 @@ func toF32(d []float64) []float32 {
 	return out
 }
 
-func TestForwardParity(t *testing.T) {
-	dir, cfg, gen := loadFixture(t)
+func TestForwardParity(t *testing.T) { eachFixture(t, forwardParity) }
+
+func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	be := backend.NewCPU()
 	m, err := LoadFile(be, cfg, filepath.Join(dir, "weights.safetensors"))
 	if err != nil {
@@ -174,8 +187,9 @@ func TestForwardParity(t *testing.T) {
 }
 
 // TestEncodeIsForwardAndPool: Encode is forward then the pooled embedding.
-func TestEncodeIsForwardAndPool(t *testing.T) {
-	dir, cfg, gen := loadFixture(t)
+func TestEncodeIsForwardAndPool(t *testing.T) { eachFixture(t, encodeIsForwardAndPool) }
+
+func encodeIsForwardAndPool(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	be := backend.NewCPU()
 	m, err := LoadFile(be, cfg, filepath.Join(dir, "weights.safetensors"))
 	if err != nil {
