@@ -288,4 +288,3 @@ func encodeIsForwardAndPool(t *testing.T, dir string, cfg Config, gen generatorC
 	}
 	t.Fatalf("no input of the fixture runs at image_size %d (inputs %v)", cfg.ImageSize, gen.Inputs)
 }
-
