@@ -165,6 +165,12 @@ func TestResolveFiles(t *testing.T) {
 	}
 }
 
+// fixtureConfig is a parity fixture's generator_config.json (a config file
+// the registry resolves).
+func fixtureConfig(t *testing.T, dir string) string {
+	return testutil.Testdata(t, dir+"/generator_config.json")
+}
+
 func reference(t *testing.T, path, name string) []float64 {
 	t.Helper()
 	f, err := safetensors.Open(path)
