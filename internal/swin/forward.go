@@ -103,12 +103,12 @@ func (m *Model) blockForward(i, j int, x backend.Tensor, sc *scratch, B, s, C in
 		be.PrependRow(sc.padded, sc.ln, m.zeroRow(C), 1, B*s*s)
 		src = be.Reshape(sc.padded, 1+B*s*s, C)
 	}
-	be.GatherRows(sc.win, src, windowRows(B, s, p, ws, shift, sc.padded != nil))
+	be.GatherRows(sc.win, src, m.gatherRows(rowKey{rowsWindow, B, s, shift}))
 	be.Linear(sc.qkv, sc.win, bl.qkvW, bl.qkvB, backend.ActNone)
 	nW := (p / ws) * (p / ws)
 	be.AttentionBias(sc.att, sc.qkv, bias, B*nW, ws*ws, bl.heads, nil)
 	be.Linear(sc.proj, sc.att, bl.projW, bl.projB, backend.ActNone)
-	be.GatherRows(sc.back, sc.proj, unwindowRows(B, s, p, ws, shift))
+	be.GatherRows(sc.back, sc.proj, m.gatherRows(rowKey{rowsUnwindow, B, s, shift}))
 	be.Add(sc.x1, x, sc.back)
 	be.LayerNorm(sc.ln, sc.x1, bl.norm2G, bl.norm2B, LayerNormEps, nil, nil)
 	be.Linear(sc.h, sc.ln, bl.fc1W, bl.fc1B, backend.ActGELU)
@@ -130,7 +130,7 @@ func (m *Model) mergeForward(mg *merge, x backend.Tensor, B, s, C int) backend.T
 	}
 	cat := be.Zeros(B*o*o*4, C)
 	defer be.Free(cat)
-	be.GatherRows(cat, src, mergeRows(B, s, pad))
+	be.GatherRows(cat, src, m.gatherRows(rowKey{rowsMerge, B, s, 0}))
 	cat4 := be.Reshape(cat, B*o*o, 4*C) // four consecutive rows of C are one row of 4C
 	be.LayerNorm(cat4, cat4, mg.normG, mg.normB, LayerNormEps, nil, nil)
 	out := be.Zeros(B*o*o, 2*C)

@@ -42,3 +42,37 @@ func TestConcurrentEncode(t *testing.T) {
 		tw.Free()
 	}
 }
+
+// TestBatchSplit: an image's embedding does not depend on its batch: 40
+// images at once (two pooling chunks of 32 and 8) against 25 + 15. GEMM
+// blocking differs with the row count, so within 1e-6 relative, not bitwise;
+// a pooling matrix that mixed images or a chunk offset off by one would be
+// order 1.
+func TestBatchSplit(t *testing.T) {
+	be := backend.NewCPU()
+	for _, spec := range []Spec{
+		{Model: fixtureConfig(t, "dinov2-tiny-swiglu"), Weights: "random:8", Pool: "cls+mean"},
+		{Model: fixtureConfig(t, "dinov2-tiny"), Weights: "random:8", Pool: "mean"},
+		{Model: fixtureConfig(t, "swin-tiny-pad"), Weights: "random:8"},
+	} {
+		tw, err := Load(be, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, S := 40, tw.ImageSize()
+		px := randPixels(n, S, 2)
+		all := tw.Encode(px, n)
+		cut := 25 * 3 * S * S
+		parts := append(tw.Encode(px[:cut], 25), tw.Encode(px[cut:], 15)...)
+		var num, den float64
+		for i := range all {
+			d := float64(all[i] - parts[i])
+			num += d * d
+			den += float64(parts[i]) * float64(parts[i])
+		}
+		if e := num / den; e > 1e-12 {
+			t.Errorf("%s %s: batch of 40 vs 25+15: relative error %.3g", tw.Family(), tw.Pool(), e)
+		}
+		tw.Free()
+	}
+}
