@@ -19,7 +19,7 @@ import (
 
 // TestCLIPFingerprintUnchanged: CLIP fingerprints equal those extract wrote
 // into caches before the registry. The golden values were printed by
-// stages/extract.Fingerprint at commit 6d27b5e (before extract used this
+// stages/extract.Fingerprint as of main at a71ab5e (before extract used this
 // package): a change here invalidates every existing CLIP cache.
 func TestCLIPFingerprintUnchanged(t *testing.T) {
 	weightsFile := testutil.Testdata(t, "clip-tiny/weights_openclip.safetensors")
