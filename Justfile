@@ -16,6 +16,16 @@ test:
 ci:
     bash .ci/run
 
+# Container image (Dockerfile): the static binary (-tags nonative) on distroless
+# static, non-root. Push it where your cluster pulls from, e.g.
+#   just docker registry.example.com/litcache:latest && docker push registry.example.com/litcache:latest
+docker tag="litcache:latest":
+    docker build -t {{tag}} --build-arg VERSION=$(git describe --always --dirty 2>/dev/null || echo dev) .
+
+# The binary the Dockerfile builds, without docker: fully static, no native libraries
+static:
+    CGO_ENABLED=0 go build -trimpath -tags nonative -o litcache ./cli/litcache
+
 # The whole flow on the embedded synthetic default
 demo:
     go run ./cli/litcache demo
@@ -34,6 +44,7 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzTokenize -fuzztime {{seconds}}s ./internal/tokenizer/
     go test -run '^$' -fuzz FuzzDecode -fuzztime {{seconds}}s ./internal/imageproc/
     go test -run '^$' -fuzz FuzzReader -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
 
 # GPU test binaries for a machine without Go (../shared/scripts/gpu-build.sh),
 # plus the PyTorch peer, into .gpu/. On the GPU machine, in the repo root:

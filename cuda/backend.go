@@ -409,7 +409,9 @@ func (b *Backend) gemm(transA, transB bool, M, N, K int, alpha float32, a uintpt
 
 // ---- forward ----
 
-// Linear: out (N,O) = act(x (N,I) · w (O,I)ᵀ + bias), bias fused into the GEMM epilogue.
+// Linear: out (N,O) = act(x (N,I) · w (O,I)ᵀ + bias), bias fused into the GEMM
+// epilogue; the activation is a separate kernel after it (cuBLASLt's GELU
+// epilogue is the tanh approximation, and it has no QuickGELU).
 func (b *Backend) Linear(out, x, w, bias backend.Tensor, act backend.Act) {
 	N, I := rowsCols(x)
 	O := w.Shape()[0]
@@ -468,6 +470,19 @@ func ptr0(t *Tensor) uintptr {
 // batched GEMM over B·H, a scaled (causal) softmax kernel, probs·v by a second
 // batched GEMM, heads merged back.
 func (b *Backend) Attention(out, qkv backend.Tensor, B, T, H int, causal bool, probs backend.Tensor) {
+	b.attention(out, qkv, nil, B, T, H, causal, probs)
+}
+
+// AttentionBias is Attention with bias (G,H,T,T) added to the scaled scores
+// (batch entry b takes bias[b mod G]) by the softmax kernel attn_softmax_bias.
+func (b *Backend) AttentionBias(out, qkv, bias backend.Tensor, B, T, H int, probs backend.Tensor) {
+	if bias == nil || bias.Len() == 0 || bias.Len()%(H*T*T) != 0 || B%(bias.Len()/(H*T*T)) != 0 {
+		panic(fmt.Sprintf("cuda: AttentionBias: bias does not fit B=%d H=%d T=%d", B, H, T))
+	}
+	b.attention(out, qkv, bias, B, T, H, false, probs)
+}
+
+func (b *Backend) attention(out, qkv, bias backend.Tensor, B, T, H int, causal bool, probs backend.Tensor) {
 	C := out.Shape()[len(out.Shape())-1]
 	D := C / H
 	BH := B * H
@@ -480,7 +495,12 @@ func (b *Backend) Attention(out, qkv backend.Tensor, B, T, H int, causal bool, p
 	if p == nil {
 		p = b.scratch(BH, T, T)
 	}
-	b.launchRows("attn_softmax"+b.suffix, BH*T, T, p.buf.Ptr, scores.buf.Ptr, int32(T), float32(1/math.Sqrt(float64(D))), boolInt(causal))
+	if bias == nil {
+		b.launchRows("attn_softmax"+b.suffix, BH*T, T, p.buf.Ptr, scores.buf.Ptr, int32(T), float32(1/math.Sqrt(float64(D))), boolInt(causal))
+	} else {
+		b.launchRows("attn_softmax_bias"+b.suffix, BH*T, T, p.buf.Ptr, scores.buf.Ptr, ptr(bias), int32(T), int32(H),
+			int32(bias.Len()/(H*T*T)), float32(1/math.Sqrt(float64(D))))
+	}
 	heads := b.scratch(BH, T, D)
 	b.gemm(false, false, T, D, T, 1, p.buf.Ptr, T, v.buf.Ptr, D, 0, heads.buf.Ptr, D, 0, false, BH, tt2, td, td)
 	b.launchN("merge_heads"+b.suffix, B*T*C, ptr(out), heads.buf.Ptr, int32(B), int32(T), int32(H), int32(D))
@@ -495,6 +515,12 @@ func boolInt(v bool) int32 {
 		return 1
 	}
 	return 0
+}
+
+// SwiGLU: out (N,F) = silu(x[:, :F])·x[:, F:].
+func (b *Backend) SwiGLU(out, x backend.Tensor) {
+	N, F := rowsCols(out)
+	b.launchN("swiglu"+b.suffix, N*F, ptr(out), ptr(x), int64(N), int32(F))
 }
 
 // Activation: out = act(x).

@@ -109,7 +109,10 @@ func (bl *block) forward(be backend.Backend, out, x backend.Tensor, a *blockActs
 		bl.outProj.forward(be, s.x1, s.att, backend.ActNone)
 		be.Add(s.x1, s.x1, x)
 		bl.ln2.forward(be, s.ln, s.x1, nil, nil)
-		bl.fc.forward(be, s.fca, s.ln, d.act) // activation fused
+		// The activation inside Linear: the pure-Go CPU GEMM applies it to each
+		// row block while the block is in cache; OpenBLAS and CUDA apply it in a
+		// pass (a kernel) after the GEMM.
+		bl.fc.forward(be, s.fca, s.ln, d.act)
 		bl.proj.forward(be, out, s.fca, backend.ActNone)
 		be.Add(out, out, s.x1)
 		return

@@ -83,8 +83,8 @@ func TestDemoSmall(t *testing.T) {
 			t.Errorf("results table lacks %q:\n%s", want, table)
 		}
 	}
-	if !strings.Contains(log.String(), "learned from the") {
-		t.Errorf("the log does not say the vocabulary is learned from the captions")
+	if !strings.Contains(log.String(), "CLIP's BPE vocabulary (built in)") {
+		t.Errorf("the log does not say the captions are tokenized with CLIP's vocabulary")
 	}
 }
 

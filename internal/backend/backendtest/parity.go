@@ -263,6 +263,38 @@ var ops = []op{
 			}
 		}
 	}},
+	{"AttentionBias", func(p *pair) {
+		// G = 1 (a bias shared by every entry, Swin without shift) and G = 3
+		// (per-window bias and mask), with −100 entries as the shifted-window
+		// mask has them; T = 13 runs the loop path, T = 49 (a 7×7 window) the GEMM one.
+		for _, s := range []struct{ B, T, H, D, G int }{{3, 13, 2, 8, 1}, {6, 13, 3, 4, 3}, {4, 49, 2, 16, 2}} {
+			C := s.H * s.D
+			qkv := p.randn(s.B*s.T, 3*C)
+			bias := p.randn(s.G, s.H, s.T, s.T)
+			for i := range bias.host {
+				if i%7 == 3 {
+					bias.host[i] = -100
+				}
+			}
+			bias = p.from(bias.host, s.G, s.H, s.T, s.T)
+			out, probs := p.randn(s.B*s.T, C), p.randn(s.B, s.H, s.T, s.T)
+			p.ref.AttentionBias(out.r, qkv.r, bias.r, s.B, s.T, s.H, probs.r)
+			p.got.AttentionBias(out.g, qkv.g, bias.g, s.B, s.T, s.H, probs.g)
+			what := fmt.Sprintf("B%d T%d H%d D%d G%d", s.B, s.T, s.H, s.D, s.G)
+			p.check(what+" out", out)
+			p.check(what+" probs", probs)
+			out2 := p.zeros(s.B*s.T, C)
+			p.ref.AttentionBias(out2.r, qkv.r, bias.r, s.B, s.T, s.H, nil)
+			p.got.AttentionBias(out2.g, qkv.g, bias.g, s.B, s.T, s.H, nil)
+			p.check(what+" out without probs", out2)
+		}
+	}},
+	{"SwiGLU", func(p *pair) {
+		x, out := p.uniform(-8, 8, 2, 7, 2*37), p.randn(2, 7, 37)
+		p.ref.SwiGLU(out.r, x.r)
+		p.got.SwiGLU(out.g, x.g)
+		p.check("out", out)
+	}},
 	{"Activation", func(p *pair) {
 		for _, act := range acts {
 			x := p.uniform(-6, 6, 9, 31)
