@@ -213,7 +213,7 @@ func (w *PartWriter) RejectMember(name, key string, offset int64, reason string)
 func (w *PartWriter) Damaged(d Damage) {
 	w.damage = &d
 	w.addReject(Reject{Kind: KindDamage, Key: d.Key, After: d.After, Offset: d.Offset, Lost: d.Lost,
-		Reason: fmt.Sprintf("%s (%d samples read; %d never read: %s)", d.Reason, d.Read, d.Lost, d.How)})
+		Reason: fmt.Sprintf("%s; %d samples never read (%s)", d.Reason, d.Lost, d.How)})
 	w.samples += d.Lost
 	w.nrejects += d.Lost
 }

@@ -60,6 +60,13 @@ type Config struct {
 	MaxRejectFraction float64
 	// Backend runs the tower; nil means backend.NewCPU().
 	Backend backend.Backend
+	// AllowMixedProducers lets this run add parts to a cache whose rows
+	// were made by another producer (backend kind, precision, JPEG decoder:
+	// CPU float32 next to GPU bf16, say); without it such a run is refused.
+	AllowMixedProducers bool
+	// VerifyParts checks each finished part's whole sha256 against its
+	// marker before counting it done (always: size and Arrow footer).
+	VerifyParts bool
 	// Progress configures the progress bar.
 	Progress progress.Options
 	// Log receives one-line messages (nil: stderr).

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/wds"
 	"github.com/litcache/litcache/store"
 )
@@ -28,7 +30,7 @@ func seqShard(t *testing.T, path, prefix string, n, cut int, after map[int][]mem
 		keep = cut
 	}
 	for i := 0; i < keep; i++ {
-		ms = append(ms, sample(t, fmt.Sprintf("%s_%04d", prefix, i), i%5, uint64(i+1))...)
+		ms = append(ms, goodSample(t, fmt.Sprintf("%s_%04d", prefix, i), i%5, uint64(i+1))...)
 		ms = append(ms, after[i]...)
 	}
 	writeShard(t, path, ms, 0)
@@ -223,4 +225,104 @@ func TestCase6FailedStartDoesNotBlock(t *testing.T) {
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatalf("the retry with good weights: %v", err)
 	}
+}
+
+// renamed is a backend under another name: the CPU's arithmetic, reported
+// as another producer.
+type renamed struct {
+	backend.Backend
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// Issue 10: a worker whose producer differs from the cache's is refused
+// unless allowed; the producers are recorded and reported.
+func TestMixedProducersRefused(t *testing.T) {
+	dir := t.TempDir()
+	shards := makeShards(t, dir, 2, 3)
+	cfg := testConfig(shards[:1], filepath.Join(dir, "cache"))
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	gpu := cfg
+	gpu.Shards = shards
+	gpu.Backend = renamed{backend.NewCPU(), "cuda/bf16 (test double)"}
+	_, err := Run(context.Background(), gpu)
+	if !errors.Is(err, store.ErrMixedProducers) || !strings.Contains(err.Error(), "cuda/bf16") || !strings.Contains(err.Error(), "cpu/float32") {
+		t.Fatalf("a bf16 worker into a float32 cache: %v", err)
+	}
+	gpu.AllowMixedProducers = true
+	if res, err := Run(context.Background(), gpu); err != nil || res.Skipped != 1 {
+		t.Fatalf("allowed: %+v %v", res, err)
+	}
+	m, _ := store.ReadManifest(cfg.Cache)
+	if len(m.Producers) != 2 || m.Producer.Backend != "cpu" || m.Producers[1].Producer.Precision != "bf16" {
+		t.Fatalf("manifest producers %+v (cache's %v)", m.Producers, m.Producer)
+	}
+	rep, err := store.Verify(cfg.Cache, store.VerifyOptions{})
+	if err != nil || !strings.Contains(strings.Join(rep.Warnings, "\n"), "cuda/bf16") {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// Two identical runs at once make each shard once: whatever one holds, the
+// other skips; a shard locked by someone else is left, and made on a rerun.
+func TestShardLocks(t *testing.T) {
+	dir := t.TempDir()
+	shards := makeShards(t, dir, 6, 3)
+	ref := filepath.Join(dir, "ref")
+	if _, err := Run(context.Background(), testConfig(shards, ref)); err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, ref)
+
+	cache := filepath.Join(dir, "cache")
+	var results [2]Result
+	var errs [2]error
+	done := make(chan int)
+	for i := range results {
+		go func() {
+			c := testConfig(shards, cache)
+			c.Hooks.AfterBatch = func(string, int) { time.Sleep(5 * time.Millisecond) } // let the runs interleave
+			results[i], errs[i] = Run(context.Background(), c)
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	samples := results[0].Samples + results[1].Samples
+	if samples != 18 {
+		t.Fatalf("the two runs read %d samples between them, the shards hold 18 (a shard made twice, or none): %+v", samples, results)
+	}
+	sameDump(t, "two at once", dump(t, cache), want)
+
+	// A shard whose lock someone else holds is left to them.
+	other := filepath.Join(dir, "held")
+	c, err := store.Create(other, store.Manifest{Fingerprint: "x", Dim: 1, DType: store.Float32, Views: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := c.TryLock(store.PartName("train", shards[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	cfg := testConfig(shards, other)
+	cfg.Log = &log
+	res, err := Run(context.Background(), cfg)
+	if err != nil || res.Busy != 1 || res.Samples != 15 {
+		t.Fatalf("with shard 2 held: %+v %v", res, err)
+	}
+	if !strings.Contains(log.String(), "being made by pid") {
+		t.Errorf("the skip does not say who holds the shard:\n%s", log.String())
+	}
+	lk.Unlock()
+	if res, err := Run(context.Background(), cfg); err != nil || res.Skipped != 5 || res.Samples != 3 {
+		t.Fatalf("rerun after the holder let go: %+v %v", res, err)
+	}
+	sameDump(t, "after the holder", dump(t, other), want)
 }
