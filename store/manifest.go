@@ -137,6 +137,9 @@ func ReadManifest(dir string) (Manifest, error) {
 	var m Manifest
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if errors.Is(err, fs.ErrNotExist) {
+		if mks, _ := filepath.Glob(filepath.Join(dir, "done", "*.json")); len(mks) > 0 {
+			return m, fmt.Errorf("store: %s: manifest.json is missing, but %d parts are done: `litcache cache index %s` rebuilds it from their markers: %w", dir, len(mks), dir, ErrNotCache)
+		}
 		return m, fmt.Errorf("store: %s: %w", dir, ErrNotCache)
 	}
 	if err != nil {
