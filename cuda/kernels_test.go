@@ -38,8 +38,8 @@ func TestKernelsCompile(t *testing.T) {
 				if len(cubin) < 4 || string(cubin[1:4]) != "ELF" {
 					t.Fatalf("cubin for %s is not an ELF image (%d bytes)", arch, len(cubin))
 				}
-				if names := KernelNames(s.Src); len(names) == 0 {
-					t.Fatalf("%s defines no extern \"C\" kernels", s.Name)
+				if ks, err := s.Kernels(); err != nil || len(ks) == 0 {
+					t.Fatalf("%s defines no extern \"C\" kernels (%v)", s.Name, err)
 				}
 			})
 		}
