@@ -31,6 +31,8 @@ var (
 // Result is a CUresult from the driver API.
 type Result int32
 
+const errOutOfMemory Result = 2 // CUDA_ERROR_OUT_OF_MEMORY
+
 // isKernelFault reports codes that a faulting kernel leaves behind (sticky:
 // the context is unusable afterwards), reported by whatever call comes next.
 func (r Result) isKernelFault() bool {

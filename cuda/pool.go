@@ -46,7 +46,7 @@ func (p *pool) get(n uint64) (Buffer, error) {
 	}
 	p.mu.Unlock()
 	buf, err := p.dv.Alloc(c)
-	if err != nil {
+	if e, ok := err.(*Error); ok && e.Code == errOutOfMemory {
 		// Out of memory: give the pool back to the device and try once more.
 		if terr := p.trim(); terr != nil {
 			return Buffer{}, terr
