@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -77,6 +78,8 @@ type Backend struct {
 	elem    uint64 // bytes per element
 	suffix  string // kernel name suffix: "_f32" or "_bf16"
 	maxGrid uint32
+	// fallbacks counts GEMMs run by gemm.cu's kernel for want of a cuBLASLt algorithm.
+	fallbacks atomic.Int64
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -156,6 +159,10 @@ func (b *Backend) Precision() Precision { return b.prec }
 func (b *Backend) Name() string {
 	return fmt.Sprintf("cuda/%s (%s, %s)", b.prec, b.dv.Name, b.dv.Arch())
 }
+
+// FallbackGEMMs is how many GEMMs ran on the backend's own kernel because
+// cuBLASLt had no algorithm for them (slow; 0 on a healthy setup).
+func (b *Backend) FallbackGEMMs() int64 { return b.fallbacks.Load() }
 
 // Sync waits for every queued op.
 func (b *Backend) Sync() error { return b.dv.Sync() }

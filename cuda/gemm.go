@@ -64,6 +64,7 @@ func (b *Backend) gemm(g gemmCall) {
 
 // gemmFallback runs the column-major GEMM cm with gemm.cu's kernel.
 func (b *Backend) gemmFallback(cm Gemm, g gemmCall) error {
+	b.fallbacks.Add(1)
 	if g.res != 0 && g.res != g.c && g.beta != 0 {
 		// The kernel reads the addend from its output, as cuBLASLt does with C = D.
 		elem := b.elem

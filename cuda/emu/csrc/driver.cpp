@@ -710,14 +710,20 @@ int cublasLtMatmul(uintptr_t, uintptr_t desc, const void* alpha, uintptr_t A, ui
             const char* b = (const char*)B + z * lb.stride * elem_size(lb.type);
             const char* c = (const char*)C + z * lc.stride * elem_size(lc.type);
             char* d = (char*)D + z * ldd.stride * elem_size(ldd.type);
+            // op(A) as M rows of K floats and op(B) as N rows of K: contiguous dot products
+            std::vector<float> ar(M * K), br(N * K);
+            for (uint64_t i = 0; i < M; i++)
+                for (uint64_t k = 0; k < K; k++)
+                    ar[i * K + k] = load(la.type, a, m.transa ? (int64_t)(k + i * la.ld) : (int64_t)(i + k * la.ld));
+            for (uint64_t j = 0; j < N; j++)
+                for (uint64_t k = 0; k < K; k++)
+                    br[j * K + k] = load(lb.type, b, m.transb ? (int64_t)(j + k * lb.ld) : (int64_t)(k + j * lb.ld));
             for (uint64_t j = 0; j < N; j++) {
+                const float* y = &br[j * K];
                 for (uint64_t i = 0; i < M; i++) {
+                    const float* x = &ar[i * K];
                     float acc = 0.f;
-                    for (uint64_t k = 0; k < K; k++) {
-                        float x = load(la.type, a, m.transa ? (int64_t)(k + i * la.ld) : (int64_t)(i + k * la.ld));
-                        float y = load(lb.type, b, m.transb ? (int64_t)(j + k * lb.ld) : (int64_t)(k + j * lb.ld));
-                        acc += x * y;
-                    }
+                    for (uint64_t k = 0; k < K; k++) acc += x[k] * y[k];
                     float v = al * acc;
                     if (be != 0.f) v += be * load(lc.type, c, (int64_t)(i + j * lc.ld));
                     if (bias) v += load(ldd.type, (const char*)m.bias, (int64_t)i);
