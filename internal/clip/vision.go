@@ -88,8 +88,12 @@ func (vt *VisionTower) encode(pixels []float32, B int, hook func(name string, t 
 	vt.conv1.forward(be, emb, patches, backend.ActNone)
 	x := alloc(B*T, W)
 	be.PrependRow(x, emb, vt.cls, B, G*G)
-	be.AddPeriodic(x, x, vt.pos, T)
-	vt.lnPre.forward(be, x, x, nil, nil)
+	if f, ok := be.(fusedBackend); ok {
+		f.AddLayerNorm(nil, x, x, vt.pos, vt.lnPre.g, vt.lnPre.b, T, LayerNormEps)
+	} else {
+		be.AddPeriodic(x, x, vt.pos, T)
+		vt.lnPre.forward(be, x, x, nil, nil)
+	}
 	if hook != nil {
 		hook("vision_hidden.0", x)
 	}
