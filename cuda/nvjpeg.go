@@ -287,4 +287,3 @@ func (d *JPEGDecoder) Close() error {
 	}
 	return err
 }
-
