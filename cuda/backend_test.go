@@ -13,11 +13,20 @@ import (
 )
 
 // gpuBackend opens a CUDA backend or skips: these tests need a GPU, and a
-// machine without one (CI, a laptop) is expected to lack it.
+// machine without one (CI, a laptop) is expected to lack it. The GPU check
+// sets LITCACHE_REQUIRE_GPU=1, where a missing GPU fails instead.
 func gpuBackend(t testing.TB, p Precision) *Backend {
 	t.Helper()
-	b, err := NewBackend(Options{Precision: p})
+	return gpuBackendWith(t, Options{Precision: p})
+}
+
+func gpuBackendWith(t testing.TB, opt Options) *Backend {
+	t.Helper()
+	b, err := NewBackend(opt)
 	if errors.Is(err, ErrNoDriver) || errors.Is(err, ErrNoDevice) {
+		if os.Getenv("LITCACHE_REQUIRE_GPU") == "1" {
+			t.Fatalf("no CUDA GPU here (LITCACHE_REQUIRE_GPU=1): %v", err)
+		}
 		t.Skipf("no CUDA GPU here: %v", err)
 	}
 	if err != nil {
@@ -33,7 +42,7 @@ func gpuBackend(t testing.TB, p Precision) *Backend {
 // scatter backward ops reorder float32 additions too.
 func TestParityF32(t *testing.T) {
 	g := gpuBackend(t, F32)
-	backendtest.Parity(t, backend.NewCPU(), g, 1e-4)
+	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 1e-4, LogErrors: true})
 }
 
 // TestKernelNamesUsedExist checks, without a GPU, that every kernel the
@@ -85,5 +94,5 @@ func TestKernelNamesUsedExist(t *testing.T) {
 // ops need F32 precision and are skipped.
 func TestParityBF16(t *testing.T) {
 	g := gpuBackend(t, BF16)
-	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 2e-2, Skip: backendtest.BackwardOps})
+	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 2e-2, Skip: backendtest.BackwardOps, LogErrors: true})
 }
