@@ -18,9 +18,10 @@ func (b *Backend) flashApplies(qkv, out backend.Tensor, C, D int) bool {
 }
 
 // flashGrid is the fused kernel's launch: 64 query rows per block of 128
-// threads, one grid row per (batch, head).
+// threads; x runs over (batch, head), whose count can pass the 65,535 a grid's
+// y allows (a 10,000-caption text batch of 8 heads), y over query tiles.
 func flashGrid(B, T, H int) (grid, block Dim3) {
-	return Dim3{X: uint32((T + 63) / 64), Y: uint32(B * H)}, Dim3{X: 128}
+	return Dim3{X: uint32(B * H), Y: uint32((T + 63) / 64)}, Dim3{X: 128}
 }
 
 func (b *Backend) flashAttention(out, qkv backend.Tensor, B, T, H, D int, causal bool) {

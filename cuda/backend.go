@@ -149,6 +149,13 @@ func newBackendOn(dv *Device, opt Options) (*Backend, error) {
 	return b, nil
 }
 
+// SetPaths switches the attention path and the fused epilogues on an open
+// backend, for ablation benchmarks that compare them on one model; call it
+// between batches, not while another goroutine queues ops.
+func (b *Backend) SetPaths(attention AttentionPath, unfused bool) {
+	b.opt.Attention, b.opt.Unfused = attention, unfused
+}
+
 // Device is the GPU the backend runs on.
 func (b *Backend) Device() *Device { return b.dv }
 

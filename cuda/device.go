@@ -225,20 +225,6 @@ func (dv *Device) CopyToHost(dst []byte, src Buffer) error {
 	return dv.call("cuMemcpyDtoH", func() Result { return dv.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src.Ptr, uint64(len(dst))) })
 }
 
-// CopyToHostAsync queues a device-to-host copy on stream; dst (page-locked
-// for overlap) holds the bytes once the stream has run it.
-func (dv *Device) CopyToHostAsync(dst []byte, src Buffer, stream uintptr) error {
-	if len(dst) == 0 {
-		return nil
-	}
-	if uint64(len(dst)) > src.Bytes {
-		return fmt.Errorf("cuda: copy of %d bytes out of a %d-byte buffer", len(dst), src.Bytes)
-	}
-	return dv.call("cuMemcpyDtoHAsync", func() Result {
-		return dv.drv.cuMemcpyDtoHAsync(unsafe.Pointer(&dst[0]), src.Ptr, uint64(len(dst)), stream)
-	})
-}
-
 // CopyDeviceAsync queues a device-to-device copy of n bytes on stream.
 func (dv *Device) CopyDeviceAsync(dst, src uintptr, n uint64, stream uintptr) error {
 	if n == 0 {
@@ -296,16 +282,6 @@ func (dv *Device) WaitEvent(stream uintptr, e Event) error {
 // EventSync blocks the host until e has happened.
 func (dv *Device) EventSync(e Event) error {
 	return dv.laterFault(dv.call("cuEventSynchronize", func() Result { return dv.drv.cuEventSynchronize(uintptr(e)) }))
-}
-
-// ElapsedMs is the time between two recorded events, after waiting for the second.
-func (dv *Device) ElapsedMs(start, end Event) (float32, error) {
-	if err := dv.EventSync(end); err != nil {
-		return 0, err
-	}
-	var ms float32
-	err := dv.call("cuEventElapsedTime", func() Result { return dv.drv.cuEventElapsedTime(&ms, uintptr(start), uintptr(end)) })
-	return ms, err
 }
 
 // Module is loaded GPU code.

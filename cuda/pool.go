@@ -6,12 +6,12 @@ import (
 )
 
 // pool keeps freed device buffers for reuse, by size class. Classes are
-// powers of two up to 2 MiB and multiples of 2 MiB above: a loop whose
-// shapes vary a little (the last, smaller batch of a shard; a text batch
-// trimmed to its longest caption) reuses the buffers of the larger shape
-// instead of allocating anew, wasting at most half of a small buffer and
-// under 2 MiB of a large one. cuMemAlloc synchronises the device, so an
-// allocation in a steady loop would cost far more than the slack.
+// powers of two up to 2 MiB and multiples of 2 MiB above; a request takes a
+// free buffer of its class, or else the smallest free one at most a quarter
+// larger: a loop whose shapes vary a little (the last, smaller batch of a
+// shard; a text batch trimmed to its longest caption) reuses the buffers of
+// the larger shape instead of allocating anew. cuMemAlloc synchronises the
+// device, so an allocation in a steady loop costs far more than the slack.
 type pool struct {
 	dv   *Device
 	mu   sync.Mutex
@@ -37,10 +37,11 @@ func sizeClass(n uint64) uint64 {
 func (p *pool) get(n uint64) (Buffer, error) {
 	c := sizeClass(n)
 	p.mu.Lock()
-	if l := p.free[c]; len(l) > 0 {
+	if fit := p.bestFit(c); fit != 0 {
+		l := p.free[fit]
 		buf := l[len(l)-1]
-		p.free[c] = l[:len(l)-1]
-		p.held -= c
+		p.free[fit] = l[:len(l)-1]
+		p.held -= fit
 		p.mu.Unlock()
 		return buf, nil
 	}
@@ -54,6 +55,21 @@ func (p *pool) get(n uint64) (Buffer, error) {
 		buf, err = p.dv.Alloc(c)
 	}
 	return buf, err
+}
+
+// bestFit is the class of the free buffer to serve class c with: c itself,
+// else the smallest free class within c·5/4; 0 when none. p.mu is held.
+func (p *pool) bestFit(c uint64) uint64 {
+	if len(p.free[c]) > 0 {
+		return c
+	}
+	best := uint64(0)
+	for k, l := range p.free {
+		if len(l) > 0 && k > c && k <= c+c/4 && (best == 0 || k < best) {
+			best = k
+		}
+	}
+	return best
 }
 
 // put returns buf for reuse. Work queued on the stream that still reads buf

@@ -34,8 +34,8 @@ __device__ void flash_attn_impl(bf16* out, const bf16* qkv, int T, int H, float 
     __shared__ __align__(16) bf16 sv[BC * LDS];
     const int C = H * D;
     const long pitch = 3L * C;
-    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;
-    const int q0 = blockIdx.x * FA_BR;
+    const int bh = blockIdx.x, b = bh / H, h = bh - b * H; // x: B·H can pass 65535, y could not
+    const int q0 = blockIdx.y * FA_BR;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, tg = lane & 3;
     const bf16* base = qkv + (long)b * T * pitch + (long)h * D;
@@ -145,7 +145,7 @@ __device__ void flash_attn_impl(bf16* out, const bf16* qkv, int T, int H, float 
     }
 }
 
-// grid (ceil(T/64), B*H), block 128; scale_log2 = log2(e)/sqrt(D). One
+// grid (B*H, ceil(T/64)), block 128; scale_log2 = log2(e)/sqrt(D). One
 // kernel per head dimension (the fragments are sized at compile time).
 extern "C" __global__ void __launch_bounds__(128) flash_attn_d16_bf16(bf16* out, const bf16* qkv, int T, int H, float scale_log2, int causal) {
     flash_attn_impl<16, 64>(out, qkv, T, H, scale_log2, causal);
