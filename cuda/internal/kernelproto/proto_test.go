@@ -75,3 +75,23 @@ func TestSizes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: any text parses to kernels or an error, never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add(sample)
+	f.Add(`INSTANTIATE(x, (int a), (int a), (a))`)
+	f.Add(`extern "C" __global__ void k(`)
+	f.Fuzz(func(t *testing.T, src string) {
+		ks, err := Parse(src)
+		if err != nil {
+			return
+		}
+		for _, k := range ks {
+			for _, p := range k.Params {
+				if p.Kind == 0 || p.Name == "" {
+					t.Fatalf("%s: parameter %+v", k.Name, p)
+				}
+			}
+		}
+	})
+}
