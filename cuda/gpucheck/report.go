@@ -186,7 +186,13 @@ func failedTests(ts []*Test) string {
 		if strings.Contains(t.Name, "/") || t.Status == "pass" || t.Status == "skip" {
 			continue
 		}
-		first := strings.SplitN(t.Detail, "\n", 2)[0]
+		detail := t.Detail
+		for _, sub := range ts { // a parent's message is in its failed subtests
+			if detail == "" && strings.HasPrefix(sub.Name, t.Name+"/") && sub.Status == "fail" {
+				detail = sub.Detail
+			}
+		}
+		first := strings.SplitN(detail, "\n", 2)[0]
 		out = append(out, fmt.Sprintf("%s %s: %s", t.Name, t.Status, first))
 	}
 	if len(out) == 0 {
