@@ -4,6 +4,7 @@
 # in the repository root:
 #
 #     bash .gpu/check.sh [OUTDIR]        # writes OUTDIR/gpu-report.json (default: .)
+#                                        # and OUTDIR/gpu-logs.tar.gz (every part's log)
 #
 # Parts, each time-boxed and each run whatever happened to the others:
 #   card          nvidia-smi: the GPU, driver, memory
@@ -89,4 +90,6 @@ if ! "$work/bin/gpureport" -work "$work" -out "$out/gpu-report.json"; then
   # gpureport itself is missing or broke: still one well-formed report
   printf '{"schema":1,"error":"gpureport failed or is missing; logs in %s","parts":{}}\n' "$work" >"$out/gpu-report.json"
 fi
-echo "report: $out/gpu-report.json" >&2
+# the raw logs beside the report, for when a part failed
+tar -czf "$out/gpu-logs.tar.gz" -C "$work" logs parts.tsv $(cd "$work" && ls baseline.json 2>/dev/null) 2>/dev/null
+echo "report: $out/gpu-report.json (logs: $out/gpu-logs.tar.gz)" >&2

@@ -183,6 +183,9 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	if d := time.Since(t0); d > 60*time.Second {
 		t.Errorf("check.sh took %v without a GPU", d)
 	}
+	if _, err := os.Stat(filepath.Join(out, "gpu-logs.tar.gz")); err != nil {
+		t.Errorf("no log archive: %v", err)
+	}
 	raw, err := os.ReadFile(filepath.Join(out, "gpu-report.json"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
