@@ -402,3 +402,63 @@ func TestMarkerRecordsIdentity(t *testing.T) {
 		t.Errorf("marker source %v", s)
 	}
 }
+
+// A cache written before markers carried identity, producer and source
+// still opens, takes new parts, passes the rerun checks and verifies (with
+// a warning that its parts do not record their producer).
+func TestOlderCacheStillWorks(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Create(dir, testManifest(4, Float32, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillPart(t, c, "train", "a-000000.tar", 3, 1, nil)
+	if _, err := Finalize(dir); err != nil {
+		t.Fatal(err)
+	}
+	name := PartName("train", "a-000000.tar")
+	// Strip what older builds did not write.
+	var mk map[string]any
+	b, _ := os.ReadFile(markerPath(dir, name))
+	json.Unmarshal(b, &mk)
+	for _, k := range []string{"fingerprint", "model", "dim", "dtype", "views", "normalized", "producer", "source", "committed"} {
+		delete(mk, k)
+	}
+	b, _ = json.Marshal(mk)
+	os.WriteFile(markerPath(dir, name), b, 0o644)
+	var m map[string]any
+	b, _ = os.ReadFile(filepath.Join(dir, "manifest.json"))
+	json.Unmarshal(b, &m)
+	delete(m, "producer")
+	delete(m, "producers")
+	b, _ = json.Marshal(m)
+	os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644)
+
+	c, err = Create(dir, testManifest(4, Float32, 1))
+	if err != nil {
+		t.Fatalf("Create over an older cache: %v", err)
+	}
+	old, _, _ := c.Done(name)
+	if err := c.CheckPart(old, true); err != nil {
+		t.Fatalf("CheckPart of an older marker: %v", err)
+	}
+	if _, err := CheckSource(old, filepath.Join(dir, "manifest.json")); err != nil {
+		t.Fatalf("CheckSource of an older marker: %v", err)
+	}
+	fillPart(t, c, "train", "b-000000.tar", 2, 2, nil)
+	rep, err := Verify(dir, VerifyOptions{})
+	if err != nil || !strings.Contains(strings.Join(rep.Warnings, "\n"), "1 parts do not record their producer") {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	// The new part's producer is now the reference: another one is refused.
+	gpu := testManifest(4, Float32, 1)
+	gpu.Producer = Producer{Backend: "cuda", Precision: "bf16", Decoder: "go"}
+	if _, err := Create(dir, gpu); !errors.Is(err, ErrMixedProducers) {
+		t.Fatalf("another producer after the first recorded one: %v", err)
+	}
+	// A lost manifest cannot be rebuilt from markers that do not carry it.
+	os.Remove(filepath.Join(dir, "manifest.json"))
+	if _, err := Create(dir, testManifest(4, Float32, 1)); err == nil || !strings.Contains(err.Error(), "older build") {
+		t.Fatalf("rebuild from an older marker: %v", err)
+	}
+}

@@ -161,7 +161,7 @@ func (c *Cache) CheckPart(mk Marker, full bool) error {
 	}
 	if pm, ok, err := partMetaOf(s); err != nil {
 		return fmt.Errorf("store: part %s: %w", mk.Name, err)
-	} else if ok && (pm.Fingerprint != mk.Fingerprint || pm.Name != mk.Name || pm.Rows != mk.Rows) {
+	} else if ok && (mk.Fingerprint != "" && pm.Fingerprint != mk.Fingerprint || pm.Name != mk.Name || pm.Rows != mk.Rows) {
 		return fmt.Errorf("store: part %s says it is part %s of %d rows by tower %s; its marker says %s, %d rows, %s: %w",
 			mk.Name, pm.Name, pm.Rows, pm.Fingerprint, mk.Name, mk.Rows, mk.Fingerprint, ErrCorrupt)
 	}

@@ -221,7 +221,7 @@ func checkIdentity(p *Part, mk Marker, m Manifest, problem func(string, ...any))
 		problem("part %s: %v", mk.Name, err)
 	case ok && pm.Fingerprint != m.Fingerprint:
 		problem("part %s: its schema metadata says image tower %s, the manifest %s", mk.Name, pm.Fingerprint, m.Fingerprint)
-	case ok && (pm.Producer.Key() != mk.Producer.Key() || pm.Name != mk.Name):
+	case ok && (mk.Producer.Known() && pm.Producer.Key() != mk.Producer.Key() || pm.Name != mk.Name):
 		problem("part %s: its schema metadata says part %s by %s, its marker %s by %s", mk.Name, pm.Name, pm.Producer, mk.Name, mk.Producer)
 	}
 }
