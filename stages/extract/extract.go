@@ -117,8 +117,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		compact.Write(mcfg.JSON())
 	}
 	model := fmt.Sprintf("%s weights=%s | %s", compact.String(), weightsName(cfg), imageproc.Describe(pre))
+	tower, err := towerSource(cfg, compact.Bytes())
+	if err != nil {
+		return res, err
+	}
 	cache, err := store.Create(cfg.Cache, store.Manifest{
-		Fingerprint: fp, Model: model, Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
+		Fingerprint: fp, Model: model, Tower: tower, Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
 	})
 	if err != nil {
 		return res, fmt.Errorf("extract: cache %s: %w", cfg.Cache, err)
@@ -488,6 +492,21 @@ func weightsName(cfg Config) string {
 		return clip.RandomWeights(cfg.Seed)
 	}
 	return filepath.Base(cfg.Weights)
+}
+
+// towerSource is the manifest's record of the tower: the config and the
+// weights file's absolute path (or random:SEED), so that tune can write the
+// tuned text tower out with this image tower as one full model.
+func towerSource(cfg Config, configJSON []byte) (*store.TowerSource, error) {
+	w := weightsName(cfg)
+	if _, random, _ := clip.ParseRandomWeights(cfg.Weights); cfg.Weights != "" && !random {
+		abs, err := filepath.Abs(cfg.Weights)
+		if err != nil {
+			return nil, fmt.Errorf("extract: weights %s: %w", cfg.Weights, err)
+		}
+		w = abs
+	}
+	return &store.TowerSource{Config: append(json.RawMessage(nil), configJSON...), Weights: w}, nil
 }
 
 // imageExts are the members tried for the image, in order.
