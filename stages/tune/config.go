@@ -5,7 +5,8 @@
 //	OUT/config.json                      this Config (the run's identity for --resume)
 //	OUT/metrics.jsonl                    a line per step and per epoch
 //	OUT/checkpoints/step-NNNNNNN/        every CheckpointEvery steps and at each epoch end
-//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the tuned text tower
+//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the full model: the cache's
+//	                                     locked image tower + the tuned text tower (TextOnly: the text tower alone)
 //
 // Captions: each cached row's label (its iNat category id) picks the caption
 // of that class in classes.json (Captions = "classes", the default), so a new
@@ -73,6 +74,13 @@ type Config struct {
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
 	Trim  bool
+
+	// TextOnly writes final/ as the text tower alone (the form before full
+	// models). By default final/ holds a full OpenCLIP model: the cache's
+	// locked image tower (found from its manifest, FindImageTower) and the
+	// tuned text tower. ImageHead implies it: a trained head has no place
+	// in an OpenCLIP model.
+	TextOnly bool
 
 	CheckpointEvery int  // steps between checkpoints (0: epoch ends only)
 	Resume          bool // continue from OUT's latest checkpoint
