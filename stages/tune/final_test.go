@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -250,5 +251,59 @@ func TestFinalTextOnly(t *testing.T) {
 				t.Errorf("the refused run trained")
 			}
 		})
+	}
+}
+
+// TestOpenFinalBothForms: a full final/ and a text-only one of the same run
+// load (Final.LoadModel) into the same model, the text-only one taking its
+// image tower from the training cache's record.
+func TestOpenFinalBothForms(t *testing.T) {
+	w := newTestWorld(t)
+	be := backend.NewCPU()
+	var models []*clip.Model
+	var finals []Final
+	for _, textOnly := range []bool{false, true} {
+		cfg := w.config(filepath.Join(w.dir, map[bool]string{false: "full", true: "text"}[textOnly]))
+		cfg.Epochs, cfg.ValCache, cfg.TextOnly = 1, "", textOnly
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		f, err := OpenFinal(cfg.Out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Full == textOnly || (!textOnly && f.Image != nil) || (textOnly && f.Image == nil) {
+			t.Fatalf("text-only %v: %+v", textOnly, f)
+		}
+		m, err := f.LoadModel(be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models, finals = append(models, m), append(finals, f)
+	}
+	if finals[0].ImageFingerprint == "" || finals[0].ImageFingerprint != finals[1].ImageFingerprint {
+		t.Errorf("image fingerprints %q and %q", finals[0].ImageFingerprint, finals[1].ImageFingerprint)
+	}
+	a, b := models[0], models[1]
+	if a.Config != b.Config || a.LogitScale != b.LogitScale {
+		t.Fatalf("configs %+v / %+v, logit scales %v / %v", a.Config, b.Config, a.LogitScale, b.LogitScale)
+	}
+	tiny, _ := clip.ParseConfig([]byte(tinyModel))
+	S := tiny.Vision.ImageSize
+	pixels := make([]float32, 2*3*S*S)
+	for i := range pixels {
+		pixels[i] = float32(i%17)/8 - 1
+	}
+	if !slices.Equal(a.Vision.Encode(pixels, 2), b.Vision.Encode(pixels, 2)) {
+		t.Error("the image towers of the two forms differ")
+	}
+	ids := make([]int32, 2*tiny.Text.ContextLength)
+	ids[0], ids[1], ids[2] = 49406, 320, 49407
+	ids[16], ids[17], ids[18] = 49406, 1000, 49407
+	if !slices.Equal(a.Text.Encode(ids, 2, tiny.Text.ContextLength), b.Text.Encode(ids, 2, tiny.Text.ContextLength)) {
+		t.Error("the text towers of the two forms differ")
+	}
+	if _, err := OpenFinal(w.dir); err == nil {
+		t.Error("a folder without final/ opened")
 	}
 }
