@@ -117,6 +117,8 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			}},
 		{flag: &cli.BoolFlag{Name: "image-head", Usage: "train a linear head on the image side (off: LiT locks it)"},
 			set: flag("image-head", func(c *tune.Config) *bool { return &c.ImageHead }, false)},
+		{flag: &cli.BoolFlag{Name: "text-only", Usage: "final/ holds the tuned text tower alone, not the full model with the cache's image tower (implied by --image-head)"},
+			set: flag("text-only", func(c *tune.Config) *bool { return &c.TextOnly }, false)},
 		{flag: &cli.BoolFlag{Name: "no-dedup", Usage: "encode every row's caption, duplicates too (same result, slower)"},
 			set: flag("no-dedup", func(c *tune.Config) *bool { return &c.Dedup }, true)},
 		{flag: &cli.BoolFlag{Name: "no-trim", Usage: "run the text tower on the full context (same result, slower)"},
@@ -221,7 +223,14 @@ scale is clamped to [0, ln 100] after each step. A seed fixes everything.
 Writes OUT/config.json, OUT/metrics.jsonl (a line per step and per epoch),
 OUT/checkpoints/step-NNNNNNN/ (every --checkpoint-every steps and at each epoch
 end: text tower in OpenCLIP names + open_clip_config.json, optimizer and
-trainer state) and OUT/final/ (the tuned tower; litcache eval --weights OUT).
+trainer state) and OUT/final/: a full OpenCLIP model (open_clip_model.safetensors
++ open_clip_config.json) of the cache's locked image tower, copied from the
+weights the cache was made with (or regenerated from its random seed; the cache
+manifest records which, and the weights are checked against the cache's
+fingerprint before training starts), and the tuned text tower. OpenCLIP loads it
+with strict=True; litcache eval, embed and bundle take OUT. --text-only writes
+the text tower alone (the form before full models; also with --image-head,
+whose head an OpenCLIP model has no place for).
 --resume continues bit-exactly from the latest checkpoint; an interrupted run
 (Ctrl-C) writes a checkpoint before it stops.`,
 		Flags: flags,
@@ -269,9 +278,12 @@ func printTuneResult(c *cli.Context, res tune.Result) {
 	}
 	fmt.Fprintf(w, "metrics:    %s\n", res.Metrics)
 	fmt.Fprintf(w, "checkpoint: %s\n", res.Checkpoint)
-	if res.Final != "" {
+	switch {
+	case res.Final != "" && res.FullModel:
+		fmt.Fprintf(w, "full model: %s (locked image tower + tuned text tower)\n", res.Final)
+	case res.Final != "":
 		fmt.Fprintf(w, "text tower: %s\n", res.Final)
-	} else {
+	default:
 		fmt.Fprintf(w, "stopped early: continue with --resume\n")
 	}
 }
