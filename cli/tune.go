@@ -52,20 +52,24 @@ func tuneFlags(d tune.Config) []tuneFlag {
 	model.Value = d.TextModel
 	return []tuneFlag{
 		{flag: &cli.StringFlag{Name: "cache", Usage: "training cache folder (from litcache extract)"},
-			set: str("cache", func(c *tune.Config) *string { return &c.Cache })},
+			set:  str("cache", func(c *tune.Config) *string { return &c.Cache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Cache = splitList(c.String("cache")); return nil }},
 		{flag: splitFlag("split", store.SplitTrain, "the training cache"),
 			set: str("split", func(c *tune.Config) *string { return &c.Split })},
 		{flag: &cli.StringFlag{Name: "val-cache", Usage: "val cache folder: zero-shot top-1/top-5 and val loss each epoch"},
-			set: str("val-cache", func(c *tune.Config) *string { return &c.ValCache })},
+			set:  str("val-cache", func(c *tune.Config) *string { return &c.ValCache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.ValCache = splitList(c.String("val-cache")); return nil }},
 		{flag: splitFlag("val-split", store.SplitVal, "the val cache"),
 			set: str("val-split", func(c *tune.Config) *string { return &c.ValSplit })},
 		{flag: &cli.StringFlag{Name: "classes", Usage: "classes.json (from litcache caption): captions and zero-shot classes"},
-			set: str("classes", func(c *tune.Config) *string { return &c.Classes })},
+			set:  str("classes", func(c *tune.Config) *string { return &c.Classes }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Classes = splitList(c.String("classes")); return nil }},
 		{flag: &cli.StringFlag{Name: "captions", Value: d.Captions, Usage: `"classes" (caption of each row's class) or "cache" (caption stored with the row)`},
 			set: str("captions", func(c *tune.Config) *string { return &c.Captions })},
 		{flag: model, set: str("model", func(c *tune.Config) *string { return &c.TextModel })},
 		{flag: tuneWeightsFlag(),
-			set: str("weights", func(c *tune.Config) *string { return &c.InitText })},
+			set:  str("weights", func(c *tune.Config) *string { return &c.InitText }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Weights = splitList(c.String("weights")); return nil }},
 		{flag: vocabFlag(""), set: func(c *cli.Context, cfg *tune.Config) { cfg.Vocab = vocabPath(c) }},
 		{flag: &cli.IntFlag{Name: "context", Usage: "token context", DefaultText: "the model's context_length"},
 			set: num("context", func(c *tune.Config) *int { return &c.ContextLen })},
@@ -153,7 +157,7 @@ func tuneConfig(c *cli.Context, d tune.Config, flags []tuneFlag, sweeping bool) 
 		}
 	}
 	cfg.Log = c.App.ErrWriter
-	hasVal := cfg.ValCache != ""
+	hasVal := cfg.ValCache != "" || (sweeping && c.String("val-cache") != "")
 	coolable := strings.Contains(c.String("schedule"), string(optim.ConstCooldown))
 	if err := checkDependencies(c,
 		dependency{"val-split", hasVal, "without --val-cache"},
@@ -296,9 +300,10 @@ func flagDefault(f cli.Flag) string {
 	return ""
 }
 
-// tuneWeightsFlag is --weights, by default a random init from --seed.
+// tuneWeightsFlag is --weights, by default a random init from --seed
+// (spelled "random" where it must be spelled, as in a sweep's list).
 func tuneWeightsFlag() *cli.StringFlag {
-	f := weightsFlag("text weights to start from", "")
-	f.DefaultText = "a random init from --seed"
+	f := weightsFlag("text weights to start from", ", "+tune.RandomInit+" (a random init from --seed)")
+	f.DefaultText = tune.RandomInit
 	return f
 }

@@ -25,6 +25,10 @@ import (
 	"github.com/litcache/litcache/internal/optim"
 )
 
+// RandomInit is the InitText that spells out the default: a random
+// initialisation from Seed (random:SEED fixes another seed).
+const RandomInit = "random"
+
 // Caption sources.
 const (
 	CaptionsFromClasses = "classes"
@@ -41,7 +45,7 @@ type Config struct {
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" = random init from Seed
+	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" or RandomInit = random init from Seed
 	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder

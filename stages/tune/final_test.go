@@ -233,6 +233,9 @@ func TestFinalTextOnly(t *testing.T) {
 			setTower(t, w.cache, &store.TowerSource{Config: []byte(tinyModel), Weights: file})
 			saveTower(2)
 		}, "changed since extraction"},
+		{"val cache of another tower", func() {
+			setTower(t, w.val, &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed + 1)})
+		}, "val cache"},
 		{"other activation", func() {
 			setTower(t, w.cache, &store.TowerSource{Config: []byte(strings.Replace(tinyModel, `"quick_gelu": true`, `"quick_gelu": false`, 1)),
 				Weights: clip.RandomWeights(1)})
@@ -241,11 +244,17 @@ func TestFinalTextOnly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.prepare()
 			defer setTower(t, w.cache, &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed)})
+			defer setTower(t, w.val, &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed)})
 			cfg := w.config(filepath.Join(w.dir, "refused"))
-			cfg.ValCache = ""
+			needs := "--text-only"
+			if tc.want == "val cache" {
+				needs = "same tower"
+			} else {
+				cfg.ValCache = ""
+			}
 			_, err := Run(context.Background(), cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--text-only") {
-				t.Fatalf("err %v, want one naming %q and --text-only", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), needs) {
+				t.Fatalf("err %v, want one naming %q and %q", err, tc.want, needs)
 			}
 			if _, err := os.Stat(filepath.Join(cfg.Out, "metrics.jsonl")); err == nil {
 				t.Errorf("the refused run trained")

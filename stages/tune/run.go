@@ -82,6 +82,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 		defer val.Close()
+		if vf, tf := val.Manifest().Fingerprint, train.Manifest().Fingerprint; vf != tf {
+			// The text tower learns the training cache's embedding space;
+			// scored on another tower's, its zero-shot figures mean nothing.
+			return Result{}, fmt.Errorf("tune: val cache %s was made by image tower %s, training cache %s by %s: give the val cache of the same tower", cfg.ValCache, vf, cfg.Cache, tf)
+		}
 		if val.Dim() != train.Dim() {
 			return Result{}, fmt.Errorf("tune: val cache %s has dim %d, training cache %s has %d", cfg.ValCache, val.Dim(), cfg.Cache, train.Dim())
 		}
@@ -524,7 +529,7 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
-	if cfg.InitText == "" || random {
+	if cfg.InitText == "" || cfg.InitText == RandomInit || random {
 		if logit == 0 {
 			logit = InitLogitScale
 		}
