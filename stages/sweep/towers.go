@@ -34,10 +34,13 @@ type TowerResult struct {
 	// Best is the member with the highest final top-1 (of those with a val
 	// cache); Top1/Top5 are its final per-epoch figures, MeanTop1 the mean
 	// over the tower's members with figures.
-	Best     string  `json:"best_member,omitempty"`
-	Top1     float64 `json:"top1"`
-	Top5     float64 `json:"top5"`
-	MeanTop1 float64 `json:"mean_top1"`
+	Best string `json:"best_member,omitempty"`
+	// BestSettings are the best member's values of the other varying axes
+	// ("classes paper"), its legend in the tower chart.
+	BestSettings string  `json:"best_settings,omitempty"`
+	Top1         float64 `json:"top1"`
+	Top5         float64 `json:"top5"`
+	MeanTop1     float64 `json:"mean_top1"`
 	// Eval is the best member's zero-shot report (per rank and
 	// supercategory), written to EvalDir; EvalError says why there is none.
 	Eval      *evaluate.Result `json:"eval,omitempty"`
@@ -92,6 +95,13 @@ func CompareTowers(dir string, plan Plan, rows []Row, opt SummarizeOptions) (*To
 		case best >= 0:
 			b := rows[best]
 			t.Best, t.Top1, t.Top5 = b.Member.Name, b.Top1, b.Top5
+			var other []string
+			for _, st := range b.Member.Settings {
+				if st.Axis != AxisCache {
+					other = append(other, AxisTitle(st.Axis)+" "+st.Value)
+				}
+			}
+			t.BestSettings = strings.Join(other, ", ")
 			t.EvalDir = filepath.Join(dir, b.Member.Name, EvalFolder)
 			res, err := evalBest(dir, plan, b.Member, t.EvalDir, opt, logw)
 			if err != nil {
@@ -244,7 +254,11 @@ func (tc *TowerComparison) rankChart() (report.BarChart, bool) {
 			}
 			c.Refs = []report.RefLine{{Y: tw.Eval.Chance1, Label: "species chance"}}
 		}
-		g := report.BarGroup{Name: tw.Label + " (best: " + tw.Best + ")"}
+		name := tw.Label
+		if tw.BestSettings != "" {
+			name += " (best: " + tw.BestSettings + ")"
+		}
+		g := report.BarGroup{Name: name}
 		for i := range c.Categories {
 			v := 0.0
 			if i < len(tw.Eval.Ranks) {
