@@ -76,8 +76,9 @@ litcache sweep summarize DIR
    # one member per SLURM array task (sbatch --array=0-2), then the summary
    litcache sweep ... --out sweeps/warmup          # each task runs member $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN
    litcache sweep summarize sweeps/warmup
-   # image towers × caption recipes: one cache per tower (val caches paired), classes from caption --recipes
-   litcache sweep --cache cache/b16/train,cache/l14/train --val-cache cache/b16/val,cache/l14/val \
+   # image towers × caption recipes: one cache per tower (val caches paired), classes from caption --recipes;
+   # the towers share the text model's embed_dim (ViT-B-32 and ViT-B-16: 512)
+   litcache sweep --cache cache/b32/train,cache/b16/train --val-cache cache/b32/val,cache/b16/val \
        --classes recipes/paper/classes.json,recipes/auto/classes.json --model ViT-B-16 --warmup 1000 --out sweeps/towers`,
 		Description: `Takes every flag of litcache tune. The grid axes (--cache, --classes, --weights,
 --warmup, --lr, --batch-size, --wd, --epochs, --schedule, --seed) take
@@ -87,7 +88,9 @@ itself in DIR/sweep.json. A finished member is not run again; a stopped one
 resumes from its latest checkpoint.
 
 --cache is the image-tower axis: one cache per tower (extract once per tower),
-and --val-cache gives one val cache per --cache value, paired by position.
+and --val-cache gives one val cache per --cache value, paired by position. One
+--model trains every member, so the towers must embed to its embed_dim (checked
+before the first member starts).
 --classes is the caption-recipe axis (captions are per class, so a recipe needs
 no re-extraction; litcache caption --recipes writes one classes.json each).
 --weights is the text-init axis in tune's words: a weights file, random:SEED,

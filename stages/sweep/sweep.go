@@ -515,6 +515,9 @@ func Run(ctx context.Context, cfg Config) ([]MemberResult, *Summary, error) {
 		}
 	}
 	describe(members)
+	if err := checkDims(cfg.Base, members); err != nil {
+		return nil, nil, err
+	}
 	plan := Plan{Grid: cfg.Grid, Members: members, Classes: members[0].Classes, Cache: members[0].Cache, Val: members[0].ValCache,
 		ValSplit: cfg.Base.ValSplit, Vocab: cfg.Base.Vocab, ContextLen: cfg.Base.ContextLen, EvalTemplates: cfg.Base.EvalTemplates}
 	if err := writePlan(cfg.Out, plan); err != nil {
@@ -596,6 +599,37 @@ func describe(members []Member) {
 		}
 		m.ClassesTemplate = tm
 	}
+}
+
+// checkDims refuses, before any member trains, a cache whose embeddings the
+// text model cannot meet (one --model trains every member: towers of
+// another embed_dim need their own sweep, or --image-head).
+func checkDims(base tune.Config, members []Member) error {
+	if base.ImageHead {
+		return nil
+	}
+	mc, err := clip.LoadConfig(base.TextModel)
+	if err != nil {
+		return fmt.Errorf("sweep: --model: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, m := range members {
+		for _, c := range []string{m.Cache, m.ValCache} {
+			if c == "" || seen[c] {
+				continue
+			}
+			seen[c] = true
+			mf, err := store.ReadManifest(c)
+			if err != nil {
+				return fmt.Errorf("sweep: member %s: %w", m.Name, err)
+			}
+			if mf.Dim != mc.EmbedDim {
+				return fmt.Errorf("sweep: cache %s holds %d-d embeddings, the text model %s embeds to %d: every member trains one --model, so every tower must embed to its embed_dim (or use --image-head)",
+					c, mf.Dim, base.TextModel, mc.EmbedDim)
+			}
+		}
+	}
+	return nil
 }
 
 // done tells whether a member's run folder holds a finished run (final/).

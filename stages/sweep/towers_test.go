@@ -233,3 +233,32 @@ func TestSweepTowersAndRecipes(t *testing.T) {
 		t.Errorf("summarize re-ran an evaluation it had")
 	}
 }
+
+// TestSweepRefusesOtherEmbedDim: a tower of another embed_dim than the text
+// model's stops the sweep before its first member trains.
+func TestSweepRefusesOtherEmbedDim(t *testing.T) {
+	dir := t.TempDir()
+	classes := towerClasses()
+	cls := filepath.Join(dir, "classes.json")
+	if err := inat.WriteClasses(cls, classes); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "a")
+	writeTowerCache(t, a, 7, classes)
+	b := filepath.Join(dir, "b")
+	if _, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1}); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "model.json")
+	os.WriteFile(model, []byte(towerModel), 0o644)
+	base := tune.DefaultConfig()
+	base.TextModel, base.Classes, base.Epochs, base.BatchSize = model, cls, 1, 8
+	cfg := Config{Base: base, Out: filepath.Join(dir, "sweep"), Member: -1, Quiet: true, Grid: Grid{Cache: []string{a, b}, Warmup: []int{1}}}
+	_, _, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "32-d") || !strings.Contains(err.Error(), "embed_dim") {
+		t.Fatalf("err %v, want a refusal naming the 32-d cache", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "cache-a")); err == nil {
+		t.Error("a member trained before the refusal")
+	}
+}
