@@ -239,6 +239,9 @@ func TestSweepTowersAndRecipes(t *testing.T) {
 func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	dir := t.TempDir()
 	classes := towerClasses()
+	for i := range classes {
+		classes[i].Caption = classes[i].Name
+	}
 	cls := filepath.Join(dir, "classes.json")
 	if err := inat.WriteClasses(cls, classes); err != nil {
 		t.Fatal(err)
