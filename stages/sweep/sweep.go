@@ -295,6 +295,17 @@ func Members(base tune.Config, g Grid) []Member {
 		m.Axes = m.axisValues()
 		members = append(members, m)
 	}
+	// Folder names must differ even where safeName maps two labels to one
+	// ("a:b", "a_b").
+	seen := map[string]bool{}
+	for i := range members {
+		n := members[i].Name
+		for k := 2; seen[n]; k++ {
+			n = fmt.Sprintf("%s-%d", members[i].Name, k)
+		}
+		seen[n] = true
+		members[i].Name = n
+	}
 	return members
 }
 
@@ -361,10 +372,29 @@ func ShortLabels(values []string) []string {
 			}
 			seen[labels[i]] = true
 		}
-		if distinct || full {
+		if distinct {
 			return labels
 		}
+		if full {
+			return uniqueLabels(labels)
+		}
 	}
+}
+
+// uniqueLabels suffixes the second and later uses of a label with its
+// position ("a-b", "a-b-2"), for values the path rules cannot tell apart
+// ("a/b" and "a-b").
+func uniqueLabels(labels []string) []string {
+	out := make([]string, len(labels))
+	seen := map[string]bool{}
+	for i, l := range labels {
+		for k := i + 1; seen[l]; k++ {
+			l = fmt.Sprintf("%s-%d", labels[i], k)
+		}
+		seen[l] = true
+		out[i] = l
+	}
+	return out
 }
 
 // safeName keeps a value usable as a folder name.
