@@ -68,6 +68,7 @@ func TestManifestComesWithFirstPart(t *testing.T) {
 func TestLostManifestRebuilt(t *testing.T) {
 	dir := t.TempDir()
 	want := testManifest(8, Float16, 2)
+	want.Tower = &TowerSource{Config: json.RawMessage(`{"embed_dim":8}`), Weights: "random:3"}
 	c, err := Create(dir, want)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +105,7 @@ func TestLostManifestRebuilt(t *testing.T) {
 		{"dim", after.Dim, before.Dim}, {"dtype", after.DType, before.DType}, {"views", after.Views, before.Views},
 		{"normalized", after.Normalized, before.Normalized}, {"producer", after.Producer, before.Producer},
 		{"rows", after.Rows, before.Rows}, {"samples", after.Samples, before.Samples}, {"rejects", after.Rejects, before.Rejects},
+		{"tower", fmt.Sprintf("%s %s", after.Tower.Config, after.Tower.Weights), fmt.Sprintf("%s %s", before.Tower.Config, before.Tower.Weights)},
 	} {
 		if fmt.Sprint(f.a) != fmt.Sprint(f.b) {
 			t.Errorf("rebuilt %s %v, was %v", f.name, f.a, f.b)

@@ -41,10 +41,12 @@ type Marker struct {
 	// The manifest's identity fields as this part's writer had them.
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Model       string `json:"model,omitempty"`
-	Dim         int    `json:"dim,omitempty"`
-	DType       string `json:"dtype,omitempty"`
-	Views       int    `json:"views,omitempty"`
-	Normalized  bool   `json:"normalized"`
+	// Tower is where the image tower came from (Manifest.Tower).
+	Tower      *TowerSource `json:"tower,omitempty"`
+	Dim        int          `json:"dim,omitempty"`
+	DType      string       `json:"dtype,omitempty"`
+	Views      int          `json:"views,omitempty"`
+	Normalized bool         `json:"normalized"`
 	// Producer computed the rows; MixedProducersAllowed records that its
 	// writer was allowed to add them to a cache of another producer.
 	Producer              Producer `json:"producer"`
@@ -84,7 +86,7 @@ func (mk Marker) RejectLines() int {
 
 // identity is the manifest that the marker's writer had.
 func (mk Marker) identity() Manifest {
-	return Manifest{SchemaVersion: SchemaVersion, Fingerprint: mk.Fingerprint, Model: mk.Model, Dim: mk.Dim,
+	return Manifest{SchemaVersion: SchemaVersion, Fingerprint: mk.Fingerprint, Model: mk.Model, Tower: mk.Tower, Dim: mk.Dim,
 		DType: mk.DType, Views: mk.Views, Normalized: mk.Normalized, Producer: mk.Producer}
 }
 

@@ -315,7 +315,7 @@ func (w *PartWriter) marker(size int64, sum string, worker, workers int) Marker 
 	mk := Marker{Name: w.name, Split: w.split, Shard: w.shard, Samples: w.samples, Rows: len(w.keys),
 		Rejects: w.nrejects, Size: size, SHA256: sum, Worker: worker, Workers: workers,
 		Damage: w.damage, Source: w.source,
-		Fingerprint: m.Fingerprint, Model: m.Model, Dim: m.Dim, DType: m.DType, Views: m.Views, Normalized: m.Normalized,
+		Fingerprint: m.Fingerprint, Model: m.Model, Tower: m.Tower, Dim: m.Dim, DType: m.DType, Views: m.Views, Normalized: m.Normalized,
 		Producer: m.Producer, MixedProducersAllowed: w.c.opt.AllowMixedProducers,
 		Committed: time.Now().UTC().Format(time.RFC3339Nano)}
 	if w.damage != nil {
