@@ -50,7 +50,7 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 			},
 			{
 				Name:      "verify",
-				Usage:     "check every part against its marker (size, sha256, schema, rows), keys unique, index agrees",
+				Usage:     "check every part against its marker (size, sha256, schema, rows, tower, producer), keys unique, index agrees; report a cache that mixes producers",
 				ArgsUsage: "DIR",
 				Flags:     []cli.Flag{&cli.StringFlag{Name: "expect-fingerprint", Usage: "fail unless the cache was made by this image tower"}},
 				Action: func(c *cli.Context) error {

@@ -11,6 +11,11 @@
 //
 // One part per input shard; a shard whose done/ marker exists is skipped, so
 // a killed run resumes where it stopped with nothing lost and nothing twice.
+// Skipped only after a check (plan.go): the shard must be the one the part
+// was made from, and the part must match its marker, else it is made again.
+// Each shard's part is locked while it is made (claim.go), so two runs over
+// the same shards share them. The cache records the producer of the rows
+// (producer.go) and refuses another unless Config.AllowMixedProducers.
 package extract
 
 import (
