@@ -249,7 +249,14 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	a := filepath.Join(dir, "a")
 	writeTowerCache(t, a, 7, classes)
 	b := filepath.Join(dir, "b")
-	if _, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1}); err != nil {
+	cb, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The manifest comes with the first committed part: commit an empty one.
+	if pw, err := cb.NewPart("part-train", "train", "train.tar"); err != nil {
+		t.Fatal(err)
+	} else if _, err := pw.Commit(0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	model := filepath.Join(dir, "model.json")
@@ -257,7 +264,7 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	base := tune.DefaultConfig()
 	base.TextModel, base.Classes, base.Epochs, base.BatchSize = model, cls, 1, 8
 	cfg := Config{Base: base, Out: filepath.Join(dir, "sweep"), Member: -1, Quiet: true, Grid: Grid{Cache: []string{a, b}, Warmup: []int{1}}}
-	_, _, err := Run(context.Background(), cfg)
+	_, _, err = Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "32-d") || !strings.Contains(err.Error(), "embed_dim") {
 		t.Fatalf("err %v, want a refusal naming the 32-d cache", err)
 	}

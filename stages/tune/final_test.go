@@ -46,6 +46,22 @@ func setTower(t *testing.T, dir string, tower *store.TowerSource) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Each marker repeats the tower and fingerprint its part was made with.
+	markers, _ := filepath.Glob(filepath.Join(dir, "done", "*.json"))
+	for _, p := range markers {
+		var mk map[string]any
+		b, err := os.ReadFile(p)
+		if err != nil || json.Unmarshal(b, &mk) != nil {
+			t.Fatalf("marker %s: %v", p, err)
+		}
+		mk["fingerprint"], mk["tower"] = m.Fingerprint, tower
+		if b, err = json.Marshal(mk); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // tensorsOf reads every tensor of a safetensors file whose name passes keep.
