@@ -94,7 +94,7 @@ func (vt *VisionTower) encode(pixels []float32, B int, hook func(name string, t 
 		hook("vision_hidden.0", x)
 	}
 
-	s := newBlockScratch(be, B*T, W, F, false)
+	s := newBlockScratch(be.Zeros, B*T, W, F, false)
 	defer s.free(be)
 	d := seqDims{B: B, T: T, H: v.Heads(), causal: false, act: vt.cfg.Act()}
 	for i := range vt.blocks {
