@@ -19,6 +19,15 @@ func (c *CaptionSet) row(k int32) []int32 {
 	return c.tokens[int(k)*c.T : int(k+1)*c.T]
 }
 
+// longest is the most tokens any caption needs (its end-of-text + 1).
+func (c *CaptionSet) longest() int {
+	n := 1
+	for k := 0; k < len(c.tokens)/max(c.T, 1); k++ {
+		n = max(n, captionLen(c.row(int32(k)), n))
+	}
+	return n
+}
+
 // tokenizeFunc turns texts into (len(texts), T) token rows.
 type tokenizeFunc func(texts []string, T int) []int32
 

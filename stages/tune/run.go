@@ -259,6 +259,13 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 	j.tr = tr
 	defer tr.Optimizer().Free()
+	// The largest step up front: later steps then allocate no tensors, and
+	// memory after step 10 is memory after step 1.
+	reserveT := in.Context
+	if cfg.Trim {
+		reserveT = min(in.TrainCaptions.longest(), in.Context)
+	}
+	tr.Reserve(B, reserveT)
 	keep := -1
 	if ckpt != "" {
 		if err := tr.Optimizer().Load(filepath.Join(ckpt, optimizerFile)); err != nil {
@@ -364,6 +371,8 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 			if err != nil {
 				return res, err
 			}
+			// Scoring's shapes do not recur until the next epoch's end.
+			backend.Trim(j.be)
 			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
 			res.HasVal, res.Top1, res.Top5, res.ValLoss = true, top1, top5, vl
 			msg += fmt.Sprintf(", val loss %.4f, zero-shot top-1 %.2f%% top-5 %.2f%% (chance %.2f%%)", vl, 100*top1, 100*top5, 100/float64(max(len(in.Classes), 1)))
