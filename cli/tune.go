@@ -83,6 +83,7 @@ trainer state) and OUT/final/ (the tuned tower; litcache eval --text OUT).
 			&cli.BoolFlag{Name: "image-head", Usage: "train a linear head on the image side (off: LiT locks it)"},
 			&cli.BoolFlag{Name: "no-dedup", Usage: "encode every row's caption, duplicates too (same result, slower)"},
 			&cli.BoolFlag{Name: "no-trim", Usage: "run the text tower on the full context (same result, slower)"},
+			&cli.StringFlag{Name: "shuffle", Value: d.Shuffle, Usage: `epoch order: "global" (uniform over all images) or "block" (parts shuffled, then images within windows of 8 parts: sequential reads for a cache larger than memory)`},
 			&cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints (0 = at epoch ends only)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from OUT's latest checkpoint"},
 			&cli.IntFlag{Name: "stop-after", Usage: "stop after this many steps in total, with a checkpoint (0 = run every epoch)"},
@@ -105,6 +106,7 @@ trainer state) and OUT/final/ (the tuned tower; litcache eval --text OUT).
 			cfg.WeightDecay, cfg.Beta1, cfg.Beta2, cfg.Eps = c.Float64("wd"), c.Float64("beta1"), c.Float64("beta2"), c.Float64("eps")
 			cfg.GradClip, cfg.LogitScale, cfg.Seed = c.Float64("grad-clip"), c.Float64("logit-scale"), c.Uint64("seed")
 			cfg.ImageHead, cfg.Dedup, cfg.Trim = c.Bool("image-head"), !c.Bool("no-dedup"), !c.Bool("no-trim")
+			cfg.Shuffle = c.String("shuffle")
 			cfg.CheckpointEvery, cfg.Resume, cfg.StopAfter = c.Int("checkpoint-every"), c.Bool("resume"), c.Int("stop-after")
 			cfg.ExpectFingerprint, cfg.Quiet, cfg.Log = c.String("expect-fingerprint"), c.Bool("quiet"), c.App.ErrWriter
 			if t := c.String("eval-templates"); t != "caption" {

@@ -52,6 +52,11 @@ func classCaptions(src Source, classes []inat.Class, classTokens []int32, T int,
 
 // cacheCaptions tokenises the distinct captions stored with src's images.
 func cacheCaptions(src Source, tokenize tokenizeFunc, T int, what string) (*CaptionSet, error) {
+	if c, ok := src.(interface{ CheckCaptions() error }); ok {
+		if err := c.CheckCaptions(); err != nil {
+			return nil, fmt.Errorf("tune: %s captions: %w", what, err)
+		}
+	}
 	rowOf := map[string]int32{}
 	var texts []string
 	cs := &CaptionSet{T: T, index: make([]int32, src.Len())}
