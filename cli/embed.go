@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/cuda"
-	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
@@ -18,51 +17,64 @@ import (
 )
 
 func embedCommand() *cli.Command {
-	return &cli.Command{
+	return withRequired(&cli.Command{
 		Name:  "embed",
 		Usage: "run the CLIP towers on images and texts: embeddings, a cosine table, or tensors to compare with PyTorch",
-		UsageText: `litcache embed --model CONFIG --weights FILE [--vocab F] [--image a.jpg ...] [--text "..." ...]
+		UsageText: `litcache embed --model CONFIG --weights FILE|random:SEED [--image a.jpg ...] [--text "..." ...]
 litcache embed --model CONFIG --weights FILE [--pixels in.safetensors] [--ids in.safetensors] --out out.safetensors`,
 		Description: `Loads a CLIP model (an OpenCLIP config name or JSON file, and a safetensors
 file with OpenCLIP or HF transformers names) and embeds:
 
   --image FILE   JPEG/PNG photos, preprocessed as OpenCLIP's eval transform
-  --text TEXT    captions, tokenized with CLIP's BPE (--vocab bpe_simple_vocab_16e6.txt.gz)
+  --text TEXT    captions, tokenized with CLIP's BPE (built in; --vocab for another file)
   --pixels FILE  a safetensors tensor pixel_values (B,3,S,S), already normalised
   --ids FILE     a safetensors tensor input_ids (B,T) of token ids
 
 With both images and texts it prints the image×text cosine-similarity table,
 otherwise one embedding per line (projected, not normalised). --out writes
-image_embeds and text_embeds (float32) for comparison with a PyTorch dump.
+image_embeds and text_embeds (float32) for comparison with a PyTorch dump
+(--device cpu for the float32 CPU reference).
 --weights random:SEED uses a random initialisation instead of a file.
 
 Examples:
    litcache embed --model ViT-B-32-quickgelu --weights open_clip_model.safetensors \
-       --vocab bpe_simple_vocab_16e6.txt.gz --image junco.jpg --image owl.jpg \
-       --text "a photo of a junco" --text "a photo of an owl"
-   litcache embed --model open_clip_config.json --weights model.safetensors \
+       --image junco.jpg --image owl.jpg --text "a photo of a junco" --text "a photo of an owl"
+   litcache embed --model open_clip_config.json --weights model.safetensors --device cpu \
        --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "model config: a built-in (" + strings.Join(clip.BuiltinNames(), ", ") + ") or an OpenCLIP/HF config JSON", Required: true},
-			&cli.StringFlag{Name: "weights", Usage: "safetensors weights (OpenCLIP or HF names), or random:SEED", Required: true},
-			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz), needed by --text"},
+		Flags: append([]cli.Flag{
+			modelFlag("both towers"),
+			weightsFlag("model weights", ""),
+			vocabFlag(" for --text"),
 			&cli.StringSliceFlag{Name: "image", Usage: "image file to embed (repeatable)"},
 			&cli.StringSliceFlag{Name: "text", Usage: "text to embed (repeatable)"},
 			&cli.StringFlag{Name: "pixels", Usage: "safetensors file with pixel_values (B,3,S,S), CLIP-normalised"},
 			&cli.StringFlag{Name: "ids", Usage: "safetensors file with input_ids (B,T) token ids"},
 			&cli.StringFlag{Name: "out", Usage: "write image_embeds and text_embeds to this safetensors file"},
-			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per forward pass"},
-			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda (float32 on the GPU, for parity checks), or auto"},
-		},
+			&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "images per tower call"},
+		}, deviceFlags("float32 on the GPU")...),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			images := len(c.StringSlice("image")) > 0 || c.String("pixels") != ""
+			if err := checkDependencies(c,
+				dependency{"vocab", len(c.StringSlice("text")) > 0, "without --text"},
+				dependency{"batch-size", images, "without --image or --pixels"},
+			); err != nil {
+				return err
+			}
+			dev, err := deviceFromFlags(c)
+			if err != nil {
+				return err
+			}
 			return runEmbed(c.App.Writer, embedOptions{
-				model: c.String("model"), weights: c.String("weights"), vocab: c.String("vocab"),
+				model: c.String("model"), weights: c.String("weights"), vocab: vocabPath(c),
 				images: c.StringSlice("image"), texts: c.StringSlice("text"),
-				pixels: c.String("pixels"), ids: c.String("ids"), out: c.String("out"), batch: c.Int("batch"),
-				device: c.String("device"), log: c.App.ErrWriter,
+				pixels: c.String("pixels"), ids: c.String("ids"), out: c.String("out"), batch: c.Int("batch-size"),
+				device: dev, log: c.App.ErrWriter,
 			})
 		},
-	}
+	}, "model", "weights")
 }
 
 type embedOptions struct {
@@ -70,7 +82,7 @@ type embedOptions struct {
 	images, texts         []string
 	pixels, ids, out      string
 	batch                 int
-	device                string
+	device                deviceChoice
 	log                   io.Writer
 }
 
@@ -82,7 +94,7 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		return fmt.Errorf("embed: give images either as --image or as --pixels, texts either as --text or as --ids")
 	}
 	if o.batch <= 0 {
-		return fmt.Errorf("embed: --batch %d must be positive", o.batch)
+		return fmt.Errorf("embed: --batch-size %d must be positive", o.batch)
 	}
 	cfg, err := clip.LoadConfig(o.model)
 	if err != nil {
@@ -91,10 +103,7 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	// Read and check every input before the (slow) weights load.
 	var tok *tokenizer.Tokenizer
 	if len(o.texts) > 0 {
-		if o.vocab == "" {
-			return fmt.Errorf("embed: --text needs --vocab (CLIP's bpe_simple_vocab_16e6.txt.gz)")
-		}
-		if tok, err = tokenizer.Load(o.vocab); err != nil {
+		if tok, err = tokenizer.Open(o.vocab); err != nil {
 			return fmt.Errorf("embed: --vocab: %w", err)
 		}
 	}
@@ -120,14 +129,9 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		ids, nIDs = tok.TokenizeBatch(o.texts, T), len(o.texts)
 	}
 
-	var be backend.Backend = backend.NewCPU()
-	if o.device != "" && o.device != "cpu" {
-		if o.log == nil {
-			o.log = io.Discard
-		}
-		if be, err = openBackend(o.device, cuda.F32, o.log); err != nil {
-			return fmt.Errorf("embed: %w", err)
-		}
+	be, err := openBackend(o.device, cuda.F32, o.log)
+	if err != nil {
+		return fmt.Errorf("embed: %w", err)
 	}
 	var m *clip.Model
 	if seed, ok, err := clip.ParseRandomWeights(o.weights); ok {

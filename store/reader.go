@@ -169,8 +169,11 @@ func (t *captionTable) intern(s string) string {
 	return c
 }
 
-// Part is one mapped Arrow file. Every slice it returns points into the
-// mapping (no copy) and is valid until the Reader is closed.
+// Part is one mapped Arrow file. The numeric slices it returns (Labels,
+// Views, CaptionIDs, EmbF32, EmbF16) point into the mapping (no copy; where
+// mmap is unavailable the file is read into memory once) and are valid until
+// the Reader is closed. Keys and captions are copied into Go strings (one
+// shared copy of each caption per Reader).
 type Part struct {
 	ID     int    // position in Reader.Parts
 	Name   string // parts/NAME.arrow

@@ -20,6 +20,7 @@ import (
 	"math"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/optim"
 )
 
@@ -32,15 +33,15 @@ const (
 // Config is one tuning run.
 type Config struct {
 	Cache             string // training cache folder
-	Split             string // the training cache's split to use ("" = all parts)
+	Split             string // the training cache's split (store.SelectSplit, role "train": "" = its only split, else "train")
 	ValCache          string // optional val cache: zero-shot top-1/top-5 and val loss each epoch
-	ValSplit          string // the val cache's split ("" = all parts)
+	ValSplit          string // the val cache's split (store.SelectSplit, role "val": "" = its only split, else "val")
 	ExpectFingerprint string // when set, caches made by another image tower are refused
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // pretrained text weights (OpenCLIP or HF names); "" = random init from Seed
-	Vocab             string // CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)
+	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" = random init from Seed
+	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
 
@@ -122,10 +123,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: no training cache (--cache)")
 	case c.Classes == "":
 		return fmt.Errorf("tune: no classes file (--classes)")
-	case c.Vocab == "":
-		return fmt.Errorf("tune: no tokenizer vocabulary (--vocab)")
 	case c.TextModel == "":
-		return fmt.Errorf("tune: no text model config (--text-model)")
+		return fmt.Errorf("tune: no model config (--model)")
 	case c.Out == "":
 		return fmt.Errorf("tune: no output folder (--out)")
 	case c.Epochs < 1:
@@ -150,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShuffleWindow < 0 {
 		return fmt.Errorf("tune: shuffle window %d < 0", c.ShuffleWindow)
+	}
+	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
+		return fmt.Errorf("tune: --weights: %w", err)
 	}
 	if _, err := optim.ParseKind(c.Schedule); err != nil {
 		return fmt.Errorf("tune: --schedule: %w", err)

@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	mcfg, err := clip.LoadConfig(cfg.TextModel)
 	if err != nil {
-		return Result{}, fmt.Errorf("tune: --text-model: %w", err)
+		return Result{}, fmt.Errorf("tune: --model: %w", err)
 	}
 	T := cfg.ContextLen
 	if T == 0 {
@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if T > mcfg.Text.ContextLength {
 		return Result{}, fmt.Errorf("tune: context %d exceeds the text model's context_length %d", T, mcfg.Text.ContextLength)
 	}
-	tok, err := tokenizer.Load(cfg.Vocab)
+	tok, err := tokenizer.Open(cfg.Vocab)
 	if err != nil {
 		return Result{}, fmt.Errorf("tune: --vocab: %w", err)
 	}
@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("tune: --classes: %w", err)
 	}
-	train, err := OpenStoreSource(cfg.Cache, cfg.Split, cfg.ExpectFingerprint)
+	train, err := OpenStoreSource(cfg.Cache, cfg.Split, store.SplitTrain, cfg.ExpectFingerprint)
 	if err != nil {
 		return Result{}, err
 	}
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	opened := time.Since(start)
 	var val *StoreSource
 	if cfg.ValCache != "" {
-		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, cfg.ExpectFingerprint); err != nil {
+		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, store.SplitVal, cfg.ExpectFingerprint); err != nil {
 			return Result{}, err
 		}
 		defer val.Close()
@@ -225,7 +225,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
 	}
 	if !cfg.ImageHead && D != E {
-		return res, fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --text-model or --image-head", D, E)
+		return res, fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --model or --image-head", D, E)
 	}
 	if len(in.TrainCaptions.index) != N {
 		return res, fmt.Errorf("tune: %d caption indices for %d training images", len(in.TrainCaptions.index), N)
@@ -475,25 +475,33 @@ func (j *job) batch(idx []int, views []uint8, img []float32, ids []int32) {
 }
 
 // initText builds the starting text tower: pretrained weights (OpenCLIP or
-// HF names) or a random init from the seed, and the starting log temperature.
+// HF names), a random init from random:SEED, or one from the run's seed, and
+// the starting log temperature.
 func (j *job) initText() (*clip.TextTower, float32, error) {
 	cfg := j.cfg
 	logit := float32(cfg.LogitScale)
-	if cfg.InitText == "" {
+	seed, random, err := clip.ParseRandomWeights(cfg.InitText)
+	if err != nil {
+		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
+	}
+	if cfg.InitText == "" || random {
 		if logit == 0 {
 			logit = InitLogitScale
 		}
-		return clip.NewRandomTextTower(j.be, j.in.Model, int64(cfg.Seed)), logit, nil
+		if !random {
+			seed = int64(cfg.Seed)
+		}
+		return clip.NewRandomTextTower(j.be, j.in.Model, seed), logit, nil
 	}
 	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
 	if err != nil {
-		return nil, 0, fmt.Errorf("tune: --init-text: %w", err)
+		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
 	if logit == 0 {
 		logit = InitLogitScale
 		v, ok, err := clip.ReadLogitScale(cfg.InitText)
 		if err != nil {
-			return nil, 0, fmt.Errorf("tune: --init-text: %w", err)
+			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 		}
 		if ok {
 			logit = min(max(v, 0), MaxLogitScale)

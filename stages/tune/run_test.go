@@ -78,6 +78,17 @@ type testWorld struct {
 
 func newTestWorld(t *testing.T) *testWorld {
 	t.Helper()
+	return newTestWorldSized(t, 5, 40, 15)
+}
+
+// worldSpecies name the synthetic classes; newTestWorldSized takes the first k.
+var worldSpecies = []string{"Junco hyemalis", "Turdus migratorius", "Quercus alba", "Amanita muscaria", "Danaus plexippus",
+	"Apis mellifera", "Bufo bufo", "Acer rubrum", "Vulpes vulpes", "Pieris rapae"}
+
+// newTestWorldSized is newTestWorld with k classes (at most 10), nTrain
+// training and nVal val images, the classes taking turns.
+func newTestWorldSized(t *testing.T, k, nTrain, nVal int) *testWorld {
+	t.Helper()
 	dir := t.TempDir()
 	w := &testWorld{dir: dir, cache: filepath.Join(dir, "cache"), val: filepath.Join(dir, "val"),
 		classes: filepath.Join(dir, "classes.json"), model: filepath.Join(dir, "model.json")}
@@ -85,7 +96,7 @@ func newTestWorld(t *testing.T) *testWorld {
 	if err := os.WriteFile(w.model, []byte(tinyModel), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"Junco hyemalis", "Turdus migratorius", "Quercus alba", "Amanita muscaria", "Danaus plexippus"}
+	names := worldSpecies[:k]
 	var classes []inat.Class
 	for k, n := range names {
 		classes = append(classes, inat.Class{ID: 100 + k, Name: n, Caption: "A photo of the " + n})
@@ -133,8 +144,8 @@ func newTestWorld(t *testing.T) *testWorld {
 		}
 		return mem
 	}
-	w.train = write(w.cache, "train", 40, 2)
-	w.valMem = write(w.val, "val", 15, 1)
+	w.train = write(w.cache, "train", nTrain, 2)
+	w.valMem = write(w.val, "val", nVal, 1)
 	return w
 }
 

@@ -31,20 +31,22 @@ var (
 )
 
 // OpenStoreSource opens the cache in dir (refusing another image tower's when
-// expectFingerprint is set) and indexes its images; split selects the parts
-// of one split ("" = all).
-func OpenStoreSource(dir, split, expectFingerprint string) (*StoreSource, error) {
+// expectFingerprint is set) and indexes the images of one split, picked by
+// the rule of every reader: store.SelectSplit(split, role), role being
+// store.SplitTrain or store.SplitVal.
+func OpenStoreSource(dir, split, role, expectFingerprint string) (*StoreSource, error) {
 	r, err := store.Open(dir, store.ReadOptions{ExpectFingerprint: expectFingerprint})
 	if err != nil {
 		return nil, fmt.Errorf("tune: cache %s: %w", dir, err)
 	}
 	m := r.Manifest()
 	s := &StoreSource{r: r, dim: m.Dim, views: m.Views}
-	parts := r.Parts()
-	if split != "" {
-		parts = r.Split(split)
+	split, err = r.SelectSplit(split, role)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("tune: %w", err)
 	}
-	for _, p := range parts {
+	for _, p := range r.Split(split) {
 		views := p.Views()
 		pi := int32(len(s.parts))
 		s.parts = append(s.parts, p)
@@ -64,10 +66,7 @@ func OpenStoreSource(dir, split, expectFingerprint string) (*StoreSource, error)
 	}
 	if len(s.imgs) == 0 {
 		r.Close()
-		if split != "" {
-			return nil, fmt.Errorf("tune: cache %s holds no finished rows of split %q", dir, split)
-		}
-		return nil, fmt.Errorf("tune: cache %s holds no finished rows", dir)
+		return nil, fmt.Errorf("tune: cache %s holds no finished rows of split %q", dir, split)
 	}
 	return s, nil
 }
