@@ -21,6 +21,7 @@ func embedCommand() *cli.Command {
 		Name:  "embed",
 		Usage: "run the CLIP towers on images and texts: embeddings, a cosine table, or tensors to compare with PyTorch",
 		UsageText: `litcache embed --model CONFIG --weights FILE|random:SEED [--image a.jpg ...] [--text "..." ...]
+litcache embed --weights RUN [--image a.jpg ...] [--text "..." ...]
 litcache embed --model CONFIG --weights FILE [--pixels in.safetensors] [--ids in.safetensors] --out out.safetensors`,
 		Description: `Loads a CLIP model (an OpenCLIP config name or JSON file, and a safetensors
 file with OpenCLIP or HF transformers names) and embeds:
@@ -35,15 +36,21 @@ otherwise one embedding per line (projected, not normalised). --out writes
 image_embeds and text_embeds (float32) for comparison with a PyTorch dump
 (--device cpu for the float32 CPU reference).
 --weights random:SEED uses a random initialisation instead of a file.
+A tuned model serves in either form: tune's final/open_clip_model.safetensors
+is a full model (image tower + tuned text tower); one written with tune
+--text-only holds the text tower alone, enough for --text and --ids. A tune run
+folder as --weights (its final/, with its own config: no --model) gives images
+the training cache's image tower in either form.
 
 Examples:
    litcache embed --model ViT-B-32-quickgelu --weights open_clip_model.safetensors \
        --image junco.jpg --image owl.jpg --text "a photo of a junco" --text "a photo of an owl"
    litcache embed --model open_clip_config.json --weights model.safetensors --device cpu \
-       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors`,
+       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors
+   litcache embed --weights runs/lit --image junco.jpg --text "A photo of the Dark-eyed Junco Aves Junco hyemalis"`,
 		Flags: append([]cli.Flag{
-			modelFlag("both towers"),
-			weightsFlag("model weights", ""),
+			embedModelFlag(),
+			weightsFlag("model weights", " (a full model or a text tower alone), a tune run folder"),
 			vocabFlag(" for --text"),
 			&cli.StringSliceFlag{Name: "image", Usage: "image file to embed (repeatable)"},
 			&cli.StringSliceFlag{Name: "text", Usage: "text to embed (repeatable)"},
@@ -74,7 +81,14 @@ Examples:
 				device: dev, log: c.App.ErrWriter,
 			})
 		},
-	}, "model", "weights")
+	}, "weights")
+}
+
+// embedModelFlag is --model, which a run folder given as --weights supplies.
+func embedModelFlag() *cli.StringFlag {
+	f := modelFlag("both towers")
+	f.DefaultText = "a run folder's open_clip_config.json; else required"
+	return f
 }
 
 type embedOptions struct {
@@ -96,10 +110,11 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	if o.batch <= 0 {
 		return fmt.Errorf("embed: --batch-size %d must be positive", o.batch)
 	}
-	cfg, err := clip.LoadConfig(o.model)
+	em, err := resolveEmbedModel(o.model, o.weights)
 	if err != nil {
-		return fmt.Errorf("embed: --model: %w", err)
+		return err
 	}
+	cfg := em.cfg
 	// Read and check every input before the (slow) weights load.
 	var tok *tokenizer.Tokenizer
 	if len(o.texts) > 0 {
@@ -128,27 +143,31 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		T = cfg.Text.ContextLength
 		ids, nIDs = tok.TokenizeBatch(o.texts, T), len(o.texts)
 	}
+	images := len(o.images) > 0 || pixels != nil
+	if err := em.checkImages(images); err != nil {
+		return err // before the device opens: the file's contents are known already
+	}
 
 	be, err := openBackend(o.device, cuda.F32, o.log)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	var m *clip.Model
-	if seed, ok, err := clip.ParseRandomWeights(o.weights); ok {
-		if err != nil {
-			return fmt.Errorf("embed: --weights: %w", err)
-		}
-		m = clip.NewRandomModel(be, cfg, seed)
-	} else if m, err = clip.LoadModel(be, cfg, o.weights); err != nil {
-		return fmt.Errorf("embed: --weights: %w", err)
+	vt, tt, err := em.load(be, images)
+	if err != nil {
+		return err
 	}
-	defer m.Free()
+	defer func() {
+		if vt != nil {
+			vt.Free()
+		}
+		tt.Free()
+	}()
 
 	var imgEmb, txtEmb []float32
 	var imgNames, txtNames []string
 	switch {
 	case len(o.images) > 0:
-		imgEmb, err = embedImages(m.Vision, cfg, o.images, o.batch)
+		imgEmb, err = embedImages(vt, cfg, o.images, o.batch)
 		if err != nil {
 			return err
 		}
@@ -157,12 +176,12 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		S := cfg.Vision.ImageSize
 		for b := 0; b < nPix; b += o.batch {
 			n := min(o.batch, nPix-b)
-			imgEmb = append(imgEmb, m.Vision.Encode(pixels[b*3*S*S:(b+n)*3*S*S], n)...)
+			imgEmb = append(imgEmb, vt.Encode(pixels[b*3*S*S:(b+n)*3*S*S], n)...)
 		}
 		imgNames = indexNames("pixel_values", nPix)
 	}
 	if ids != nil {
-		txtEmb = m.Text.Encode(ids, nIDs, T)
+		txtEmb = tt.Encode(ids, nIDs, T)
 		txtNames = o.texts
 		if len(txtNames) == 0 {
 			txtNames = indexNames("input_ids", nIDs)

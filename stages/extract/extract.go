@@ -59,8 +59,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	pre := imageproc.CLIPPreprocessor(mcfg.Vision.ImageSize)
+	source, err := towerSource(cfg, mcfg)
+	if err != nil {
+		return res, err
+	}
 	cache, err := store.Create(cfg.Cache, store.Manifest{
-		Fingerprint: res.Fingerprint, Model: modelDescription(cfg, mcfg, pre),
+		Fingerprint: res.Fingerprint, Model: modelDescription(cfg, mcfg, pre), Tower: source,
 		Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/store"
 )
 
 // Fingerprint identifies what makes a cache's embeddings: the image tower
@@ -55,4 +56,23 @@ func weightsName(cfg Config) string {
 		return clip.RandomWeights(cfg.Seed)
 	}
 	return filepath.Base(cfg.Weights)
+}
+
+// towerSource is the manifest's record of the tower: the config and the
+// weights file's absolute path (or random:SEED), so that tune can write the
+// tuned text tower out with this image tower as one full model.
+func towerSource(cfg Config, mcfg clip.Config) (*store.TowerSource, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, mcfg.JSON()); err != nil {
+		compact.Write(mcfg.JSON())
+	}
+	w := weightsName(cfg)
+	if _, random, _ := clip.ParseRandomWeights(cfg.Weights); cfg.Weights != "" && !random {
+		abs, err := filepath.Abs(cfg.Weights)
+		if err != nil {
+			return nil, fmt.Errorf("extract: weights %s: %w", cfg.Weights, err)
+		}
+		w = abs
+	}
+	return &store.TowerSource{Config: json.RawMessage(compact.Bytes()), Weights: w}, nil
 }
