@@ -248,7 +248,9 @@ func (tt *TextTower) state(B, T int) *textState {
 		if ws != nil && canView {
 			capB, capT = max(B, ws.B), max(T, ws.T)
 		}
-		grown := ws != nil
+		// Only a viewing backend's workspace grows (others get one per
+		// shape, whose buffers their pool may reuse when the shape recurs).
+		grown := ws != nil && canView
 		tt.freeState()
 		var bufs []backend.Tensor
 		tt.ws = tt.newState(capB, capT, func(shape ...int) backend.Tensor {

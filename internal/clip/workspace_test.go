@@ -128,3 +128,30 @@ func TestEncodeBucket(t *testing.T) {
 		t.Error("BucketContext")
 	}
 }
+
+// trimCounter is a backend that keeps memory for reuse (Trim) but cannot
+// view storage, as the CUDA backend is.
+type trimCounter struct {
+	backend.Backend
+	trims int
+}
+
+func (b *trimCounter) Trim() { b.trims++ }
+
+// TestNoViewNoTrim: on a backend without views the tower rebuilds its
+// activations per shape and leaves the backend's pool alone (its buffers
+// serve the shape when it recurs); only a viewing backend's workspace
+// growth trims.
+func TestNoViewNoTrim(t *testing.T) {
+	_, cfg := fixtureConfig(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	be := &trimCounter{Backend: backend.NewCPU()}
+	tt := NewRandomTextTower(be, cfg, 5)
+	defer tt.Free()
+	for _, s := range [][2]int{{2, 8}, {4, 16}, {2, 8}, {3, 12}} {
+		step(tt, randomIDs(rng, cfg, s[0], s[1]), s[0], s[1])
+	}
+	if be.trims != 0 {
+		t.Errorf("%d Trim calls on a backend without views", be.trims)
+	}
+}
