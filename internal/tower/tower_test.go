@@ -322,3 +322,35 @@ func TestFingerprintCovers(t *testing.T) {
 		t.Error("random:x accepted")
 	}
 }
+
+// TestConfigDescribe: the manifest line written before the tower is built
+// is the loaded tower's own, and a refused pooling is refused there too.
+func TestConfigDescribe(t *testing.T) {
+	be := backend.NewCPU()
+	for _, spec := range []Spec{
+		{Model: "clip-tiny", Weights: "random:3"},
+		{Model: "dinov2-tiny", Weights: "random:3", Pool: "cls+mean"},
+		{Model: "swin-tiny", Weights: "random:3"},
+	} {
+		c, err := Resolve(spec.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.Describe(spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw, err := LoadConfig(be, c, spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != tw.Describe() {
+			t.Errorf("%s: Config.Describe %q, Tower.Describe %q", spec.Model, d, tw.Describe())
+		}
+		tw.Free()
+	}
+	c, _ := Resolve("swin-tiny")
+	if _, err := c.Describe("random:1", "cls"); err == nil || !strings.Contains(err.Error(), "mean") {
+		t.Errorf("swin pool cls: %v", err)
+	}
+}
