@@ -155,3 +155,16 @@ func TestTowerModelHelp(t *testing.T) {
 		t.Errorf("%d built-ins: %s", n, fmt.Sprint(tower.Builtins()))
 	}
 }
+
+// TestNewProjectionFlag: tune and sweep take --new-projection, which needs
+// pretrained --weights.
+func TestNewProjectionFlag(t *testing.T) {
+	dir := t.TempDir()
+	for _, cmd := range []string{"tune", "sweep"} {
+		out, err := runApp(t, "", cmd, "--cache", dir, "--classes", filepath.Join(dir, "classes.json"), "--out", filepath.Join(dir, cmd),
+			"--new-projection", "--device", "cpu")
+		if err == nil || !strings.Contains(err.Error(), "--new-projection needs pretrained --weights") {
+			t.Errorf("%s --new-projection without --weights: %v\n%s", cmd, err, out)
+		}
+	}
+}

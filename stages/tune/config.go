@@ -69,6 +69,9 @@ type Config struct {
 	Seed       uint64
 	// ImageHead trains a linear map on the image side (off: LiT locks it).
 	ImageHead bool
+	// NewProjection starts text_projection afresh at the cache's dim, the
+	// rest of the text tower from InitText (pretrained; see textdim.go).
+	NewProjection bool
 	// Dedup encodes each distinct caption of a batch once; Trim cuts the
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
@@ -141,6 +144,9 @@ func (c Config) Validate() error {
 	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
 		return fmt.Errorf("tune: --weights: %w", err)
 	}
+	if c.NewProjection && c.randomText() {
+		return fmt.Errorf("tune: --new-projection needs pretrained --weights (a random-init text tower's projection is new already)")
+	}
 	if _, err := optim.ParseKind(c.Schedule); err != nil {
 		return fmt.Errorf("tune: --schedule: %w", err)
 	}
@@ -187,11 +193,12 @@ type identity struct {
 	WeightDecay, Beta1, Beta2, Eps, GradClip, LogitScale        float64
 	Seed                                                        uint64
 	ImageHead                                                   bool
+	NewProjection                                               bool
 }
 
 func (c Config) identity() identity {
 	return identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
 		c.ContextLen, c.Epochs, c.BatchSize, c.Warmup, c.LR, c.Schedule, c.CooldownSteps,
 		c.CooldownPower, c.CooldownEndLR, c.WeightDecay, c.Beta1, c.Beta2, c.Eps, c.GradClip,
-		c.LogitScale, c.Seed, c.ImageHead}
+		c.LogitScale, c.Seed, c.ImageHead, c.NewProjection}
 }

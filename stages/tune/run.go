@@ -183,6 +183,9 @@ type job struct {
 	tr  *Trainer
 	// valImg caches the val features (N,E), normalised, when there is no head.
 	valImg []float32
+	// given is the text model as --model gives it; in.Model is the one
+	// trained, its embed_dim fitted to the cache (fitTextModel).
+	given clip.Config
 }
 
 func (j *job) run(ctx context.Context) (res Result, err error) {
@@ -192,9 +195,14 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	if N < B {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
 	}
-	if !cfg.ImageHead && D != E {
-		return res, fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --model or --image-head", D, E)
+	m, note, err := fitTextModel(cfg, in.Model, D) // textdim.go: embed_dim meets the cache's dim
+	if err != nil {
+		return res, err
 	}
+	if note != "" {
+		fmt.Fprintln(j.log, note)
+	}
+	j.given, j.in.Model, in.Model, E = in.Model, m, m, m.EmbedDim
 	if len(in.TrainCaptions.index) != N {
 		return res, fmt.Errorf("tune: %d caption indices for %d training images", len(in.TrainCaptions.index), N)
 	}
@@ -459,6 +467,18 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 			seed = int64(cfg.Seed)
 		}
 		return clip.NewRandomTextTower(j.be, j.in.Model, seed), logit, nil
+	}
+	if cfg.NewProjection {
+		// The temperature belongs to the two projections, one of them new:
+		// start where a random-init run starts.
+		if logit == 0 {
+			logit = InitLogitScale
+		}
+		text, err := withNewProjection(j.be, j.given, j.in.Model, cfg.InitText, int64(cfg.Seed))
+		if err != nil {
+			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
+		}
+		return text, logit, nil
 	}
 	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
 	if err != nil {

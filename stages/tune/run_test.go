@@ -326,7 +326,7 @@ func TestRunErrors(t *testing.T) {
 		{"missing cache", func(c *Config) { c.Cache = filepath.Join(w.dir, "nope") }, "nope"},
 		{"batch larger than cache", func(c *Config) { c.BatchSize = 1000 }, "fewer than one batch"},
 		{"bad schedule", func(c *Config) { c.Schedule = "linear" }, "--schedule"},
-		{"dim mismatch", func(c *Config) { c.TextModel = "ViT-B-32" }, "--image-head"},
+		// A text model of another embed_dim: textdim_test.go.
 		{"fingerprint", func(c *Config) { c.ExpectFingerprint = "other" }, "other"},
 	}
 	for _, tc := range tests {
