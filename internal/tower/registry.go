@@ -57,6 +57,7 @@ type model interface {
 	preprocessor() imageproc.Preprocessor
 	flops() float64
 	bytesPerImage(elem int) int64
+	linears(n int) []Linear
 	load(be backend.Backend, path string) (encoder, error)
 	random(be backend.Backend, seed int64) (encoder, error)
 	fromTensors(be backend.Backend, src weights.Source, label string) (encoder, error)

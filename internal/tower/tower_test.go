@@ -354,3 +354,34 @@ func TestConfigDescribe(t *testing.T) {
 		t.Errorf("swin pool cls: %v", err)
 	}
 }
+
+// TestLinears: the Linear shapes a tower's GEMM ceiling is timed on carry
+// nearly all of Config.FLOPs (the rest: patch embedding, attention scores,
+// the projection), and scale with the batch.
+func TestLinears(t *testing.T) {
+	for name, share := range map[string][2]float64{
+		// Measured shares of Config.FLOPs: ViT-B/16 0.953, DINOv2-B/14
+		// 0.942, DINOv2-g/14 (SwiGLU) 0.972, Swin-T 0.966 (attention
+		// scores and the patch embedding are the rest); ±0.01 around them,
+		// so a shape left out fails (Swin's merging, the smallest, is 0.04).
+		"ViT-B-16": {0.943, 0.963}, "dinov2-vitb14": {0.932, 0.952}, "dinov2-vitg14": {0.962, 0.982}, "swin-t": {0.956, 0.976},
+	} {
+		c, err := Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var one, four float64
+		for _, l := range c.Linears(1) {
+			one += l.FLOPs()
+		}
+		for _, l := range c.Linears(4) {
+			four += l.FLOPs()
+		}
+		if s := one / c.FLOPs(); s < share[0] || s > share[1] {
+			t.Errorf("%s: Linears carry %.3f of the FLOPs, want %.2f–%.2f", name, s, share[0], share[1])
+		}
+		if math.Abs(four/one-4) > 1e-9 {
+			t.Errorf("%s: 4 images' Linears are %.3f× one's", name, four/one)
+		}
+	}
+}
