@@ -54,3 +54,28 @@ fuzz seconds="30":
 gpu:
     ../shared/scripts/gpu-build.sh ./cuda/...
     cp ../shared/peers/pytorch_peer.py .gpu/
+
+# The prepared GPU check of issue 10: gzipped test binaries of ./cuda and
+# ./cuda/towers, a static litcache, the report builder and the PyTorch peer
+# into .gpu/ (about 30 MB), plus .gpu/check.sh. On the GPU machine, in the
+# repository root (the device tool: carry [".gpu"], timeout 540):
+#   bash .gpu/check.sh $OUT        # → $OUT/gpu-report.json, within 8 minutes
+# Without a GPU the same command still writes the report, each GPU part failed
+# with its reason (CHECK_SPECIES=2 CHECK_PER_SPECIES=20 keeps the data small).
+# Build .gpu/ for the GPU check: then `bash .gpu/check.sh $OUT` on the GPU machine
+gpu-check peer="../shared/peers/pytorch_peer.py":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ex=$(git rev-parse --git-path info/exclude)
+    mkdir -p "$(dirname "$ex")"
+    grep -qxF '/.gpu/' "$ex" 2>/dev/null || echo '/.gpu/' >>"$ex"
+    rm -rf .gpu && mkdir -p .gpu
+    export CGO_ENABLED=0
+    go test -c -ldflags='-s -w' -o .gpu/cuda.test ./cuda
+    go test -c -ldflags='-s -w' -o .gpu/cuda_towers.test ./cuda/towers
+    go build -ldflags='-s -w' -o .gpu/litcache ./cli/litcache
+    go build -ldflags='-s -w' -o .gpu/gpureport ./cuda/gpucheck
+    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/litcache .gpu/gpureport
+    cp {{peer}} .gpu/pytorch_peer.py
+    cp cuda/gpucheck/check.sh .gpu/check.sh
+    du -sh .gpu && ls -l .gpu

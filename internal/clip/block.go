@@ -103,18 +103,28 @@ func (s *blockScratch) free(be backend.Backend) {
 // for backward (out must not be x, which backward needs).
 func (bl *block) forward(be backend.Backend, out, x backend.Tensor, a *blockActs, s *blockScratch, d seqDims) {
 	if a == nil {
+		f, fused := be.(fusedBackend)
 		bl.ln1.forward(be, s.ln, x, nil, nil)
 		bl.inProj.forward(be, s.qkv, s.ln, backend.ActNone)
 		be.Attention(s.att, s.qkv, d.B, d.T, d.H, d.causal, nil)
-		bl.outProj.forward(be, s.x1, s.att, backend.ActNone)
-		be.Add(s.x1, s.x1, x)
+		if fused {
+			f.LinearResidual(s.x1, s.att, bl.outProj.w, bl.outProj.b, x)
+		} else {
+			bl.outProj.forward(be, s.x1, s.att, backend.ActNone)
+			be.Add(s.x1, s.x1, x)
+		}
 		bl.ln2.forward(be, s.ln, s.x1, nil, nil)
 		// The activation inside Linear: the pure-Go CPU GEMM applies it to each
-		// row block while the block is in cache; OpenBLAS and CUDA apply it in a
-		// pass (a kernel) after the GEMM.
+		// row block while the block is in cache; OpenBLAS applies it in a pass
+		// after the GEMM; CUDA fuses GELU into the cuBLASLt epilogue in bf16
+		// and runs QuickGELU as a pass after it.
 		bl.fc.forward(be, s.fca, s.ln, d.act)
-		bl.proj.forward(be, out, s.fca, backend.ActNone)
-		be.Add(out, out, s.x1)
+		if fused {
+			f.LinearResidual(out, s.fca, bl.proj.w, bl.proj.b, s.x1)
+		} else {
+			bl.proj.forward(be, out, s.fca, backend.ActNone)
+			be.Add(out, out, s.x1)
+		}
 		return
 	}
 	bl.ln1.forward(be, s.ln, x, a.mean1, a.rstd1)

@@ -28,6 +28,9 @@ type Options struct {
 	// Skip names ops not to run, e.g. the backward ops for a backend whose
 	// inference precision (bf16) does not support them.
 	Skip []string
+	// LogErrors logs every comparison's relative error, not only failures
+	// (the GPU check reports the measured values).
+	LogErrors bool
 }
 
 // BackwardOps names the ops that only training needs: the backward passes,
@@ -57,7 +60,7 @@ func ParityWith(t *testing.T, ref, got backend.Backend, opts Options) {
 			if v, ok := opts.PerOp[op.name]; ok {
 				tol = v
 			}
-			p := &pair{t: t, ref: ref, got: got, tol: tol, rng: rand.New(rand.NewSource(opts.Seed))}
+			p := &pair{t: t, ref: ref, got: got, tol: tol, rng: rand.New(rand.NewSource(opts.Seed)), log: opts.LogErrors}
 			op.run(p)
 		})
 	}
@@ -78,6 +81,7 @@ type pair struct {
 	ref, got backend.Backend
 	tol      float64
 	rng      *rand.Rand
+	log      bool
 }
 
 // both is one tensor living on both backends with the same contents.
@@ -128,7 +132,11 @@ func (p *pair) checkSlices(what string, r, g []float32) {
 		p.t.Errorf("%s: %d values from ref, %d from got", what, len(r), len(g))
 		return
 	}
-	if e, worst := RelErr(g, r); e > p.tol || math.IsNaN(e) {
+	e, worst := RelErr(g, r)
+	if p.log {
+		p.t.Logf("%s: relative error %.3g (limit %.3g)", what, e, p.tol)
+	}
+	if e > p.tol || math.IsNaN(e) {
 		p.t.Errorf("%s: relative error %.3g > %.3g (worst at %d: got %g, ref %g)", what, e, p.tol, worst, g[worst], r[worst])
 	}
 }
