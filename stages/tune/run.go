@@ -184,7 +184,7 @@ type job struct {
 	// valImg caches the val features (N,E), normalised, when there is no head.
 	valImg []float32
 	// given is the text model as --model gives it; in.Model is the one
-	// trained, its embed_dim fitted to the cache (fitTextModel).
+	// trained, its embed_dim fitted to the cache (FitTextModel).
 	given clip.Config
 }
 
@@ -195,7 +195,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	if N < B {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
 	}
-	m, note, err := fitTextModel(cfg, in.Model, D) // textdim.go: embed_dim meets the cache's dim
+	m, note, err := FitTextModel(cfg, in.Model, D) // textdim.go: embed_dim meets the cache's dim
 	if err != nil {
 		return res, err
 	}

@@ -27,9 +27,11 @@ func (c Config) randomText() bool {
 	return c.InitText == "" || random
 }
 
-// fitTextModel returns the text model config the run trains, given the
-// cache's dim D, and a note for the log ("" when unchanged).
-func fitTextModel(cfg Config, m clip.Config, D int) (clip.Config, string, error) {
+// FitTextModel returns the text model config a run of cfg trains against a
+// cache of dim D, m being cfg.TextModel's config, and a note for the log (""
+// when unchanged); the error names both dims. A sweep asks it of every
+// member before the first one trains.
+func FitTextModel(cfg Config, m clip.Config, D int) (clip.Config, string, error) {
 	switch {
 	case cfg.ImageHead || (D == m.EmbedDim && !cfg.NewProjection):
 		return m, "", nil
