@@ -9,13 +9,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/cuda"
-	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/internal/tower"
 )
 
 func embedCommand() *cli.Command {
@@ -23,6 +21,7 @@ func embedCommand() *cli.Command {
 		Name:  "embed",
 		Usage: "run an image tower (CLIP, DINOv2, Swin) on images, and CLIP's text tower on texts: embeddings, a cosine table, or tensors to compare with PyTorch",
 		UsageText: `litcache embed --model CONFIG --weights FILE|random:SEED [--pool P] [--image a.jpg ...] [--text "..." ...]
+litcache embed --weights RUN [--image a.jpg ...] [--text "..." ...]
 litcache embed --model CONFIG --weights FILE [--pixels in.safetensors] [--ids in.safetensors] --out out.safetensors`,
 		Description: `Loads an image tower of any family the registry knows (a built-in name or a
 config file: OpenCLIP/HF CLIP, DINOv2, torchvision Swin; weights under the
@@ -40,16 +39,22 @@ one embedding per line (not normalised; --pool picks DINOv2's pooling). --out
 writes image_embeds and text_embeds (float32) for comparison with a PyTorch
 dump (--device cpu for the float32 CPU reference).
 --weights random:SEED uses a random initialisation instead of a file.
+A tuned model serves in either form: tune's final/open_clip_model.safetensors
+is a full model (image tower + tuned text tower); one written with tune
+--text-only holds the text tower alone, enough for --text and --ids. A tune run
+folder as --weights (its final/, with its own config: no --model) gives images
+the training cache's image tower in either form.
 
 Examples:
    litcache embed --model ViT-B-32-quickgelu --weights open_clip_model.safetensors \
        --image junco.jpg --image owl.jpg --text "a photo of a junco" --text "a photo of an owl"
    litcache embed --model dinov2-vitb14 --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean --image junco.jpg
    litcache embed --model open_clip_config.json --weights model.safetensors --device cpu \
-       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors`,
+       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors
+   litcache embed --weights runs/lit --image junco.jpg --text "A photo of the Dark-eyed Junco Aves Junco hyemalis"`,
 		Flags: append([]cli.Flag{
-			towerModelFlag("for --text a CLIP model (both towers)"),
-			towerWeightsFlag("model weights"),
+			embedModelFlag(),
+			embedWeightsFlag(),
 			poolFlag(),
 			vocabFlag(" for --text"),
 			&cli.StringSliceFlag{Name: "image", Usage: "image file to embed (repeatable)"},
@@ -82,7 +87,22 @@ Examples:
 				device: dev, log: c.App.ErrWriter,
 			})
 		},
-	}, "model", "weights")
+	}, "weights")
+}
+
+// embedModelFlag is --model, which a run folder given as --weights supplies.
+func embedModelFlag() *cli.StringFlag {
+	f := towerModelFlag("for --text a CLIP model (both towers)")
+	f.DefaultText = "a run folder's open_clip_config.json; else required"
+	return f
+}
+
+// embedWeightsFlag is embed's --weights: a tower's file, a CLIP model in
+// either of tune's forms, or a tune run folder.
+func embedWeightsFlag() *cli.StringFlag {
+	f := towerWeightsFlag("model weights")
+	f.Usage += "; for CLIP also a full model or a text tower alone (tune --text-only), or a tune run folder"
+	return f
 }
 
 type embedOptions struct {
@@ -104,11 +124,11 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	if o.batch <= 0 {
 		return fmt.Errorf("embed: --batch-size %d must be positive", o.batch)
 	}
-	tc, err := tower.Resolve(o.model)
+	em, err := resolveEmbedModel(o.model, o.weights)
 	if err != nil {
-		return fmt.Errorf("embed: --model: %w", err)
+		return err
 	}
-	if _, err := tc.Pool(o.pool); err != nil {
+	if err := em.checkPool(o.pool); err != nil {
 		return fmt.Errorf("embed: --pool: %w", err)
 	}
 	// Read and check every input before the (slow) weights load.
@@ -116,15 +136,21 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	var pixels []float32
 	var nPix int
 	if o.pixels != "" {
-		if pixels, nPix, err = readPixels(o.pixels, tc.ImageSize()); err != nil {
+		if pixels, nPix, err = readPixels(o.pixels, em.imageSize()); err != nil {
 			return err
 		}
 	}
 	var text textInputs
 	if wantTexts {
-		if text, err = readTexts(o, tc); err != nil {
+		if err := em.checkTexts(o.model); err != nil {
 			return err
 		}
+		if text, err = readTexts(o, em.cfg); err != nil {
+			return err
+		}
+	}
+	if err := em.checkImages(wantImages); err != nil {
+		return err // before the device opens: the file's contents are known already
 	}
 
 	be, err := openBackend(o.device, cuda.F32, o.log)
@@ -135,9 +161,9 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	var imgNames, txtNames []string
 	var imgDim int
 	if wantImages {
-		tw, err := tower.LoadConfig(be, tc, o.weights, o.pool)
+		tw, err := em.loadImages(be, o.pool)
 		if err != nil {
-			return fmt.Errorf("embed: --weights: %w", err)
+			return err
 		}
 		defer tw.Free()
 		imgDim = tw.Dim()
@@ -156,7 +182,7 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		}
 	}
 	if wantTexts {
-		tt, err := loadTextTower(be, text.cfg, o.weights)
+		tt, err := em.loadText(be)
 		if err != nil {
 			return err
 		}
@@ -167,28 +193,19 @@ func runEmbed(w io.Writer, o embedOptions) error {
 			txtNames = indexNames("input_ids", text.n)
 		}
 	}
-	return writeEmbeddings(w, o, imgNames, txtNames, imgEmb, txtEmb, imgDim, text.cfg.EmbedDim)
+	return writeEmbeddings(w, o, imgNames, txtNames, imgEmb, txtEmb, imgDim, em.cfg.EmbedDim)
 }
 
-// textInputs are embed's texts as token ids, with the CLIP config whose
-// text tower embeds them.
+// textInputs are embed's texts as token ids.
 type textInputs struct {
-	cfg  clip.Config
 	ids  []int32
 	n, T int
 }
 
-// readTexts tokenizes --text or reads --ids. Texts need a text tower: only
-// CLIP models have one (the image towers of other families embed images only).
-func readTexts(o embedOptions, tc tower.Config) (textInputs, error) {
-	if tc.Family() != tower.CLIP {
-		return textInputs{}, fmt.Errorf("embed: --text/--ids: %s is a %s image tower, with no text tower (texts need a CLIP model)", o.model, tc.Family())
-	}
-	cfg, err := clip.ParseConfig(tc.JSON())
-	if err != nil {
-		return textInputs{}, fmt.Errorf("embed: --model: %w", err)
-	}
-	in := textInputs{cfg: cfg}
+// readTexts tokenizes --text or reads --ids for the text tower of cfg.
+func readTexts(o embedOptions, cfg clip.Config) (textInputs, error) {
+	var in textInputs
+	var err error
 	if o.ids != "" {
 		in.ids, in.n, in.T, err = readIDs(o.ids, cfg.Text)
 		return in, err
@@ -203,26 +220,6 @@ func readTexts(o embedOptions, tc tower.Config) (textInputs, error) {
 	in.T = cfg.Text.ContextLength
 	in.ids, in.n = tok.TokenizeBatch(o.texts, in.T), len(o.texts)
 	return in, nil
-}
-
-// loadTextTower is CLIP's text tower from weights, or random:SEED's: the
-// text tower of NewRandomModel(SEED), whose image tower the registry builds
-// from the same seed, so that both sides of a random model belong together.
-func loadTextTower(be backend.Backend, cfg clip.Config, weights string) (*clip.TextTower, error) {
-	seed, random, err := clip.ParseRandomWeights(weights)
-	if err != nil {
-		return nil, fmt.Errorf("embed: --weights: %w", err)
-	}
-	if random {
-		m := clip.NewRandomModel(be, cfg, seed)
-		m.Vision.Free()
-		return m.Text, nil
-	}
-	tt, err := clip.LoadTextTower(be, cfg, weights)
-	if err != nil {
-		return nil, fmt.Errorf("embed: --weights: %w", err)
-	}
-	return tt, nil
 }
 
 // writeEmbeddings writes --out, or prints the cosine table (images and
@@ -260,7 +257,7 @@ func writeEmbeddings(w io.Writer, o embedOptions, imgNames, txtNames []string, i
 
 // embedImages decodes and preprocesses the files with the tower's eval
 // transform and runs the tower in batches.
-func embedImages(tw *tower.Tower, files []string, batch int) ([]float32, error) {
+func embedImages(tw imageEncoder, files []string, batch int) ([]float32, error) {
 	S := tw.ImageSize()
 	pre := tw.Preprocessor()
 	bar := progress.New("embed", int64(len(files)), progress.Options{Unit: "img", Quiet: len(files) < 2*batch})

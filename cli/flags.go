@@ -11,6 +11,7 @@ import (
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/internal/tokenizer/clipvocab"
 	"github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/stages/tune"
 )
 
 // The flags below mean the same in every command that has them (issue 16):
@@ -219,7 +220,7 @@ func setUsageErrors(cmds []*cli.Command) {
 }
 
 // checkPaths stats the files and folders the named flags give (when given;
-// --vocab also from $LITCACHE_VOCAB; --weights unless random:SEED), so that a
+// --vocab also from $LITCACHE_VOCAB; --weights unless random or random:SEED), so that a
 // typo is reported before a device is opened or any work starts.
 func checkPaths(c *cli.Context, names ...string) error {
 	for _, n := range names {
@@ -227,7 +228,7 @@ func checkPaths(c *cli.Context, names ...string) error {
 		if n == "vocab" {
 			v = vocabPath(c)
 		}
-		if _, random, _ := clip.ParseRandomWeights(v); v == "" || (n == "weights" && random) {
+		if _, random, _ := clip.ParseRandomWeights(v); v == "" || (n == "weights" && (random || v == tune.RandomInit)) {
 			continue
 		}
 		if _, err := os.Stat(v); err != nil {

@@ -52,20 +52,24 @@ func tuneFlags(d tune.Config) []tuneFlag {
 	model.Value = d.TextModel
 	return []tuneFlag{
 		{flag: &cli.StringFlag{Name: "cache", Usage: "training cache folder (from litcache extract)"},
-			set: str("cache", func(c *tune.Config) *string { return &c.Cache })},
+			set:  str("cache", func(c *tune.Config) *string { return &c.Cache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Cache = splitList(c.String("cache")); return nil }},
 		{flag: splitFlag("split", store.SplitTrain, "the training cache"),
 			set: str("split", func(c *tune.Config) *string { return &c.Split })},
 		{flag: &cli.StringFlag{Name: "val-cache", Usage: "val cache folder: zero-shot top-1/top-5 and val loss each epoch"},
-			set: str("val-cache", func(c *tune.Config) *string { return &c.ValCache })},
+			set:  str("val-cache", func(c *tune.Config) *string { return &c.ValCache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.ValCache = splitList(c.String("val-cache")); return nil }},
 		{flag: splitFlag("val-split", store.SplitVal, "the val cache"),
 			set: str("val-split", func(c *tune.Config) *string { return &c.ValSplit })},
 		{flag: &cli.StringFlag{Name: "classes", Usage: "classes.json (from litcache caption): captions and zero-shot classes"},
-			set: str("classes", func(c *tune.Config) *string { return &c.Classes })},
+			set:  str("classes", func(c *tune.Config) *string { return &c.Classes }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Classes = splitList(c.String("classes")); return nil }},
 		{flag: &cli.StringFlag{Name: "captions", Value: d.Captions, Usage: `"classes" (caption of each row's class) or "cache" (caption stored with the row)`},
 			set: str("captions", func(c *tune.Config) *string { return &c.Captions })},
 		{flag: model, set: str("model", func(c *tune.Config) *string { return &c.TextModel })},
 		{flag: tuneWeightsFlag(),
-			set: str("weights", func(c *tune.Config) *string { return &c.InitText })},
+			set:  str("weights", func(c *tune.Config) *string { return &c.InitText }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Weights = splitList(c.String("weights")); return nil }},
 		{flag: vocabFlag(""), set: func(c *cli.Context, cfg *tune.Config) { cfg.Vocab = vocabPath(c) }},
 		{flag: &cli.IntFlag{Name: "context", Usage: "token context", DefaultText: "the model's context_length"},
 			set: num("context", func(c *tune.Config) *int { return &c.ContextLen })},
@@ -119,6 +123,8 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			set: flag("image-head", func(c *tune.Config) *bool { return &c.ImageHead }, false)},
 		{flag: &cli.BoolFlag{Name: "new-projection", Usage: "with pretrained --weights: a fresh text_projection to the cache's dim (OpenCLIP's init), the rest of the text tower from --weights; for a cache of another tower (DINOv2, Swin)"},
 			set: flag("new-projection", func(c *tune.Config) *bool { return &c.NewProjection }, false)},
+		{flag: &cli.BoolFlag{Name: "text-only", Usage: "final/ holds the tuned text tower alone, not the full model with the cache's image tower (implied by --image-head)"},
+			set: flag("text-only", func(c *tune.Config) *bool { return &c.TextOnly }, false)},
 		{flag: &cli.BoolFlag{Name: "no-dedup", Usage: "encode every row's caption, duplicates too (same result, slower)"},
 			set: flag("no-dedup", func(c *tune.Config) *bool { return &c.Dedup }, true)},
 		{flag: &cli.BoolFlag{Name: "no-trim", Usage: "run the text tower on the full context (same result, slower)"},
@@ -153,7 +159,7 @@ func tuneConfig(c *cli.Context, d tune.Config, flags []tuneFlag, sweeping bool) 
 		}
 	}
 	cfg.Log = c.App.ErrWriter
-	hasVal := cfg.ValCache != ""
+	hasVal := cfg.ValCache != "" || (sweeping && c.String("val-cache") != "")
 	coolable := strings.Contains(c.String("schedule"), string(optim.ConstCooldown))
 	if err := checkDependencies(c,
 		dependency{"val-split", hasVal, "without --val-cache"},
@@ -226,7 +232,14 @@ scale is clamped to [0, ln 100] after each step. A seed fixes everything.
 Writes OUT/config.json, OUT/metrics.jsonl (a line per step and per epoch),
 OUT/checkpoints/step-NNNNNNN/ (every --checkpoint-every steps and at each epoch
 end: text tower in OpenCLIP names + open_clip_config.json, optimizer and
-trainer state) and OUT/final/ (the tuned tower; litcache eval --weights OUT).
+trainer state) and OUT/final/: a full OpenCLIP model (open_clip_model.safetensors
++ open_clip_config.json) of the cache's locked image tower, copied from the
+weights the cache was made with (or regenerated from its random seed; the cache
+manifest records which, and the weights are checked against the cache's
+fingerprint before training starts), and the tuned text tower. OpenCLIP loads it
+with strict=True; litcache eval, embed and bundle take OUT. --text-only writes
+the text tower alone (the form before full models; also with --image-head,
+whose head an OpenCLIP model has no place for).
 --resume continues bit-exactly from the latest checkpoint; an interrupted run
 (Ctrl-C) writes a checkpoint before it stops.`,
 		Flags: flags,
@@ -274,9 +287,12 @@ func printTuneResult(c *cli.Context, res tune.Result) {
 	}
 	fmt.Fprintf(w, "metrics:    %s\n", res.Metrics)
 	fmt.Fprintf(w, "checkpoint: %s\n", res.Checkpoint)
-	if res.Final != "" {
+	switch {
+	case res.Final != "" && res.FullModel:
+		fmt.Fprintf(w, "full model: %s (locked image tower + tuned text tower)\n", res.Final)
+	case res.Final != "":
 		fmt.Fprintf(w, "text tower: %s\n", res.Final)
-	} else {
+	default:
 		fmt.Fprintf(w, "stopped early: continue with --resume\n")
 	}
 }
@@ -289,9 +305,10 @@ func flagDefault(f cli.Flag) string {
 	return ""
 }
 
-// tuneWeightsFlag is --weights, by default a random init from --seed.
+// tuneWeightsFlag is --weights, by default a random init from --seed
+// (spelled "random" where it must be spelled, as in a sweep's list).
 func tuneWeightsFlag() *cli.StringFlag {
-	f := weightsFlag("text weights to start from", "")
-	f.DefaultText = "a random init from --seed"
+	f := weightsFlag("text weights to start from", ", "+tune.RandomInit+" (a random init from --seed)")
+	f.DefaultText = tune.RandomInit
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/safetensors"
 
 	"github.com/litcache/litcache/internal/atomicfile"
@@ -79,9 +80,30 @@ func SaveTextTower(path string, cfg Config, text *TextTower, logitScale float32)
 // float32) under scheme's names, and the config as open_clip_config.json
 // beside it.
 func SaveModel(path string, m *Model, scheme Scheme) error {
+	return SaveModelMeta(path, m, scheme, nil)
+}
+
+// Metadata keys of a full model litcache assembled from a locked image tower
+// and a tuned text tower (tune's final/): the weights' bytes differ from the
+// file the cache was made with, so the cache fingerprint the image tower
+// reproduces is carried here instead.
+const (
+	// MetaImageFingerprint is the fingerprint of the caches the image tower made.
+	MetaImageFingerprint = "litcache.image_fingerprint"
+	// MetaImageWeights is where the image tower was copied from (a file or random:SEED).
+	MetaImageWeights = "litcache.image_weights"
+)
+
+// SaveModelMeta is SaveModel with extra metadata entries in the file's
+// header. Each tower is read from its own backend, so an image tower loaded
+// on the CPU can be saved beside a text tower trained on the GPU.
+func SaveModelMeta(path string, m *Model, scheme Scheme, extra map[string]string) error {
 	var fts []fileTensor
-	for _, ps := range []paramSet{m.Vision.ps, m.Text.ps} {
-		part, err := encodeParams(m.Vision.be, ps, scheme)
+	for _, t := range []struct {
+		be backend.Backend
+		ps paramSet
+	}{{m.Vision.be, m.Vision.ps}, {m.Text.be, m.Text.ps}} {
+		part, err := encodeParams(t.be, t.ps, scheme)
 		if err != nil {
 			return err
 		}
@@ -89,8 +111,41 @@ func SaveModel(path string, m *Model, scheme Scheme) error {
 	}
 	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
 	meta := map[string]string{"format": "pt"}
+	for k, v := range extra {
+		meta[k] = v
+	}
 	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
 		return fmt.Errorf("clip: save model: %w", err)
 	}
 	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), m.Config)
+}
+
+// Contents says which parts of a CLIP state dict a weights file holds.
+type Contents struct {
+	Vision, Text, LogitScale bool
+	// Metadata is the file's safetensors header metadata.
+	Metadata map[string]string
+}
+
+// ReadContents opens a weights file and tells which towers it holds (by
+// their tensor names, either scheme), without reading any tensor: a full
+// model, or a text tower alone (tune --text-only, SaveTextTower).
+func ReadContents(path string) (Contents, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return Contents{}, fmt.Errorf("clip: weights: %w", err)
+	}
+	defer f.Close()
+	c := Contents{Metadata: f.Metadata()}
+	for _, n := range f.Names() {
+		switch tower(n) {
+		case "vision":
+			c.Vision = true
+		case "text":
+			c.Text = true
+		case "logit_scale":
+			c.LogitScale = true
+		}
+	}
+	return c, nil
 }

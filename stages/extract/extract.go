@@ -64,8 +64,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("extract: %w", err)
 	}
 	pre := tcfg.Preprocessor()
+	source, err := towerSource(tcfg, spec)
+	if err != nil {
+		return res, err
+	}
 	cache, err := store.Create(cfg.Cache, store.Manifest{
-		Fingerprint: res.Fingerprint, Model: desc,
+		Fingerprint: res.Fingerprint, Model: desc, Tower: source,
 		Dim: dim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
 	})
 	if err != nil {

@@ -5,7 +5,8 @@
 //	OUT/config.json                      this Config (the run's identity for --resume)
 //	OUT/metrics.jsonl                    a line per step and per epoch
 //	OUT/checkpoints/step-NNNNNNN/        every CheckpointEvery steps and at each epoch end
-//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the tuned text tower
+//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the full model: the cache's
+//	                                     locked image tower + the tuned text tower (TextOnly: the text tower alone)
 //
 // Captions: each cached row's label (its iNat category id) picks the caption
 // of that class in classes.json (Captions = "classes", the default), so a new
@@ -24,6 +25,10 @@ import (
 	"github.com/litcache/litcache/internal/optim"
 )
 
+// RandomInit is the InitText that spells out the default: a random
+// initialisation from Seed (random:SEED fixes another seed).
+const RandomInit = "random"
+
 // Caption sources.
 const (
 	CaptionsFromClasses = "classes"
@@ -40,7 +45,7 @@ type Config struct {
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" = random init from Seed
+	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" or RandomInit = random init from Seed
 	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
@@ -76,6 +81,13 @@ type Config struct {
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
 	Trim  bool
+
+	// TextOnly writes final/ as the text tower alone (the form before full
+	// models). By default final/ holds a full OpenCLIP model: the cache's
+	// locked image tower (found from its manifest, FindImageTower) and the
+	// tuned text tower. ImageHead implies it: a trained head has no place
+	// in an OpenCLIP model.
+	TextOnly bool
 
 	CheckpointEvery int  // steps between checkpoints (0: epoch ends only)
 	Resume          bool // continue from OUT's latest checkpoint

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -25,7 +26,8 @@ import (
 // Result summarises a run.
 type Result struct {
 	Out           string // run folder
-	Final         string // OUT/final (the tuned text tower), "" when the run stopped early
+	Final         string // OUT/final (the full model, or the text tower alone), "" when the run stopped early
+	FullModel     bool   // final/ holds the image tower too
 	Checkpoint    string // the last checkpoint written
 	Metrics       string // OUT/metrics.jsonl
 	Steps         int    // steps done in total (resumed ones included)
@@ -81,9 +83,38 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 		defer val.Close()
+		if vf, tf := val.Manifest().Fingerprint, train.Manifest().Fingerprint; vf != tf {
+			// The text tower learns the training cache's embedding space;
+			// scored on another tower's, its zero-shot figures mean nothing.
+			return Result{}, fmt.Errorf("tune: val cache %s was made by image tower %s, training cache %s by %s: give the val cache of the same tower", cfg.ValCache, vf, cfg.Cache, tf)
+		}
 		if val.Dim() != train.Dim() {
 			return Result{}, fmt.Errorf("tune: val cache %s has dim %d, training cache %s has %d", cfg.ValCache, val.Dim(), cfg.Cache, train.Dim())
 		}
+	}
+
+	// The image tower is found (and its weights checked) before training,
+	// so that a missing file stops the run now rather than after its last epoch.
+	var tower *ImageTower
+	fitted, _, err := FitTextModel(cfg, mcfg, train.Dim()) // refused now, not after the captions; the run logs the note
+	if err != nil {
+		return Result{}, err
+	}
+	if !cfg.TextOnly && !cfg.ImageHead {
+		t, err := FindImageTower(cfg.Cache)
+		switch {
+		case errors.Is(err, ErrNotCLIP):
+			fmt.Fprintf(cfgLog(cfg), "tune: final/ holds the text tower alone: %v, which an OpenCLIP model cannot hold\n", err)
+		case err != nil:
+			return Result{}, fmt.Errorf("%w; final/ holds the full model with it: restore it or pass --text-only for the text tower alone", err)
+		default:
+			if _, err := t.FullConfig(fitted); err != nil {
+				return Result{}, err
+			}
+			tower = &t
+		}
+	} else if cfg.ImageHead && !cfg.TextOnly {
+		fmt.Fprintf(cfgLog(cfg), "tune: --image-head: final/ holds the text tower and the head beside it (an OpenCLIP model has no place for a head)\n")
 	}
 
 	var vs Source
@@ -94,7 +125,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	in.ImageTower = tower
 	return RunInputs(ctx, cfg, in)
+}
+
+// cfgLog is where cfg's log lines go.
+func cfgLog(cfg Config) io.Writer {
+	switch {
+	case cfg.Quiet:
+		return io.Discard
+	case cfg.Log != nil:
+		return cfg.Log
+	}
+	return os.Stderr
 }
 
 // BuildInputs tokenises the captions (each class's, and each image's by
@@ -152,6 +195,9 @@ type Inputs struct {
 	Classes     []inat.Class
 	ClassTokens []int32
 	Classifier  func(text *clip.TextTower) ([]float32, error)
+	// ImageTower, when set, is written with the tuned text tower into
+	// final/ as one full model; nil writes the text tower alone.
+	ImageTower *ImageTower
 }
 
 // NewCaptionSet makes a caption table for in-memory inputs: tokens (K,T) and
@@ -404,21 +450,55 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 
-	// ---- the tuned tower, loadable by OpenCLIP and clip.LoadTextTower ----
+	// ---- the tuned model, loadable by OpenCLIP and clip.LoadModel ----
 	final := filepath.Join(cfg.Out, "final")
 	if err := os.MkdirAll(final, 0o755); err != nil {
 		return res, fmt.Errorf("tune: final: %w", err)
 	}
-	if err := clip.SaveTextTower(filepath.Join(final, modelFile), in.Model, tr.Text(), tr.LogitScale()); err != nil {
-		return res, fmt.Errorf("tune: final: %w", err)
+	if err := j.saveFinal(final, tr); err != nil {
+		return res, err
 	}
 	if head != nil {
 		if err := head.Save(filepath.Join(final, headFile)); err != nil {
 			return res, err
 		}
 	}
-	res.Final = final
+	res.Final, res.FullModel = final, in.ImageTower != nil
 	return res, nil
+}
+
+// saveFinal writes final/: the full model (the locked image tower, read on
+// the CPU so a GPU run needs no room for it, and the tuned text tower), or
+// the text tower alone when the inputs carry no image tower.
+func (j *job) saveFinal(final string, tr *Trainer) error {
+	path := filepath.Join(final, modelFile)
+	t := j.in.ImageTower
+	if t == nil {
+		if err := clip.SaveTextTower(path, j.in.Model, tr.Text(), tr.LogitScale()); err != nil {
+			return fmt.Errorf("tune: final: %w", err)
+		}
+		return nil
+	}
+	full, err := t.FullConfig(j.in.Model)
+	if err != nil {
+		return err
+	}
+	vt, err := t.Load(backend.NewCPU())
+	if err != nil {
+		return err
+	}
+	defer vt.Free()
+	m := &clip.Model{Config: full, Vision: vt, Text: tr.Text(), LogitScale: tr.LogitScale()}
+	meta := map[string]string{
+		"litcache":                "clip model: locked image tower + LiT-tuned text tower",
+		clip.MetaImageFingerprint: t.Fingerprint,
+		clip.MetaImageWeights:     t.Weights,
+	}
+	if err := clip.SaveModelMeta(path, m, clip.OpenCLIP, meta); err != nil {
+		return fmt.Errorf("tune: final: %w", err)
+	}
+	fmt.Fprintf(j.log, "tune: final/ holds the full model: image tower from %s (cache %s), tuned text tower\n", t.Weights, t.Cache)
+	return nil
 }
 
 // epochOrder is epoch's image order and each image's view: a PCG seeded with
@@ -459,7 +539,7 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
-	if cfg.InitText == "" || random {
+	if cfg.InitText == "" || cfg.InitText == RandomInit || random {
 		if logit == 0 {
 			logit = InitLogitScale
 		}

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/safetensors"
+	registry "github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/store"
 )
 
 // wideModel is tinyModel with embed_dim 24: the text model of another tower
@@ -175,5 +178,57 @@ func TestWithNewProjection(t *testing.T) {
 		if !slices.Equal(v, want) {
 			t.Errorf("%s: not the expected tensor", name)
 		}
+	}
+}
+
+// TestOtherTowerFinalTextOnly: over a cache of a DINOv2 tower (of another
+// width than the text model's embed_dim) a random-init text tower trains at
+// the cache's dim and final/ holds it alone, saying why: no OpenCLIP model
+// holds a DINOv2 image tower.
+func TestOtherTowerFinalTextOnly(t *testing.T) {
+	w := newTestWorld(t)
+	tc, err := registry.Resolve("dinov2-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := tc.Fingerprint("random:1", "cls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{w.cache, w.val} {
+		path := filepath.Join(dir, "manifest.json")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m store.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		m.Fingerprint = fp
+		m.Tower = &store.TowerSource{Family: registry.DINOv2, Config: tc.JSON(), Weights: "random:1", Pool: "cls"}
+		if b, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(path, b, 0o644)
+	}
+	wide, _ := writeWideModel(t, w.dir)
+	cfg := w.config(filepath.Join(w.dir, "dino"))
+	cfg.TextModel, cfg.Epochs = wide, 1
+	var log strings.Builder
+	cfg.Quiet, cfg.Log = false, &log
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "final/ holds the text tower alone") || !strings.Contains(log.String(), "(dinov2)") {
+		t.Errorf("log does not say why final/ is the text tower alone:\n%s", log.String())
+	}
+	c, err := clip.ReadContents(filepath.Join(res.Final, modelFile))
+	if err != nil || c.Vision {
+		t.Errorf("final/ holds an image tower (%v)", err)
+	}
+	if _, shape := finalTensor(t, res.Final, "text_projection"); !slices.Equal(shape, []int{8, 16}) {
+		t.Errorf("final text_projection %v, want [8 16]", shape)
 	}
 }
