@@ -1,6 +1,10 @@
 package tower
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/litcache/litcache/internal/dinov2"
 	"github.com/litcache/litcache/internal/swin"
 )
@@ -51,4 +55,30 @@ func swinLinears(c swin.Config, n int) []Linear {
 		}
 	}
 	return out
+}
+
+func (m clipModel) short() string {
+	v := m.cfg.Vision
+	return fmt.Sprintf("ViT %d px /%d, width %d, %d layers", v.ImageSize, v.PatchSize, v.Width, v.Layers)
+}
+
+func (m dinov2Model) short() string {
+	c := m.cfg
+	s := fmt.Sprintf("DINOv2 %d px /%d, width %d, %d blocks", c.ImageSize, c.PatchSize, c.EmbedDim, c.Depth)
+	if c.NumRegisterTokens > 0 {
+		s += fmt.Sprintf(", %d registers", c.NumRegisterTokens)
+	}
+	if c.FFNLayer == dinov2.FFNSwiGLU {
+		s += ", SwiGLU"
+	}
+	return s
+}
+
+func (m swinModel) short() string {
+	c := m.cfg
+	d := make([]string, len(c.Depths))
+	for i, n := range c.Depths {
+		d[i] = strconv.Itoa(n)
+	}
+	return fmt.Sprintf("Swin %d px /%d, width %d, depths %s, window %d", c.ImageSize, c.PatchSize, c.EmbedDim, strings.Join(d, "-"), c.WindowSize)
 }

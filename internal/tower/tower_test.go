@@ -385,3 +385,20 @@ func TestLinears(t *testing.T) {
 		}
 	}
 }
+
+func TestShort(t *testing.T) {
+	for name, want := range map[string]string{
+		"ViT-B-16":          "ViT 224 px /16, width 768, 12 layers",
+		"dinov2-vitg14-reg": "DINOv2 224 px /14, width 1536, 40 blocks, 4 registers, SwiGLU",
+		"dinov2-tiny":       "DINOv2 56 px /14, width 64, 2 blocks, 4 registers",
+		"swin-t":            "Swin 224 px /4, width 96, depths 2-2-6-2, window 7",
+	} {
+		c, err := Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Short(); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}

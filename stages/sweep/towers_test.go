@@ -294,3 +294,31 @@ func registryFingerprint(cfg clip.Config, weights string) (string, error) {
 	}
 	return tc.Fingerprint(weights, "")
 }
+
+// TestDescribeModel: a manifest's model line of each family comes out as the
+// tower's shape, weights and pooling; anything else is shortened as it is.
+func TestDescribeModel(t *testing.T) {
+	line := func(spec registry.Spec) string {
+		c, err := registry.Resolve(spec.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.Describe(spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for spec, want := range map[registry.Spec]string{
+		{Model: "clip-tiny", Weights: "random:7"}:                     "ViT 32 px /8, width 64, 2 layers, weights=random:7",
+		{Model: "dinov2-tiny", Weights: "random:7", Pool: "cls+mean"}: "DINOv2 56 px /14, width 64, 2 blocks, 4 registers, weights=random:7, pool=cls+mean",
+		{Model: "swin-tiny", Weights: "/w/swin_t.safetensors"}:        "Swin 64 px /4, width 32, depths 2-2, window 4, weights=swin_t.safetensors, pool=mean",
+	} {
+		if got := describeModel(line(spec)); got != want {
+			t.Errorf("%s: %q, want %q", spec.Model, got, want)
+		}
+	}
+	if got := describeModel("synthetic rows"); got != "synthetic rows" {
+		t.Errorf("a plain line: %q", got)
+	}
+}
