@@ -129,6 +129,8 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			set: flag("no-dedup", func(c *tune.Config) *bool { return &c.Dedup }, true)},
 		{flag: &cli.BoolFlag{Name: "no-trim", Usage: "run the text tower on the full context (same result, slower)"},
 			set: flag("no-trim", func(c *tune.Config) *bool { return &c.Trim }, true)},
+		{flag: &cli.StringFlag{Name: "shuffle", Value: d.Shuffle, Usage: `epoch order: "global" (uniform over all images) or "block" (parts shuffled, then images within windows of 8 parts: sequential reads for a cache larger than memory)`},
+			set: str("shuffle", func(c *tune.Config) *string { return &c.Shuffle })},
 		{flag: &cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints", DefaultText: "at epoch ends only"},
 			set: num("checkpoint-every", func(c *tune.Config) *int { return &c.CheckpointEvery })},
 		{flag: &cli.IntFlag{Name: "stop-after", Usage: "stop after this many steps in total, with a checkpoint", DefaultText: "run every epoch"},

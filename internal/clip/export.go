@@ -50,10 +50,15 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-func toSafetensors(fts []fileTensor) []safetensors.Tensor {
-	out := make([]safetensors.Tensor, len(fts))
-	for i, ft := range fts {
-		out[i] = safetensors.F32(ft.name, ft.shape, ft.data)
+// streamTensors turns lazy tensors (and any eager ones) into safetensors
+// tensors that convert each lazy one only when the writer reaches it.
+func streamTensors(lts []lazyTensor, eager ...fileTensor) []safetensors.Tensor {
+	out := make([]safetensors.Tensor, 0, len(lts)+len(eager))
+	for _, lt := range lts {
+		out = append(out, safetensors.F32Lazy(lt.name, lt.shape, lt.values))
+	}
+	for _, ft := range eager {
+		out = append(out, safetensors.F32(ft.name, ft.shape, ft.data))
 	}
 	return out
 }
@@ -62,15 +67,16 @@ func toSafetensors(fts []fileTensor) []safetensors.Tensor {
 // float32, OpenCLIP names and shapes: text_projection (W,E)) and cfg as
 // open_clip_config.json in the same folder. OpenCLIP loads the file into a
 // model of cfg (with strict=False for the absent image tower);
-// LoadTextTower reads it back exactly.
+// LoadTextTower reads it back exactly. Tensors are copied out one at a
+// time, so a save (every checkpoint) needs one tensor's memory, not the tower's.
 func SaveTextTower(path string, cfg Config, text *TextTower, logitScale float32) error {
-	fts, err := encodeParams(text.be, text.ps, OpenCLIP)
+	lts, err := lazyParams(text.be, text.ps, OpenCLIP)
 	if err != nil {
 		return err
 	}
-	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{logitScale}})
 	meta := map[string]string{"format": "pt", "litcache": "clip text tower"}
-	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+	ts := streamTensors(lts, fileTensor{"logit_scale", []int{}, []float32{logitScale}})
+	if err := safetensors.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("clip: save text tower: %w", err)
 	}
 	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), cfg)
@@ -96,25 +102,26 @@ const (
 
 // SaveModelMeta is SaveModel with extra metadata entries in the file's
 // header. Each tower is read from its own backend, so an image tower loaded
-// on the CPU can be saved beside a text tower trained on the GPU.
+// on the CPU can be saved beside a text tower trained on the GPU. Tensors
+// are copied out one at a time, as SaveTextTower does.
 func SaveModelMeta(path string, m *Model, scheme Scheme, extra map[string]string) error {
-	var fts []fileTensor
+	var lts []lazyTensor
 	for _, t := range []struct {
 		be backend.Backend
 		ps paramSet
 	}{{m.Vision.be, m.Vision.ps}, {m.Text.be, m.Text.ps}} {
-		part, err := encodeParams(t.be, t.ps, scheme)
+		part, err := lazyParams(t.be, t.ps, scheme)
 		if err != nil {
 			return err
 		}
-		fts = append(fts, part...)
+		lts = append(lts, part...)
 	}
-	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
 	meta := map[string]string{"format": "pt"}
 	for k, v := range extra {
 		meta[k] = v
 	}
-	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+	ts := streamTensors(lts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
+	if err := safetensors.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("clip: save model: %w", err)
 	}
 	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), m.Config)

@@ -81,6 +81,11 @@ type Config struct {
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
 	Trim  bool
+	// Shuffle is the epoch order: ShuffleGlobal ("" too) or ShuffleBlock,
+	// which reads the cache's parts ShuffleWindow at a time
+	// (DefaultShuffleWindow when 0); order.go.
+	Shuffle       string
+	ShuffleWindow int
 
 	// TextOnly writes final/ as the text tower alone (the form before full
 	// models). By default final/ holds a full OpenCLIP model: the cache's
@@ -122,6 +127,7 @@ func DefaultConfig() Config {
 		Seed:          0,
 		Dedup:         true,
 		Trim:          true,
+		Shuffle:       ShuffleGlobal,
 	}
 }
 
@@ -152,6 +158,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: --captions %q: want %q or %q", c.Captions, CaptionsFromClasses, CaptionsFromCache)
 	case math.IsNaN(c.LogitScale) || c.LogitScale < 0 || c.LogitScale > float64(MaxLogitScale):
 		return fmt.Errorf("tune: initial logit scale %g outside [0, ln 100]", c.LogitScale)
+	}
+	if err := validShuffle(c.Shuffle); err != nil {
+		return err
+	}
+	if c.ShuffleWindow < 0 {
+		return fmt.Errorf("tune: shuffle window %d < 0", c.ShuffleWindow)
 	}
 	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
 		return fmt.Errorf("tune: --weights: %w", err)
@@ -205,12 +217,23 @@ type identity struct {
 	WeightDecay, Beta1, Beta2, Eps, GradClip, LogitScale        float64
 	Seed                                                        uint64
 	ImageHead                                                   bool
-	NewProjection                                               bool
+	// Shuffle and its window ("global" and 0 for runs from before they
+	// existed): the data order is part of the trajectory.
+	Shuffle       string `json:",omitempty"`
+	ShuffleWindow int    `json:",omitempty"`
+	// NewProjection (false for runs from before it existed).
+	NewProjection bool `json:",omitempty"`
 }
 
 func (c Config) identity() identity {
-	return identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
+	id := identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
 		c.ContextLen, c.Epochs, c.BatchSize, c.Warmup, c.LR, c.Schedule, c.CooldownSteps,
 		c.CooldownPower, c.CooldownEndLR, c.WeightDecay, c.Beta1, c.Beta2, c.Eps, c.GradClip,
-		c.LogitScale, c.Seed, c.ImageHead, c.NewProjection}
+		c.LogitScale, c.Seed, c.ImageHead, "", 0, c.NewProjection}
+	if c.shuffle() == ShuffleBlock {
+		// The global order is left out, so a run from before Shuffle existed
+		// resumes unchanged.
+		id.Shuffle, id.ShuffleWindow = ShuffleBlock, c.shuffleWindow()
+	}
+	return id
 }

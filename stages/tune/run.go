@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/litcache/litcache/internal/atomicfile"
@@ -42,11 +42,15 @@ type Result struct {
 	Classes       int     // classes of the zero-shot classifier (chance top-1 is 1/Classes)
 	LogitScale    float64 // final log temperature
 	SamplesPerS   float64 // training throughput of this invocation
+	// FirstStep is the time from the start of Run (or RunInputs) to the end
+	// of this invocation's first step: start-up, mostly opening the cache.
+	FirstStep time.Duration
 }
 
 // Run trains the text tower of cfg.TextModel against the cache and writes
 // the run folder (see the package comment).
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -77,6 +81,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer train.Close()
+	// Rows are read in random order (within a window of parts for block
+	// shuffling, which prefetches the window): each reads its own pages only.
+	if err := train.Advise(store.AdviseRandom); err != nil {
+		return Result{}, fmt.Errorf("tune: %w", err)
+	}
+	opened := time.Since(start)
 	var val *StoreSource
 	if cfg.ValCache != "" {
 		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, store.SplitVal, cfg.ExpectFingerprint); err != nil {
@@ -126,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	in.ImageTower = tower
-	return RunInputs(ctx, cfg, in)
+	return runInputs(ctx, cfg, in, start, opened)
 }
 
 // cfgLog is where cfg's log lines go.
@@ -208,18 +218,37 @@ func NewCaptionSet(tokens []int32, T int, index []int32) *CaptionSet {
 
 // RunInputs is Run over prepared inputs.
 func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
+	return runInputs(ctx, cfg, in, time.Now(), 0)
+}
+
+// runInputs is RunInputs for a run that started at start and spent opened
+// opening its training cache (for the first step's log line).
+func runInputs(ctx context.Context, cfg Config, in Inputs, start time.Time, opened time.Duration) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	j := &job{cfg: cfg, in: in, be: cfg.backend(), log: cfg.Log}
+	j := &job{cfg: cfg, in: in, be: cfg.backend(), log: cfg.Log, start: start, opened: opened}
 	if j.log == nil {
 		j.log = os.Stderr
 	}
 	if cfg.Quiet {
 		j.log = io.Discard
 	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	}
 	return j.run(ctx)
 }
+
+// GCPercent is the garbage collector's target while a run trains, unless
+// $GOGC is set: collect when garbage reaches 10% of the live heap instead of
+// Go's default 100%. Nearly all of a run's heap is tensors that live for the
+// whole run (weights, moments, the text tower's workspace), and a step leaves
+// only small garbage (closures, slices of ids); at GOGC=100 that garbage
+// still piles up to the size of the live heap before a collection, which in
+// a long run puts RSS at twice the tensors. Tensors hold no pointers, so the
+// collector does not scan them and a collection costs little (NOTES.md).
+const GCPercent = 10
 
 type job struct {
 	cfg Config
@@ -232,11 +261,14 @@ type job struct {
 	// given is the text model as --model gives it; in.Model is the one
 	// trained, its embed_dim fitted to the cache (FitTextModel).
 	given clip.Config
+	// start is when the run began, opened the time its cache took to open.
+	start  time.Time
+	opened time.Duration
 }
 
 func (j *job) run(ctx context.Context) (res Result, err error) {
 	cfg, in := j.cfg, j.in
-	N, B, D, V := in.Train.Len(), cfg.BatchSize, in.Train.Dim(), in.Train.Views()
+	N, B, D := in.Train.Len(), cfg.BatchSize, in.Train.Dim()
 	E := in.Model.EmbedDim
 	if N < B {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
@@ -314,6 +346,13 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 	j.tr = tr
 	defer tr.Optimizer().Free()
+	// The largest step up front: later steps then allocate no tensors, and
+	// memory after step 10 is memory after step 1.
+	reserveT := in.Context
+	if cfg.Trim {
+		reserveT = min(in.TrainCaptions.longest(), in.Context)
+	}
+	tr.Reserve(B, reserveT)
 	keep := -1
 	if ckpt != "" {
 		if err := tr.Optimizer().Load(filepath.Join(ckpt, optimizerFile)); err != nil {
@@ -365,7 +404,8 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	for epoch := st.Epoch; epoch < cfg.Epochs; epoch++ {
-		perm, views := epochOrder(cfg.Seed, epoch, N, V)
+		plan := j.plan(epoch)
+		perm, views := plan.perm, plan.views
 		for k := tr.step - epoch*spe; k < spe; k++ {
 			if err := ctx.Err(); err != nil {
 				if runSteps > 0 {
@@ -377,10 +417,16 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 				res.Stopped = true
 				return res, fmt.Errorf("tune: interrupted at step %d (checkpoint %s): %w", tr.step, res.Checkpoint, err)
 			}
+			plan.prefetch(in.Train, k*B, (k+1)*B)
 			j.batch(perm[k*B:(k+1)*B], views, img, ids)
 			t0 := time.Now()
 			s := tr.Step(img, ids, B, in.Context)
 			dt := time.Since(t0).Seconds()
+			if runSteps == 0 {
+				res.FirstStep = time.Since(j.start)
+				fmt.Fprintf(j.log, "tune: first step done %.1fs after start (cache opened in %.1fs, step %.1fs)\n",
+					res.FirstStep.Seconds(), j.opened.Seconds(), dt)
+			}
 			runSteps++
 			if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
 				return res, fmt.Errorf("tune: loss is %g at step %d (lr %g): training diverged", s.Loss, s.Step, s.LR)
@@ -419,6 +465,8 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 			if err != nil {
 				return res, err
 			}
+			// Scoring's shapes do not recur until the next epoch's end.
+			backend.Trim(j.be)
 			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
 			res.HasVal, res.Top1, res.Top5, res.ValLoss = true, top1, top5, vl
 			msg += fmt.Sprintf(", val loss %.4f, zero-shot top-1 %.2f%% top-5 %.2f%% (chance %.2f%%)", vl, 100*top1, 100*top5, 100/float64(max(len(in.Classes), 1)))
@@ -499,21 +547,6 @@ func (j *job) saveFinal(final string, tr *Trainer) error {
 	}
 	fmt.Fprintf(j.log, "tune: final/ holds the full model: image tower from %s (cache %s), tuned text tower\n", t.Weights, t.Cache)
 	return nil
-}
-
-// epochOrder is epoch's image order and each image's view: a PCG seeded with
-// (seed, epoch), so any epoch's order is known without replaying the others
-// (resume needs no generator state).
-func epochOrder(seed uint64, epoch, N, V int) (perm []int, views []uint8) {
-	rng := rand.New(rand.NewPCG(seed, uint64(epoch)))
-	perm = rng.Perm(N)
-	if V > 1 {
-		views = make([]uint8, N)
-		for i := range views {
-			views[i] = uint8(rng.IntN(V))
-		}
-	}
-	return perm, views
 }
 
 // batch fills img (B,D) and ids (B,T) for the images in idx.
