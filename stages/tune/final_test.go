@@ -13,7 +13,6 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/safetensors"
-	"github.com/litcache/litcache/stages/extract"
 	"github.com/litcache/litcache/store"
 )
 
@@ -36,7 +35,7 @@ func setTower(t *testing.T, dir string, tower *store.TowerSource) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Fingerprint, err = extract.Fingerprint(cfg, tower.Weights, 0); err != nil {
+		if m.Fingerprint, err = registryFingerprint(cfg, tower.Weights); err != nil {
 			t.Fatal(err)
 		}
 	}
