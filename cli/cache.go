@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/internal/progress"
-	"github.com/litcache/litcache/stages/extract"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -163,24 +163,26 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			withRequired(&cli.Command{
-				Name:      "fingerprint",
-				Usage:     "print the fingerprint a cache made with this image tower has (for --expect-fingerprint)",
-				UsageText: "litcache cache fingerprint --model CONFIG --weights FILE|random:SEED",
+				Name:  "fingerprint",
+				Usage: "print the fingerprint a cache made with this image tower has (for --expect-fingerprint)",
+				UsageText: `litcache cache fingerprint --model CONFIG --weights FILE|random:SEED [--pool P]
+
+   litcache cache fingerprint --model dinov2-vitb14 --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean`,
 				Flags: []cli.Flag{
-					modelFlag("its vision_cfg is the image tower"),
-					weightsFlag("image tower weights, as given to litcache extract", ""),
+					towerModelFlag("as given to litcache extract"),
+					towerWeightsFlag("image tower weights, as given to litcache extract"),
+					poolFlag(),
 				},
 				Action: func(c *cli.Context) error {
 					if err := noArgs(c); err != nil {
 						return err
 					}
-					weights, seed, err := imageWeights(c)
-					if err != nil {
+					if _, _, err := imageWeights(c); err != nil {
 						return err
 					}
-					fp, err := extract.FingerprintFor(c.String("model"), weights, seed)
+					fp, err := tower.Fingerprint(tower.Spec{Model: c.String("model"), Weights: c.String("weights"), Pool: c.String("pool")})
 					if err != nil {
-						return err
+						return fmt.Errorf("cache fingerprint: %w", err)
 					}
 					fmt.Fprintln(c.App.Writer, fp)
 					return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/internal/wds"
 	"github.com/litcache/litcache/stages/extract"
 )
@@ -25,15 +26,21 @@ func extractCommand() *cli.Command {
    # ViT-B/16 OpenCLIP weights over 100 training shards, 4 augmented views per image
    litcache extract --shards 'shards/train-{000000..000099}.tar' --model ViT-B-16 \
        --weights open_clip_model.safetensors --cache cache --split train --views 4
+   # DINOv2-B/14 (Meta's or HF weights), class token and mean patch token concatenated
+   litcache extract --shards 'shards/train-{000000..000099}.tar' --model dinov2-vitb14 \
+       --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean --cache cache-dinov2
    # one of 8 machines (also read from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX), then index
    litcache extract ... --worker 3 --workers 8
    litcache cache index cache`,
 		Description: `LiT locks the image tower (arXiv 2111.07991), so its output for an image
 never changes: this runs it once and keeps the embeddings. Shards are read in
-order, decoded and preprocessed (OpenCLIP's eval transform; views 1..K-1 are
-RandomResizedCrop with scale 0.9–1.0, seeded by key and view) on --threads
+order, decoded and preprocessed (the tower's eval transform: OpenCLIP's for
+CLIP, resize, centre crop and ImageNet norm for DINOv2 and Swin; views 1..K-1
+are RandomResizedCrop with scale 0.9–1.0, seeded by key and view) on --threads
 goroutines, embedded in batches and written as one Arrow part per shard; a
-done/ marker, written last, makes each part count. A killed run resumes: rerun
+done/ marker, written last, makes each part count. The cache's fingerprint
+covers the tower's config, weights, preprocessing and pooling
+('litcache cache fingerprint' prints it without a run). A killed run resumes: rerun
 the same command and only the shards without a marker are redone.
 
 Samples that cannot be used (undecodable or empty image, bad .cls) go to
@@ -59,8 +66,9 @@ parts; run 'litcache cache index DIR' once all are done. On a node with
 several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "shards", Usage: "input shards: brace patterns such as 'train-{000000..000099}.tar' (.tar, .tar.gz, .tar.zst); repeat or comma-separate"},
-			modelFlag("its vision_cfg is the image tower"),
-			weightsFlag("image tower weights", ""),
+			towerModelFlag("the locked image tower"),
+			towerWeightsFlag("image tower weights"),
+			poolFlag(),
 			&cli.StringFlag{Name: "cache", Usage: "cache folder (created when absent)"},
 			&cli.StringFlag{Name: "split", Value: d.Split, Usage: "split these shards belong to (train, val, ...)"},
 			&cli.IntFlag{Name: "views", Value: d.Views, Usage: "rows per image: view 0 the eval transform, the others random resized crops"},
@@ -123,10 +131,13 @@ func runExtract(c *cli.Context) error {
 		}
 	}
 	cfg.Shards = shards
-	cfg.ModelConfig = c.String("model")
-	mc, err := clip.LoadConfig(cfg.ModelConfig)
+	cfg.ModelConfig, cfg.Pool = c.String("model"), c.String("pool")
+	tc, err := tower.Resolve(cfg.ModelConfig)
 	if err != nil {
 		return fmt.Errorf("extract: --model: %w", err)
+	}
+	if _, err := tc.Pool(cfg.Pool); err != nil {
+		return usageError(c, "--pool: %v", err)
 	}
 	if cfg.Weights, cfg.Seed, err = imageWeights(c); err != nil {
 		return err
@@ -169,7 +180,7 @@ func runExtract(c *cli.Context) error {
 		return fmt.Errorf("extract: %w", err)
 	}
 	if gpu, ok := cfg.Backend.(*cuda.Backend); ok && !c.IsSet("batch-size") {
-		cfg.BatchSize = gpu.SuggestBatch(mc.VisionBytesPerImage(2))
+		cfg.BatchSize = gpu.SuggestBatch(tc.BytesPerImage(2))
 		fmt.Fprintf(c.App.ErrWriter, "extract: batch size %d from the GPU's free memory (--batch-size to override)\n", cfg.BatchSize)
 	}
 	cfg.Progress = progress.Options{W: c.App.ErrWriter, Quiet: c.Bool("quiet")}

@@ -90,12 +90,17 @@ type Manifest struct {
 // regenerate it. It is not part of the cache's identity (the fingerprint
 // is): workers on other machines may read the same weights from other paths.
 type TowerSource struct {
-	// Config is the model config JSON (OpenCLIP model_cfg) whose vision_cfg
-	// is the tower.
+	// Family is the tower's family (internal/tower: clip, dinov2, swin);
+	// "" in caches recorded before other families: clip.
+	Family string `json:"family,omitempty"`
+	// Config is the family's model config JSON: for CLIP the OpenCLIP
+	// model_cfg whose vision_cfg is the tower.
 	Config json.RawMessage `json:"config"`
 	// Weights is the weights file as the first worker read it (an absolute
 	// path), or random:SEED for a random initialisation.
 	Weights string `json:"weights"`
+	// Pool is the tower's pooling (internal/tower: CLIP's one is cls; "" in older records).
+	Pool string `json:"pool,omitempty"`
 }
 
 // SplitCounts are the totals of one split.

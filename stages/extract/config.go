@@ -34,13 +34,17 @@ import (
 type Config struct {
 	// Shards are the input webdataset shards (already expanded).
 	Shards []string
-	// ModelConfig is an OpenCLIP model-config name or JSON path (clip.LoadConfig).
+	// ModelConfig is the image tower: a built-in name of any family or a
+	// config file (tower.Resolve: CLIP, DINOv2, Swin).
 	ModelConfig string
-	// Weights is the OpenCLIP or HF safetensors file; "" means a random
-	// initialisation with Seed (for demos and benchmarks).
+	// Weights is a safetensors file under any of the family's naming
+	// schemes, or "random:SEED"; "" means a random initialisation with Seed
+	// (for demos and benchmarks).
 	Weights string
 	// Seed of the random initialisation when Weights is "".
 	Seed int64
+	// Pool is the tower's pooling ("" = the family's default; tower.Config.Pools).
+	Pool string
 	// Cache is the cache directory (created when absent).
 	Cache string
 	// Split names the split these shards belong to ("train", "val", ...).

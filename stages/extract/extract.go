@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -52,15 +51,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	mcfg, err := clip.LoadConfig(cfg.ModelConfig)
+	spec := towerSpec(cfg)
+	tcfg, err := tower.Resolve(spec.Model)
 	if err != nil {
-		return res, fmt.Errorf("extract: model config %q: %w", cfg.ModelConfig, err)
+		return res, fmt.Errorf("extract: model %q: %w", cfg.ModelConfig, err)
 	}
-	if res.Fingerprint, err = Fingerprint(mcfg, cfg.Weights, cfg.Seed); err != nil {
-		return res, err
+	desc, err := tcfg.Describe(spec.Weights, spec.Pool) // refuses a pooling the family lacks
+	if err != nil {
+		return res, fmt.Errorf("extract: %w", err)
 	}
-	pre := imageproc.CLIPPreprocessor(mcfg.Vision.ImageSize)
-	source, err := towerSource(cfg, mcfg)
+	dim, _ := tcfg.Dim(spec.Pool)
+	if res.Fingerprint, err = tcfg.Fingerprint(spec.Weights, spec.Pool); err != nil {
+		return res, fmt.Errorf("extract: %w", err)
+	}
+	pre := tcfg.Preprocessor()
+	source, err := towerSource(tcfg, spec)
 	if err != nil {
 		return res, err
 	}
@@ -68,8 +73,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		cfg.Backend = backend.NewCPU()
 	}
 	cache, err := store.CreateWith(cfg.Cache, store.Manifest{
-		Fingerprint: res.Fingerprint, Model: modelDescription(cfg, mcfg, pre), Tower: source,
-		Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
+		Fingerprint: res.Fingerprint, Model: desc, Tower: source,
+		Dim: dim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
 		Producer: producerOf(cfg.Backend),
 	}, store.CreateOptions{AllowMixedProducers: cfg.AllowMixedProducers})
 	if err != nil {
@@ -90,10 +95,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	cl := newClaims(cache, cfg.VerifyParts, cfg.Log)
 
-	tower, err := loadTower(cfg, mcfg)
+	tw, err := loadTower(cfg, tcfg, spec)
 	if err != nil {
 		return res, err
 	}
+	defer tw.t.Free()
 	popt := cfg.Progress
 	if popt.Unit == "" {
 		popt.Unit = "img"
@@ -105,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		shards: pl.todo, threads: cfg.Threads, batchRows: cfg.BatchSize, views: cfg.Views,
 		window:    windowFor(cfg.Threads, cfg.BatchSize, cfg.Views),
 		decode:    decoder{pre: pre, views: cfg.Views}.decode,
-		tower:     tower,
+		tower:     tw,
 		normalize: cfg.Normalize,
 		out:       partSink{cache: cache, split: cfg.Split, worker: cfg.Worker, workers: cfg.NumWorkers},
 		hooks:     cfg.Hooks, bar: bar, log: cfg.Log, claims: cl,
@@ -139,18 +145,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, checkRejects(cfg, res)
 }
 
-// loadTower builds the image tower on cfg.Backend (the CPU when nil): from
-// cfg.Weights, or randomly initialised from cfg.Seed when there are none.
-func loadTower(cfg Config, mcfg clip.Config) (Tower, error) {
+// loadTower builds the image tower of spec on cfg.Backend (the CPU when
+// nil), from its weights file or randomly initialised from random:SEED.
+func loadTower(cfg Config, tcfg tower.Config, spec tower.Spec) (registryTower, error) {
 	be := cfg.Backend
-	if cfg.Weights == "" {
-		return clipTower{clip.NewRandomModel(be, mcfg, cfg.Seed).Vision}, nil
+	if be == nil {
+		be = backend.NewCPU()
 	}
-	m, err := clip.LoadModel(be, mcfg, cfg.Weights)
+	t, err := tower.LoadConfig(be, tcfg, spec.Weights, spec.Pool)
 	if err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
+		return registryTower{}, fmt.Errorf("extract: %w", err)
 	}
-	return clipTower{m.Vision}, nil
+	return registryTower{t}, nil
 }
 
 func fraction(a, b int) float64 {
