@@ -76,9 +76,10 @@ gpu-check peer="../shared/peers/pytorch_peer.py":
     export CGO_ENABLED=0
     go test -c -ldflags='-s -w' -o .gpu/cuda.test ./cuda
     go test -c -ldflags='-s -w' -o .gpu/cuda_towers.test ./cuda/towers
+    go test -c -ldflags='-s -w' -o .gpu/extract.test ./stages/extract
     go build -ldflags='-s -w' -o .gpu/litcache ./cli/litcache
     go build -ldflags='-s -w' -o .gpu/gpureport ./cuda/gpucheck
-    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/litcache .gpu/gpureport
+    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/extract.test .gpu/litcache .gpu/gpureport
     cp {{peer}} .gpu/pytorch_peer.py
     cp cuda/gpucheck/check.sh .gpu/check.sh
     du -sh .gpu && ls -l .gpu

@@ -15,13 +15,18 @@
 #   towers_tests  ./cuda/towers: clip-tiny image tower against the fixture, text
 #                 gradients against the CPU, the DINOv2 and Swin fixtures' pooled
 #                 embeddings (bf16 within 2e-2)
+#   extract_tests ./stages/extract's GPU tests on the GPU: the key-correspondence
+#                 check in bf16 through both GPU paths (issue 17.1), --decode gpu
+#                 against --decode cpu with PNG/CMYK/cut images, --decode choices
 #   benchmarks    GEMM ceiling (random data), ViT-L/14 tower (fused, unfused
 #                 ablation, host pixels), attention flash vs GEMM path,
 #                 DINOv2-B/14 and Swin-T towers (BenchmarkTowerGPU)
 #   peer          the PyTorch peer (GEMM, HF ViT-L/14 eager and torch.compile,
 #                 LiT step, zero-shot) on the same GPU in the same run
-#   e2e_extract   litcache extract --device cuda over half the synthetic shards,
-#                 then all of them (the difference: the steady images/s)
+#   e2e_extract_gpu, e2e_extract_cpu
+#                 litcache extract --device cuda over the synthetic shards with
+#                 --decode gpu (nvJPEG), then --decode cpu (uint8 views uploaded):
+#                 images/s over the wall and over the pipeline (without start-up)
 # then .gpu/gpureport turns the logs into one JSON report. The time boxes
 # sum to under 8 minutes (CAP_* variables override them). To add a part (the
 # training benchmarks of issue 11): one `part NAME CAP command...` line below,
@@ -34,7 +39,7 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 work=${LITCACHE_CHECK_WORK:-/tmp/litcache-gpucheck}
 rm -rf "$work" && mkdir -p "$work/logs" "$work/bin"
 : "${CAP_CARD:=15}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=90}" "${CAP_TOWERS_TESTS:=50}"
-: "${CAP_BENCHMARKS:=115}" "${CAP_PEER:=115}" "${CAP_EXTRACT_HALF:=30}" "${CAP_EXTRACT:=40}"
+: "${CAP_BENCHMARKS:=115}" "${CAP_PEER:=115}" "${CAP_EXTRACT_TESTS:=20}" "${CAP_EXTRACT_GPU:=30}" "${CAP_EXTRACT_CPU:=30}"
 : "${CHECK_SPECIES:=12}" "${CHECK_PER_SPECIES:=1000}"
 printf 'start\t%s\n' "$(date +%s%N)" >"$work/parts.tsv"
 
@@ -71,20 +76,19 @@ data_pid=$!
 
 part cuda_tests "$CAP_CUDA_TESTS" bash -c "cd '$root/cuda' && exec '$work/bin/cuda.test' -test.v -test.count=1"
 part towers_tests "$CAP_TOWERS_TESTS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.v -test.count=1 -test.run Test"
+part extract_tests "$CAP_EXTRACT_TESTS" bash -c "cd '$root/stages/extract' && exec '$work/bin/extract.test' -test.v -test.count=1 -test.run 'GPU|DecodeChoice'"
 wait "$data_pid" # the benchmarks get the CPU to themselves
 
 part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 2s -test.v"
 part peer "$CAP_PEER" env OUT="$work" COMPILE=1 python3 "$g/pytorch_peer.py"
-# extract over half the shards, then all: the difference is the steady
-# rate, without the start-up (random ViT-L weights, self-check, kernels)
-all=$(ls "$syn/shards/train/"*.tar 2>/dev/null)
-n=$(echo "$all" | grep -c . || true)
-half=$(echo "$all" | head -n $(((n + 1) / 2)) | paste -sd, -)
-all=$(echo "$all" | paste -sd, -)
-part e2e_extract_half "$CAP_EXTRACT_HALF" "$work/bin/litcache" extract --shards "${half:-$syn/none.tar}" \
-  --model ViT-L-14 --weights random:1 --cache "$work/cache-half" --device cuda --quiet
-part e2e_extract "$CAP_EXTRACT" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
-  --model ViT-L-14 --weights random:1 --cache "$work/cache" --device cuda --quiet
+# extract over all the shards, decoding on the GPU, then on the CPU; each
+# prints its steady rate (the pipeline, without start-up) beside the wall's
+all=$(ls "$syn/shards/train/"*.tar 2>/dev/null | paste -sd, -)
+for dec in gpu cpu; do
+  cap=CAP_EXTRACT_${dec^^}
+  part "e2e_extract_$dec" "${!cap}" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
+    --model ViT-L-14 --weights random:1 --cache "$work/cache-$dec" --device cuda --decode "$dec" --quiet
+done
 # (issue 11) part train_bench CAP ...
 
 printf 'end\t%s\n' "$(date +%s%N)" >>"$work/parts.tsv"
