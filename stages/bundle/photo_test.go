@@ -85,7 +85,6 @@ func TestEXIFOrientationHonoured(t *testing.T) {
 	}
 }
 
-
 func encodePNG(t *testing.T, m *imageproc.RGB) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
