@@ -23,6 +23,7 @@ import (
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/report"
 	"github.com/litcache/litcache/internal/tokenizer"
+	"github.com/litcache/litcache/stages/bundle"
 	"github.com/litcache/litcache/stages/caption"
 	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
@@ -106,6 +107,8 @@ type Result struct {
 	Seconds   float64     `json:"seconds"`
 	ReportDir string      `json:"report_dir"`
 	SweepDir  string      `json:"sweep_dir"`
+	// Bundle is the classifier bundle of the best run (for predict and serve).
+	Bundle string `json:"bundle"`
 }
 
 // Paths inside the demo folder.
@@ -117,6 +120,8 @@ const (
 	reportDir = "report"
 	VocabFile = "demo_bpe_vocab.txt.gz"
 	ModelFile = "demo_model.json"
+	// BundleFile is the best run's classifier bundle.
+	BundleFile = "demo.bundle.safetensors"
 )
 
 // Run runs the demo into cfg.Out (replacing an earlier demo there).
@@ -141,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	pbar := progress.Options{W: logw, Quiet: cfg.Quiet}
 	// A previous demo's folders would be resumed by each stage; the demo starts clean.
-	for _, d := range []string{dataDir, shardsDir, cacheDir, sweepDir, reportDir} {
+	for _, d := range []string{dataDir, shardsDir, cacheDir, sweepDir, reportDir, BundleFile} {
 		if err := os.RemoveAll(filepath.Join(cfg.Out, d)); err != nil {
 			return res, fmt.Errorf("demo: %w", err)
 		}
@@ -328,6 +333,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("demo: %w", err)
 	}
 	res.ReportDir = ec.Out
+	bc := bundle.DefaultConfig()
+	bc.Run, bc.Model, bc.Weights = res.Members[best].Dir, model, clip.RandomWeights(cfg.ImageSeed)
+	bc.Classes, bc.Vocab, bc.Out = classesPath, vocab, filepath.Join(cfg.Out, BundleFile)
+	bc.Backend, bc.Log, bc.Quiet = be, logw, cfg.Quiet
+	if _, err := bundle.Run(ctx, bc); err != nil {
+		return res, fmt.Errorf("demo: %w", err)
+	}
+	res.Bundle = bc.Out
 	stage("eval", t0)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil

@@ -84,7 +84,8 @@ type answer struct {
 }
 
 func send(url string) answer {
-	resp, err := http.Post(url+"/v1/predict", "image/jpeg", strings.NewReader("photo"))
+	c := http.Client{Timeout: 20 * time.Second} // a request the server never answers fails the test
+	resp, err := c.Post(url+"/v1/predict", "image/jpeg", strings.NewReader("photo"))
 	if err != nil {
 		return answer{status: -1, body: err.Error()}
 	}
