@@ -34,6 +34,10 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzTokenize -fuzztime {{seconds}}s ./internal/tokenizer/
     go test -run '^$' -fuzz FuzzDecode -fuzztime {{seconds}}s ./internal/imageproc/
     go test -run '^$' -fuzz FuzzReader -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzFromBytes -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzParseMeta -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzWebPOrientation -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzReadUpload -fuzztime {{seconds}}s ./stages/serve/
 
 # GPU test binaries for a machine without Go (../shared/scripts/gpu-build.sh),
 # plus the PyTorch peer, into .gpu/. On the GPU machine, in the repo root:

@@ -42,7 +42,8 @@ type Config struct {
 	Classes string
 	// Templates: "caption", "openai" or a file of templates (evaluate.ResolveTemplates).
 	Templates string
-	// Vocab is the BPE vocabulary; "" takes the run's, else the default one.
+	// Vocab is the BPE vocabulary; "" takes the run's (the one it was tuned
+	// with), else $LITCACHE_VOCAB, else the default one (loadTokenizer).
 	Vocab string
 	// Cache, when set, is where the run's training cache is now (its
 	// fingerprint is compared); "" takes the path the run recorded.
@@ -272,8 +273,8 @@ func loadText(be backend.Backend, cfg Config, run tune.Config, logw io.Writer) (
 }
 
 // loadTokenizer is the one place the bundle gets its BPE vocabulary: vocab
-// when given. The default vocabulary ("") is CLIP's, which tokenizer embeds
-// in builds that carry it.
+// when given, else $LITCACHE_VOCAB, else the default one — CLIP's, which the
+// tokenizer embeds in builds that carry it.
 func loadTokenizer(vocab string) (*tokenizer.Tokenizer, error) {
 	if vocab == "" {
 		vocab = os.Getenv("LITCACHE_VOCAB")
