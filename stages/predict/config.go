@@ -48,7 +48,7 @@ type Config struct {
 	Out io.Writer
 	// Threads is the number of decoding goroutines (0: all cores).
 	Threads int
-	// BatchSize is the most photos per tower call.
+	// BatchSize is the most photos per tower call (0: bundle.DefaultBatch of the backend).
 	BatchSize int
 	// Limits bound each photo's size, checked from its header.
 	Limits imageproc.Limits
@@ -61,9 +61,9 @@ type Config struct {
 }
 
 // DefaultConfig is predict as `litcache predict` runs it: the top 5 species
-// as a table, 16 photos per tower call.
+// as a table, the backend's batch size (bundle.DefaultBatch).
 func DefaultConfig() Config {
-	return Config{Top: 5, Rank: "species", Format: FormatTable, BatchSize: 16,
+	return Config{Top: 5, Rank: "species", Format: FormatTable,
 		Limits: bundle.FieldLimits(), MaxFileBytes: 256 << 20}
 }
 
@@ -74,8 +74,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("predict: no photo or folder given")
 	case c.Top < 1:
 		return fmt.Errorf("predict: --top %d: want at least 1", c.Top)
-	case c.BatchSize < 1:
-		return fmt.Errorf("predict: --batch-size %d: want at least 1", c.BatchSize)
+	case c.BatchSize < 0:
+		return fmt.Errorf("predict: --batch-size %d < 0", c.BatchSize)
 	case c.Threads < 0:
 		return fmt.Errorf("predict: --threads %d < 0", c.Threads)
 	case !slices.Contains(Formats, c.Format):

@@ -56,6 +56,9 @@ func RunWith(ctx context.Context, cfg Config, clf Classifier, nameWidth int) (Re
 		return res, err
 	}
 	o := options{threads: cfg.Threads, batch: cfg.BatchSize, top: cfg.Top, rank: cfg.Rank, limits: cfg.Limits, maxFile: cfg.MaxFileBytes}
+	if o.batch == 0 {
+		o.batch = bundle.DefaultBatch(cfg.Backend)
+	}
 	if o.threads == 0 {
 		o.threads = runtime.GOMAXPROCS(0)
 	}

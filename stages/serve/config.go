@@ -40,7 +40,7 @@ type Config struct {
 	// (0: all cores); Queue how many more requests may wait for one.
 	// Beyond Workers+Queue admitted requests, a request gets 503.
 	Workers, Queue int
-	// BatchSize is the most photos per tower call.
+	// BatchSize is the most photos per tower call (0: bundle.DefaultBatch of the backend).
 	BatchSize int
 	// Timeout is each request's deadline from admission to answer; a
 	// request still waiting then gets 503 with Retry-After.
@@ -64,7 +64,7 @@ type Config struct {
 // a ViT-B/16 on two cores.
 func DefaultConfig() Config {
 	return Config{Addr: "127.0.0.1:8080", MaxUploadBytes: 20 << 20, Limits: bundle.FieldLimits(),
-		Queue: 64, BatchSize: 16, Timeout: 60 * time.Second, DefaultTop: 5, MaxTop: 100,
+		Queue: 64, Timeout: 60 * time.Second, DefaultTop: 5, MaxTop: 100,
 		ShutdownTimeout: 30 * time.Second}
 }
 
@@ -79,14 +79,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("serve: --threads %d < 0", c.Workers)
 	case c.Queue < 0:
 		return fmt.Errorf("serve: --queue %d < 0", c.Queue)
-	case c.BatchSize < 1:
-		return fmt.Errorf("serve: --batch-size %d: want at least 1", c.BatchSize)
+	case c.BatchSize < 0:
+		return fmt.Errorf("serve: --batch-size %d < 0", c.BatchSize)
 	case c.Timeout <= 0:
 		return fmt.Errorf("serve: --timeout %s: want a positive duration", c.Timeout)
 	case c.DefaultTop < 1 || c.MaxTop < c.DefaultTop:
 		return fmt.Errorf("serve: top %d of at most %d: want 1 ≤ default ≤ max", c.DefaultTop, c.MaxTop)
 	}
 	return nil
+}
+
+func (c Config) batch() int {
+	if c.BatchSize > 0 {
+		return c.BatchSize
+	}
+	return bundle.DefaultBatch(c.Backend)
 }
 
 func (c Config) workers() int {

@@ -165,7 +165,7 @@ func (s *Server) tower() {
 			return
 		}
 	more:
-		for len(batch) < s.cfg.BatchSize {
+		for len(batch) < s.batch {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)

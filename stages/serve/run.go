@@ -52,7 +52,7 @@ func RunWith(ctx context.Context, cfg Config, clf Classifier, info Info) error {
 	}
 	addr := ln.Addr().String()
 	s.logf("serve: %d classes on http://%s/ (%s); %d decoders, %d queued, batches of %d",
-		len(clf.Classes()), addr, RouteList(), cfg.workers(), cfg.Queue, cfg.BatchSize)
+		len(clf.Classes()), addr, RouteList(), cfg.workers(), cfg.Queue, cfg.batch())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if cfg.Ready != nil {

@@ -53,6 +53,7 @@ type Server struct {
 	metrics *metrics
 	start   time.Time
 	info    Info
+	batch   int // most photos per tower call
 
 	admit   chan struct{} // Workers+Queue places: a request holds one from admission to answer
 	decode  chan struct{} // Workers places: a request holds one while its photo is decoded
@@ -77,7 +78,7 @@ func New(cfg Config, clf Classifier, info Info) (*Server, error) {
 	}
 	info.Classes = len(clf.Classes())
 	w := cfg.workers()
-	s := &Server{cfg: cfg, clf: clf, metrics: newMetrics(), start: time.Now(), info: info,
+	s := &Server{cfg: cfg, clf: clf, metrics: newMetrics(), start: time.Now(), info: info, batch: cfg.batch(),
 		admit: make(chan struct{}, w+cfg.Queue), decode: make(chan struct{}, w),
 		jobs: make(chan *job, w+cfg.Queue), stop: make(chan struct{})}
 	s.stopped.Add(1)
