@@ -20,6 +20,10 @@ function show(file) {
   shotURL = URL.createObjectURL(file);
   $("shot").src = shotURL;
   $("result").hidden = false;
+  // On a phone the answer is below the picker: bring it into view.
+  if (window.matchMedia("(max-width: 720px)").matches) {
+    $("result").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
   classify();
 }
 
