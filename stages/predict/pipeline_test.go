@@ -166,7 +166,7 @@ func TestPipelineFillsBatchesBehindASlowTower(t *testing.T) {
 	f := &fake{rng: rand.New(rand.NewPCG(3, 4)), block: block}
 	go func() {
 		for range n {
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 			block <- struct{}{}
 		}
 	}()
@@ -176,7 +176,7 @@ func TestPipelineFillsBatchesBehindASlowTower(t *testing.T) {
 	if _, err := predict.RunWith(context.Background(), cfg, f, 8); err != nil {
 		t.Fatal(err)
 	}
-	// 64 photos in batches of 8 while each call waits 2 ms: most batches full.
+	// 64 photos in batches of 8 while each call waits 5 ms: most batches full.
 	if b := f.batches.Load(); b > n/batch+4 {
 		t.Errorf("%d tower calls for %d photos in batches of %d", b, n, batch)
 	}

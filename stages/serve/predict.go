@@ -135,6 +135,9 @@ func isWebP(data []byte) bool {
 
 // infer hands the photo to the tower goroutine and waits for its answer.
 func (s *Server) infer(ctx context.Context, px []float32, top int, rank string) ([]bundle.Prediction, error) {
+	if err := ctx.Err(); err != nil { // past its deadline already: the tower is not troubled
+		return nil, err
+	}
 	j := &job{ctx: ctx, pixels: px, top: top, rank: rank, res: make(chan jobResult, 1)}
 	select {
 	case s.jobs <- j:
