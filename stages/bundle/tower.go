@@ -89,15 +89,16 @@ func loadTower(be backend.Backend, family string, config []byte, src clip.Source
 func CLIPTower(vt *clip.VisionTower) Tower { return newCLIPTower(vt) }
 
 // DefaultBatch is the batch size predict and serve give the tower on be
-// when none is set. On the CPU a ViT-B/16 gives the most images/s at small
-// batches: measured 7.2–7.5 img/s at 4 against 2.7–3.4 at 8 and 1.6–2.0 at
-// 16 in one run on 2 cores (BenchmarkViTB16Batch); a GPU needs large
-// batches to be busy.
+// when none is set: 16 on the CPU, 64 on a GPU, which needs large batches
+// to be busy. On the CPU no size won beyond the noise of the shared 2-core
+// machine: BenchmarkViTB16Batch, sizes interleaved, ranked them differently
+// in each of two runs (1/2/4/8/16: 2.7/4.6/3.0/4.3/6.3 img/s, then
+// 2.2/2.8/1.9/1.0/2.1); 16 packs the weights (re-packed every call) least often.
 func DefaultBatch(be backend.Backend) int {
 	if _, cpu := be.(*backend.CPU); cpu || be == nil {
-		return 4
+		return 16
 	}
-	return 32
+	return 64
 }
 
 // clipTower adapts clip.VisionTower to Tower.
