@@ -60,7 +60,7 @@ func browser(t *testing.T, w, h int) context.Context {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second) // a run takes 1.5–3 s
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
 	return ctx
 }
