@@ -16,6 +16,16 @@ test:
 ci:
     bash .ci/run
 
+# Container image (Dockerfile): the static binary (-tags nonative) on distroless
+# static, non-root. Push it where your cluster pulls from, e.g.
+#   just docker registry.example.com/litcache:latest && docker push registry.example.com/litcache:latest
+docker tag="litcache:latest":
+    docker build -t {{tag}} --build-arg VERSION=$(git describe --always --dirty 2>/dev/null || echo dev) .
+
+# The binary the Dockerfile builds, without docker: fully static, no native libraries
+static:
+    CGO_ENABLED=0 go build -trimpath -tags nonative -o litcache ./cli/litcache
+
 # The whole flow on the embedded synthetic default
 demo:
     go run ./cli/litcache demo
@@ -34,6 +44,10 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzTokenize -fuzztime {{seconds}}s ./internal/tokenizer/
     go test -run '^$' -fuzz FuzzDecode -fuzztime {{seconds}}s ./internal/imageproc/
     go test -run '^$' -fuzz FuzzReader -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzDamage -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzPart -fuzztime {{seconds}}s ./store/
+    go test -run '^$' -fuzz FuzzMetadata -fuzztime {{seconds}}s ./store/
+    go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
     go test -run '^$' -fuzz FuzzFromBytes -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzParseMeta -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzWebPOrientation -fuzztime {{seconds}}s ./stages/bundle/
@@ -47,3 +61,28 @@ fuzz seconds="30":
 gpu:
     ../shared/scripts/gpu-build.sh ./cuda/...
     cp ../shared/peers/pytorch_peer.py .gpu/
+
+# The prepared GPU check of issue 10: gzipped test binaries of ./cuda and
+# ./cuda/towers, a static litcache, the report builder and the PyTorch peer
+# into .gpu/ (about 30 MB), plus .gpu/check.sh. On the GPU machine, in the
+# repository root (the device tool: carry [".gpu"], timeout 540):
+#   bash .gpu/check.sh $OUT        # → $OUT/gpu-report.json, within 8 minutes
+# Without a GPU the same command still writes the report, each GPU part failed
+# with its reason (CHECK_SPECIES=2 CHECK_PER_SPECIES=20 keeps the data small).
+# Build .gpu/ for the GPU check: then `bash .gpu/check.sh $OUT` on the GPU machine
+gpu-check peer="../shared/peers/pytorch_peer.py":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ex=$(git rev-parse --git-path info/exclude)
+    mkdir -p "$(dirname "$ex")"
+    grep -qxF '/.gpu/' "$ex" 2>/dev/null || echo '/.gpu/' >>"$ex"
+    rm -rf .gpu && mkdir -p .gpu
+    export CGO_ENABLED=0
+    go test -c -ldflags='-s -w' -o .gpu/cuda.test ./cuda
+    go test -c -ldflags='-s -w' -o .gpu/cuda_towers.test ./cuda/towers
+    go build -ldflags='-s -w' -o .gpu/litcache ./cli/litcache
+    go build -ldflags='-s -w' -o .gpu/gpureport ./cuda/gpucheck
+    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/litcache .gpu/gpureport
+    cp {{peer}} .gpu/pytorch_peer.py
+    cp cuda/gpucheck/check.sh .gpu/check.sh
+    du -sh .gpu && ls -l .gpu

@@ -11,7 +11,7 @@ var Version = "dev"
 
 // App returns the litcache command line application.
 func App() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "litcache",
 		Usage:   "LiT tuning of CLIP text towers against cached image embeddings",
 		Version: Version,
@@ -38,5 +38,21 @@ embeddings in a cache, and tunes only the text tower against that cache
 			benchCommand(),
 			doctorCommand(),
 		},
+	}
+	setUsageErrors(app.Commands)
+	quietBoolDefaults(app.Commands)
+	return app
+}
+
+// quietBoolDefaults drops urfave/cli's "(default: false)" from every
+// switch that is off unless given: it says nothing the flag's name does not.
+func quietBoolDefaults(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for _, f := range cmd.Flags {
+			if b, ok := f.(*cli.BoolFlag); ok && !b.Value {
+				b.DisableDefaultText = true
+			}
+		}
+		quietBoolDefaults(cmd.Subcommands)
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/litcache/litcache/internal/bench"
+	"github.com/litcache/litcache/cli/bench"
 )
 
 func benchCommand() *cli.Command {
@@ -16,7 +16,8 @@ func benchCommand() *cli.Command {
 		ArgsUsage: "[NAME...]",
 		Description: `Runs the named benchmarks (all when none is named; a name matches by prefix)
 and prints one line per figure: name, value, unit, and the ratio to its
-reference (a ceiling such as OpenBLAS sgemm, or a peer) measured in the same run.
+reference measured in the same run with the same statistic: a ceiling such as
+OpenBLAS sgemm, a peer such as gonum, or an ablation named as one.
 
 Examples:
    litcache bench --list

@@ -11,87 +11,127 @@ import (
 
 	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/stages/bundle"
 	"github.com/litcache/litcache/stages/demo"
 )
 
 func bundleCommand() *cli.Command {
 	d := bundle.DefaultConfig()
-	return &cli.Command{
+	return withRequired(&cli.Command{
 		Name:  "bundle",
 		Usage: "one file for field use: the locked image tower, a tuned run's class embeddings and the taxonomy",
-		UsageText: `litcache bundle --run RUN --model CONFIG --weights FILE|random:SEED [--classes classes.json] [--templates caption|openai|FILE] --out FILE
+		UsageText: `litcache bundle --run RUN [--model CONFIG --weights FILE|random:SEED [--pool P]] [--classes classes.json] [--templates caption|openai|FILE] --out FILE
 
-   # the paper's setting: a tuned ViT-L/14 text tower and its image tower
-   litcache bundle --run sweeps/warmup/warmup-1000 --model ViT-L-14-quickgelu \
-       --weights open_clip_model.safetensors --classes shards/train/classes.json --out inat21.bundle.safetensors
-   # the demo's (litcache demo writes this one itself)
-   litcache bundle --run demo-out/sweep/warmup-40 --model demo-out/demo_model.json --weights random:7 \
-       --out demo-out/demo.bundle.safetensors`,
+   # the paper's setting: a tuned ViT-L/14 text tower; final/ holds the image tower too
+   litcache bundle --run sweeps/warmup/warmup-1000 --classes shards/train/classes.json --out inat21.bundle.safetensors
+   # naming the image tower (checked against the run's cache); needed when neither
+   # final/ (tune --text-only) nor the cache records it
+   litcache bundle --run runs/lit --model ViT-L-14-quickgelu --weights open_clip_model.safetensors --out inat21.bundle.safetensors
+   # a run on a DINOv2 cache: the cache's recorded tower
+   litcache bundle --run runs/lit-dinov2 --out dinov2.bundle.safetensors`,
 		Description: `Writes one safetensors file that litcache predict and litcache serve need
-alone: the locked image tower (float32), every class's text embedding
-precomputed with the run's tuned text tower and the templates (each prompt
-normalised, a class's prompts averaged, as eval does), logit_scale, and in
-the header metadata the model config, the preprocessing, the fingerprint of
-the cache the run was tuned on, and each class's id, name, common name and
-taxonomy (kingdom … species).
+alone: the locked image tower (float32, any family: CLIP, DINOv2, Swin),
+every class's text embedding precomputed with the run's tuned text tower and
+the templates (each prompt normalised, a class's prompts averaged, as eval
+does), logit_scale, and in the header metadata the model config, the
+pooling, the preprocessing, the fingerprint of the cache the run was tuned
+on, and each class's id, name, common name and taxonomy (kingdom … species).
 
---model and --weights must be the image tower that made the run's cache: the
-bundle computes the tower's cache fingerprint and refuses any other.
---classes and --vocab default to the run's (its config.json); --cache says
-where the run's cache is when it has moved.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "run", Usage: "tune run folder (config.json + final/)", Required: true},
-			&cli.StringFlag{Name: "model", Usage: "image tower config: built-in name (" + strings.Join(clip.BuiltinNames(), ", ") + ") or OpenCLIP JSON", Required: true},
-			&cli.StringFlag{Name: "weights", Usage: "image tower weights: OpenCLIP or HF safetensors, or random:SEED", Required: true},
-			&cli.StringFlag{Name: "classes", Usage: "classes.json (default: the run's)"},
+The image tower is --model with --weights (and --pool) when given, else the
+run's own: final/'s when it is a full model (tune's default), else the one
+the run's training cache records (tune --text-only, and runs on DINOv2 or
+Swin caches). Either way its fingerprint must be the one the run was tuned
+against (final/'s record, else the cache's manifest): any other is refused.
+final/ serves in either of tune's forms. Of the cache, only its manifest is
+read (no split: the fingerprint is the whole cache's); --cache says where it
+is when it has moved. --classes and --vocab default to the run's.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "run", Usage: "tune run `FOLDER` (config.json + final/, either form)"},
+			bundleModelFlag(),
+			bundleWeightsFlag(),
+			poolFlag(),
+			&cli.StringFlag{Name: "classes", Usage: "classes.json", DefaultText: "the run's"},
 			&cli.StringFlag{Name: "templates", Value: d.Templates, Usage: `"caption" (each class's caption), "openai" (80 prompts), or a file of templates`},
-			// No EnvVars: the run's own vocabulary comes before $LITCACHE_VOCAB (bundle.Config.Vocab).
-			&cli.StringFlag{Name: "vocab", Usage: "BPE vocabulary (default: the run's, else $LITCACHE_VOCAB, else CLIP's)"},
-			&cli.StringFlag{Name: "cache", Usage: "where the run's training cache is now (default: where the run recorded it)"},
-			&cli.StringFlag{Name: "out", Usage: "bundle file to write (e.g. model.bundle.safetensors)", Required: true},
-			&cli.IntFlag{Name: "threads", Usage: "CPU threads (0 = all cores)"},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, or auto (the GPU when one is found and passes its self-check)"},
+			bundleVocabFlag(),
+			&cli.StringFlag{Name: "cache", Usage: "where the run's training cache is now", DefaultText: "where the run recorded it"},
+			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "most prompts per text-tower call"},
+			&cli.StringFlag{Name: "out", Usage: "bundle `FILE` to write (e.g. model.bundle.safetensors)"},
+			threadsFlag("the CPU backend's parallelism"),
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
-		},
+		}, deviceFlags("the towers in float32 (the bundle stores float32)")...),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("bundle: unexpected argument %q (all inputs are flags)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if given(c, "model") != given(c, "weights") {
+				return usageError(c, "--model and --weights name the image tower together (or give neither: the run's own)")
+			}
+			if err := checkDependencies(c, dependency{"pool", given(c, "model"), "without --model (the run's own tower has its pooling)"}); err != nil {
+				return err
+			}
+			if err := checkPaths(c, "run", "classes", "cache", "weights", "vocab"); err != nil {
+				return err
 			}
 			cfg := d
-			cfg.Run, cfg.Model, cfg.Weights = c.String("run"), c.String("model"), c.String("weights")
+			cfg.Run, cfg.Model, cfg.Weights, cfg.Pool = c.String("run"), c.String("model"), c.String("weights"), c.String("pool")
 			cfg.Classes, cfg.Templates, cfg.Vocab = c.String("classes"), c.String("templates"), c.String("vocab")
-			cfg.Cache, cfg.Out, cfg.Quiet, cfg.Log = c.String("cache"), c.String("out"), c.Bool("quiet"), c.App.ErrWriter
+			cfg.Cache, cfg.BatchSize, cfg.Out = c.String("cache"), c.Int("batch-size"), c.String("out")
+			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
+			if cfg.BatchSize <= 0 {
+				return usageError(c, "--batch-size %d: want a positive number", cfg.BatchSize)
+			}
 			var err error
 			if cfg.Backend, err = fieldBackend(c, cuda.F32); err != nil {
-				return fmt.Errorf("bundle: %w", err)
+				return err
 			}
 			res, err := bundle.Run(c.Context, cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "%s: %d classes, %d template(s), %.1f MB, tuned on cache %s\n",
-				res.Out, res.Classes, res.Templates, float64(res.Bytes)/1e6, res.Fingerprint)
+			fmt.Fprintf(c.App.Writer, "%s: %s image tower, %d classes, %d template(s), %.1f MB, tuned on cache %s\n",
+				res.Out, res.Family, res.Classes, res.Templates, float64(res.Bytes)/1e6, res.Fingerprint)
 			return nil
 		},
-	}
+	}, "run", "out")
 }
 
-// fieldBackend is the backend of --device with --threads: the CPU backend
-// splits its work over that many goroutines (0: all cores).
+// bundleModelFlag is bundle's --model: any image tower, the run's own by default.
+func bundleModelFlag() *cli.StringFlag {
+	f := towerModelFlag("the locked tower that made the run's cache; with --weights")
+	f.DefaultText = "the run's own: final/'s full model, else the tower its cache records"
+	return f
+}
+
+// bundleWeightsFlag is bundle's --weights, given with --model.
+func bundleWeightsFlag() *cli.StringFlag {
+	f := towerWeightsFlag("image tower weights, with --model")
+	f.DefaultText = "the run's own"
+	return f
+}
+
+// bundleVocabFlag is bundle's --vocab: the run's own vocabulary comes before
+// $LITCACHE_VOCAB (bundle.Config.Vocab), so its default says so.
+func bundleVocabFlag() *cli.StringFlag {
+	f := vocabFlag(" for the class prompts")
+	f.DefaultText = "the run's, else " + f.DefaultText
+	return f
+}
+
+// fieldBackend is the backend --device and --gpu ask for, announced on
+// stderr as every command does; on the CPU each op splits over --threads
+// goroutines (0: all cores).
 func fieldBackend(c *cli.Context, prec cuda.Precision) (backend.Backend, error) {
 	threads := c.Int("threads")
 	if threads < 0 {
-		return nil, fmt.Errorf("--threads %d < 0", threads)
+		return nil, usageError(c, "--threads %d < 0", threads)
 	}
-	var log io.Writer = c.App.ErrWriter
-	if c.Bool("quiet") {
-		log = io.Discard
-	}
-	be, err := openBackend(c.String("device"), prec, log)
+	dev, err := deviceFromFlags(c)
 	if err != nil {
 		return nil, err
+	}
+	be, err := openBackend(dev, prec, c.App.ErrWriter)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", commandPath(c), err)
 	}
 	if _, cpu := be.(*backend.CPU); cpu && threads > 0 {
 		be = backend.NewCPUWith(backend.CPUOptions{Threads: threads})

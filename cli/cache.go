@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/internal/progress"
-	"github.com/litcache/litcache/stages/extract"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -27,8 +27,13 @@ func cacheCommand() *cli.Command {
    litcache cache fingerprint --model ViT-B-16 --weights open_clip_model.safetensors`,
 		Description: `A cache (made by litcache extract) is a folder: manifest.json (image-tower
 fingerprint, dim, dtype, views, counts), parts/*.arrow (Arrow IPC files, one per
-input shard, readable by pyarrow, polars and DuckDB as they are), done/ markers,
-rejects.jsonl and, after 'cache index', index/ (Badger: key → part, row).`,
+input shard), done/ markers, rejects.jsonl and, after 'cache index', index/
+(Badger: key → part, row).
+
+pyarrow (pyarrow.ipc.open_file) and polars (polars.read_ipc) read the parts as
+they are. DuckDB reads Arrow IPC files only through its arrow extension, which
+it downloads on first use (INSTALL arrow), so not on a machine offline: for
+DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 		Subcommands: []*cli.Command{
 			{
 				Name:      "info",
@@ -126,7 +131,7 @@ rejects.jsonl and, after 'cache index', index/ (Badger: key → part, row).`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "format", Value: "clip-retrieval", Usage: "clip-retrieval: img_emb/img_emb_N.npy + metadata/metadata_N.parquet (view 0 only)"},
 					&cli.StringFlag{Name: "out", Usage: "output folder (required)"},
-					&cli.StringFlag{Name: "split", Usage: "export only this split"},
+					&cli.StringFlag{Name: "split", Usage: "export only this split", DefaultText: "every split"},
 				},
 				Action: func(c *cli.Context) error {
 					args, flags, err := trailingFlags(c, "format", "out", "split")
@@ -157,23 +162,32 @@ rejects.jsonl and, after 'cache index', index/ (Badger: key → part, row).`,
 					return nil
 				},
 			},
-			{
+			withRequired(&cli.Command{
 				Name:  "fingerprint",
 				Usage: "print the fingerprint a cache made with this image tower has (for --expect-fingerprint)",
+				UsageText: `litcache cache fingerprint --model CONFIG --weights FILE|random:SEED [--pool P]
+
+   litcache cache fingerprint --model dinov2-vitb14 --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean`,
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "model", Usage: "image tower config (built-in name or OpenCLIP JSON)", Required: true},
-					&cli.StringFlag{Name: "weights", Usage: "weights file; omit for the random tower of --seed"},
-					&cli.Int64Flag{Name: "seed", Usage: "seed of the random tower"},
+					towerModelFlag("as given to litcache extract"),
+					towerWeightsFlag("image tower weights, as given to litcache extract"),
+					poolFlag(),
 				},
 				Action: func(c *cli.Context) error {
-					fp, err := extract.FingerprintFor(c.String("model"), c.String("weights"), c.Int64("seed"))
-					if err != nil {
+					if err := noArgs(c); err != nil {
 						return err
+					}
+					if _, _, err := imageWeights(c); err != nil {
+						return err
+					}
+					fp, err := tower.Fingerprint(tower.Spec{Model: c.String("model"), Weights: c.String("weights"), Pool: c.String("pool")})
+					if err != nil {
+						return fmt.Errorf("cache fingerprint: %w", err)
 					}
 					fmt.Fprintln(c.App.Writer, fp)
 					return nil
 				},
-			},
+			}, "model", "weights"),
 		},
 	}
 }

@@ -46,15 +46,15 @@ func TestExtractAndCacheCommands(t *testing.T) {
 	}
 	cache := filepath.Join(dir, "cache")
 	pattern := filepath.Join(dir, "train-{000000..000001}.tar")
-	out, err := runApp(t, "", "extract", "--shards", pattern, "--model", "clip-tiny", "--cache", cache, "--views", "2",
-		"--max-reject-fraction", "0.2", "--quiet")
+	out, err := runApp(t, "", "extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:0", "--cache", cache, "--views", "2",
+		"--max-reject-fraction", "0.2", "--threads", "2", "--device", "cpu", "--quiet")
 	if err != nil {
 		t.Fatalf("extract: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "12 samples, 20 rows, 2 rejected") {
+	if !strings.Contains(out, "12 samples, 20 rows, 2 rejected") || !strings.HasPrefix(out, "device: cpu (--device cpu); cpu/float32") {
 		t.Fatalf("extract output:\n%s", out)
 	}
-	fp, err := runApp(t, "", "cache", "fingerprint", "--model", "clip-tiny")
+	fp, err := runApp(t, "", "cache", "fingerprint", "--model", "clip-tiny", "--weights", "random:0")
 	if err != nil || !strings.Contains(out, strings.TrimSpace(fp)) {
 		t.Fatalf("fingerprint %q (%v) not in the extract output", fp, err)
 	}
@@ -91,11 +91,13 @@ func TestExtractAndCacheCommands(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"extract", "--shards", filepath.Join(dir, "nope-{0..1}.tar"), "--model", "clip-tiny", "--cache", cache}, "nope-0.tar"},
-			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", cache, "--device", "cuda"}, "--device cuda"},
-			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", cache, "--dtype", "int8"}, `dtype "int8"`},
-			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", cache, "--seed", "9", "--quiet"}, "fingerprint mismatch"},
-			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--cache", filepath.Join(dir, "c2"), "--quiet"}, "--max-reject-fraction"},
+			{[]string{"extract", "--shards", filepath.Join(dir, "nope-{0..1}.tar"), "--model", "clip-tiny", "--weights", "random:0", "--cache", cache}, "nope-0.tar"},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:0", "--cache", cache, "--dtype", "int8"}, `dtype "int8"`},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", dir + "/none.safetensors", "--cache", cache}, "none.safetensors"},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:x", "--cache", cache}, `random:x`},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:0", "--cache", cache, "--worker", "2", "--workers", "2"}, "--worker 2 --workers 2"},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:9", "--cache", cache, "--quiet"}, "fingerprint mismatch"},
+			{[]string{"extract", "--shards", pattern, "--model", "clip-tiny", "--weights", "random:0", "--cache", filepath.Join(dir, "c2"), "--quiet"}, "--max-reject-fraction"},
 			{[]string{"cache", "verify", cache, "--expect-fingerprint", "sha256:other"}, "sha256:other"},
 			{[]string{"cache", "get", cache, "missing"}, `key "missing"`},
 			{[]string{"cache", "info", dir}, "not a litcache cache"},

@@ -26,7 +26,7 @@ func demoCommand() *cli.Command {
 		Usage: "the whole flow on a synthetic mini-iNat: caption → extract → warm-up sweep → zero-shot report",
 		UsageText: `litcache demo [--out DIR] [--species N] [--warmup 5,40,120] ...
 
-   litcache demo                              # about a minute on 2 cores, into ./demo-out
+   litcache demo                              # into ./demo-out (the README states its time)
    litcache demo --species 50 --epochs 15     # a harder, longer run`,
 		Description: `Runs every stage on an embedded default, with no file from outside the
 repository:
@@ -34,9 +34,8 @@ repository:
   1. a synthetic mini-iNat (procedurally drawn photos whose look follows the
      taxonomy) in iNat2021's json + folder layout;
   2. caption: captioned webdataset shards and classes.json, with the paper's template;
-  3. a CLIP-format BPE vocabulary learned from those captions (CLIP's
-     bpe_simple_vocab_16e6.txt.gz is not in the repository; the real tokenizer
-     reads the learned file unchanged);
+  3. the captions tokenized with CLIP's own BPE vocabulary
+     (bpe_simple_vocab_16e6.txt.gz, built into the binary);
   4. extract: a small ViT with random weights as the locked image tower, run once
      over every image into the cache;
   5. sweep: LiT tuning of a text tower from scratch against the cache, one run per
@@ -57,21 +56,21 @@ where the report and plots are. DIR is replaced by each run.`,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "epochs per tuning run"},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "batch size"},
 			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "base learning rate"},
-			&cli.IntFlag{Name: "views", Value: d.Views, Usage: "cached views per training image (1 = eval crop only)"},
+			&cli.IntFlag{Name: "views", Value: d.Views, Usage: "cached views per training image: view 0 the eval crop, the others random crops"},
 			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed of the synthetic data and the tuning runs"},
 			&cli.Int64Flag{Name: "image-seed", Value: d.ImageSeed, Usage: "seed of the random image tower"},
-			&cli.IntFlag{Name: "workers", Usage: "parallel image workers (0 = all cores)"},
+			threadsFlag("parallel image drawing, captioning and decoding"),
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the results"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("demo: unexpected argument %q (options are flags, e.g. --out DIR)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			cfg := d
 			cfg.Out, cfg.Species = c.String("out"), c.Int("species")
 			cfg.TrainPerSpecies, cfg.ValPerSpecies, cfg.ImageSize = c.Int("train-per-species"), c.Int("val-per-species"), c.Int("image-size")
 			cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Views = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr"), c.Int("views")
-			cfg.Seed, cfg.ImageSeed, cfg.Workers = c.Int64("seed"), c.Int64("image-seed"), c.Int("workers")
+			cfg.Seed, cfg.ImageSeed, cfg.Workers = c.Int64("seed"), c.Int64("image-seed"), c.Int("threads")
 			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
 			ws, err := intList(c, "warmup")
 			if err != nil {
@@ -133,6 +132,5 @@ func printDemo(c *cli.Context, r demo.Result) {
 		fmt.Fprintf(w, "   plots in %s: %s\n", r.SweepDir, strings.Join(pngs, ", "))
 	}
 	printBundleCommands(w, r)
-	fmt.Fprintf(w, "tokenizer: %s is a CLIP-format BPE vocabulary learned from the demo's captions\n", filepath.Join(r.Out, demo.VocabFile))
-	fmt.Fprintf(w, "   (CLIP's bpe_simple_vocab_16e6.txt.gz is not in the repository; give it with --vocab for real data)\n")
+	fmt.Fprintf(w, "tokenizer: CLIP's bpe_simple_vocab_16e6.txt.gz, built into the binary\n")
 }

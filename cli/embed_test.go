@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -30,9 +32,9 @@ func TestEmbedPixelsIDs(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.safetensors")
 			var stdout bytes.Buffer
 			app := App()
-			app.Writer = &stdout
+			app.Writer, app.ErrWriter = &stdout, io.Discard
 			err := app.Run([]string{"litcache", "embed", "--model", filepath.Join(dir, "open_clip_config.json"),
-				"--weights", filepath.Join(dir, weights), "--pixels", fwd, "--ids", fwd, "--out", out, "--batch", "3"})
+				"--weights", filepath.Join(dir, weights), "--pixels", fwd, "--ids", fwd, "--out", out, "--batch-size", "3", "--device", "cpu"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,6 +73,22 @@ func TestEmbedPrintsAndErrors(t *testing.T) {
 	fwd := filepath.Join(dir, "forward.safetensors")
 	cfg := filepath.Join(dir, "open_clip_config.json")
 	weights := filepath.Join(dir, "weights_hf.safetensors")
+	// Shapes from the fixture itself, so that any fixture directory of this
+	// kind passes ($LITCACHE_FIXTURE_DIR).
+	ref, err := safetensors.Open(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixInfo, okP := ref.Info("pixel_values")
+	idsInfo, okI := ref.Info("input_ids")
+	ref.Close()
+	if !okP || !okI || len(pixInfo.Shape) != 4 || len(idsInfo.Shape) != 2 {
+		t.Fatalf("forward.safetensors: pixel_values %v, input_ids %v", pixInfo.Shape, idsInfo.Shape)
+	}
+	otherSize := "ViT-B-32" // a built-in model whose image size differs from the fixture's
+	if pixInfo.Shape[2] == 224 {
+		otherSize = "clip-tiny"
+	}
 	for _, tc := range []struct {
 		name    string
 		args    []string
@@ -78,20 +96,22 @@ func TestEmbedPrintsAndErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"cosine table", []string{"--model", cfg, "--weights", weights, "--pixels", fwd, "--ids", fwd}, "cosine similarity", ""},
-		{"embeddings", []string{"--model", cfg, "--weights", weights, "--ids", fwd}, "input_ids[3] ", ""},
-		{"random weights", []string{"--model", "clip-tiny", "--weights", "random:3", "--pixels", fwd}, "pixel_values[0] ", ""},
+		{"embeddings", []string{"--model", cfg, "--weights", weights, "--ids", fwd}, fmt.Sprintf("input_ids[%d] ", idsInfo.Shape[0]-1), ""},
+		{"random weights", []string{"--model", cfg, "--weights", "random:3", "--pixels", fwd}, "pixel_values[0] ", ""},
 		{"nothing", []string{"--model", cfg, "--weights", weights}, "", "nothing to embed"},
-		{"text without vocab", []string{"--model", cfg, "--weights", weights, "--text", "a bird"}, "", "--vocab"},
+		{"vocab without text", []string{"--model", cfg, "--weights", weights, "--ids", fwd, "--vocab", "v.txt"}, "", "--vocab does nothing without --text"},
+		{"text with a model of another vocabulary", []string{"--model", cfg, "--weights", weights, "--text", "a bird"}, "", "vocabulary has "},
+		{"batch size without images", []string{"--model", cfg, "--weights", weights, "--ids", fwd, "--batch-size", "2"}, "", "--batch-size does nothing without --image or --pixels"},
 		{"bad model", []string{"--model", "ViT-Q-1", "--weights", weights, "--ids", fwd}, "", "ViT-Q-1"},
-		{"wrong image size", []string{"--model", "ViT-B-32", "--weights", "random:1", "--pixels", fwd}, "", "pixel_values has shape [4 3 32 32]"},
+		{"wrong image size", []string{"--model", otherSize, "--weights", "random:1", "--pixels", fwd}, "", fmt.Sprintf("pixel_values has shape %v", pixInfo.Shape)},
 		{"no such tensor", []string{"--model", cfg, "--weights", weights, "--pixels", weights}, "", "pixel_values"},
 		{"weights do not fit", []string{"--model", "ViT-B-32", "--weights", weights, "--ids", fwd}, "", "mis-shaped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout bytes.Buffer
 			app := App()
-			app.Writer = &stdout
-			err := app.Run(append([]string{"litcache", "embed"}, tc.args...))
+			app.Writer, app.ErrWriter = &stdout, io.Discard
+			err := app.Run(append([]string{"litcache", "embed", "--device", "cpu"}, tc.args...))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -110,9 +130,9 @@ func TestEmbedPrintsAndErrors(t *testing.T) {
 
 // TestEmbedImagesAndTexts runs the real-input path (photos through
 // imageproc, captions through the BPE tokenizer) on a small random model with
-// CLIP's vocabulary; it needs ../shared/data and is skipped without it.
+// CLIP's built-in vocabulary; the photos come from ../shared/data, and the
+// test is skipped without them.
 func TestEmbedImagesAndTexts(t *testing.T) {
-	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
 	photos := testutil.SharedData(t, "photos/birds")
 	imgs, _ := filepath.Glob(filepath.Join(photos, "*.jpg"))
 	if len(imgs) < 2 {
@@ -124,8 +144,8 @@ func TestEmbedImagesAndTexts(t *testing.T) {
 		"text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}`), 0o644)
 	var stdout bytes.Buffer
 	app := App()
-	app.Writer = &stdout
-	err := app.Run([]string{"litcache", "embed", "--model", cfg, "--weights", "random:1", "--vocab", vocab,
+	app.Writer, app.ErrWriter = &stdout, io.Discard
+	err := app.Run([]string{"litcache", "embed", "--model", cfg, "--weights", "random:1", "--device", "cpu",
 		"--image", imgs[0], "--image", imgs[1], "--text", "a photo of a bird", "--text", "a photo of a plant"})
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +160,8 @@ func TestEmbedImagesAndTexts(t *testing.T) {
 func TestEmbedTruncatedImage(t *testing.T) {
 	bad := testutil.SharedData(t, "photos/camera_traps/african_elephants_truncated_file.jpg")
 	app := App()
-	app.Writer = &bytes.Buffer{}
-	err := app.Run([]string{"litcache", "embed", "--model", "clip-tiny", "--weights", "random:1", "--image", bad})
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, io.Discard
+	err := app.Run([]string{"litcache", "embed", "--model", "clip-tiny", "--weights", "random:1", "--device", "cpu", "--image", bad})
 	if err == nil || !strings.Contains(err.Error(), "african_elephants_truncated_file.jpg") {
 		t.Fatalf("error %v, want one naming the file", err)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -14,7 +13,7 @@ import (
 
 func predictCommand() *cli.Command {
 	d := predict.DefaultConfig()
-	return &cli.Command{
+	return withRequired(&cli.Command{
 		Name:  "predict",
 		Usage: "classify photos with a bundle: top-k species or taxa, as a table, JSON or CSV",
 		UsageText: `litcache predict --bundle B [--top 5] [--rank species|genus|...|kingdom] [--format table|json|csv] PATH...
@@ -37,25 +36,27 @@ CSV: one row per photo and prediction,
 (a photo that could not be read has one row, k empty, the error filled).
 JSON: an array of {"file", "rank", "predictions": [{"name", "common_name",
 "score", "id", "taxonomy"}], "error"}. Rows go out in input order as photos
-finish; a progress bar goes to stderr on a terminal.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bundle", Usage: "classifier bundle (from litcache bundle)", Required: true},
+finish; a progress bar goes to stderr on a terminal.
+
+The bundle holds everything: no cache is read (so no --split), no text tower
+or vocabulary is loaded.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "bundle", Usage: "classifier bundle `FILE` (from litcache bundle)"},
 			&cli.IntFlag{Name: "top", Value: d.Top, Usage: "predictions per photo"},
 			&cli.StringFlag{Name: "rank", Value: d.Rank, Usage: "taxonomic rank: " + bundle.RankNames()},
 			&cli.StringFlag{Name: "format", Value: d.Format, Usage: "table, json or csv"},
-			&cli.IntFlag{Name: "threads", Usage: "decoding goroutines and CPU threads (0 = all cores)"},
-			&cli.IntFlag{Name: "batch-size", Usage: "most photos per image-tower call (0 = 16 on the CPU, 64 on a GPU)"},
+			threadsFlag("photo decoders, and the CPU backend's parallelism"),
+			&cli.IntFlag{Name: "batch-size", Usage: "most photos per image-tower call", DefaultText: "16 on the CPU, 64 on a GPU"},
 			&cli.Float64Flag{Name: "max-megapixels", Value: float64(d.Limits.MaxPixels) / 1e6, Usage: "refuse photos larger than this (checked from the header)"},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, or auto (the GPU when one is found and passes its self-check)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar or summary line"},
-		},
+		}, deviceFlags("the image tower in bf16")...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("predict: no photo or folder given (litcache predict --bundle B PATH...)")
+				return usageError(c, "no photo or folder given")
 			}
 			for _, a := range c.Args().Slice() {
 				if strings.HasPrefix(a, "-") {
-					return fmt.Errorf("predict: %q after the paths: put options before PATH... (litcache predict --bundle B --rank genus photos/)", a)
+					return usageError(c, "%q after the paths: put options before PATH... (litcache predict --bundle B --rank genus photos/)", a)
 				}
 			}
 			cfg := d
@@ -72,14 +73,17 @@ finish; a progress bar goes to stderr on a terminal.`,
 				return err
 			}
 			if cfg.Limits.MaxPixels <= 0 {
-				return fmt.Errorf("predict: --max-megapixels %g: want a positive number", c.Float64("max-megapixels"))
+				return usageError(c, "--max-megapixels %g: want a positive number", c.Float64("max-megapixels"))
+			}
+			if err := checkPaths(c, "bundle"); err != nil {
+				return err
 			}
 			var err error
 			if cfg.Backend, err = fieldBackend(c, cuda.BF16); err != nil {
-				return fmt.Errorf("predict: %w", err)
+				return err
 			}
 			_, err = predict.Run(c.Context, cfg)
 			return err
 		},
-	}
+	}, "bundle")
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/cuda"
@@ -11,7 +9,7 @@ import (
 
 func serveCommand() *cli.Command {
 	d := serve.DefaultConfig()
-	return &cli.Command{
+	return withRequired(&cli.Command{
 		Name:  "serve",
 		Usage: "an HTTP classifier over a bundle, with a page for phones and desktops",
 		UsageText: `litcache serve --bundle B [--addr 127.0.0.1:8080] [options]
@@ -36,22 +34,21 @@ header before it is decoded; --threads photos decoded at once with --queue
 more waiting (beyond that: 503 with Retry-After); --timeout per request
 (503 with Retry-After when it passes). Every error is JSON {"error": "..."}.
 SIGTERM or Ctrl-C shuts down gracefully: requests in flight are answered.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bundle", Usage: "classifier bundle (from litcache bundle)", Required: true},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "bundle", Usage: "classifier bundle `FILE` (from litcache bundle)"},
 			&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "address to listen on (0.0.0.0:PORT for every interface)"},
-			&cli.IntFlag{Name: "threads", Usage: "photos decoded at once, and CPU threads (0 = all cores)"},
+			threadsFlag("photos decoded at once, and the CPU backend's parallelism"),
 			&cli.IntFlag{Name: "queue", Value: d.Queue, Usage: "requests that may wait for a decoder"},
-			&cli.IntFlag{Name: "batch-size", Usage: "most photos per image-tower call (0 = 16 on the CPU, 64 on a GPU)"},
+			&cli.IntFlag{Name: "batch-size", Usage: "most photos per image-tower call", DefaultText: "16 on the CPU, 64 on a GPU"},
 			&cli.DurationFlag{Name: "timeout", Value: d.Timeout, Usage: "deadline of each request, queueing included"},
 			&cli.Float64Flag{Name: "max-upload-mb", Value: float64(d.MaxUploadBytes) / (1 << 20), Usage: "largest photo upload in MiB"},
 			&cli.Float64Flag{Name: "max-megapixels", Value: float64(d.Limits.MaxPixels) / 1e6, Usage: "largest photo in megapixels (checked before decoding)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long to wait for requests in flight at shutdown"},
-			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, cuda, or auto (the GPU when one is found and passes its self-check)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no start and stop lines"},
-		},
+		}, deviceFlags("the image tower in bf16")...),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("serve: unexpected argument %q (all inputs are flags)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			cfg := d
 			cfg.Bundle, cfg.Addr = c.String("bundle"), c.String("addr")
@@ -65,11 +62,14 @@ SIGTERM or Ctrl-C shuts down gracefully: requests in flight are answered.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if err := checkPaths(c, "bundle"); err != nil {
+				return err
+			}
 			var err error
 			if cfg.Backend, err = fieldBackend(c, cuda.BF16); err != nil {
-				return fmt.Errorf("serve: %w", err)
+				return err
 			}
 			return serve.Run(c.Context, cfg)
 		},
-	}
+	}, "bundle")
 }

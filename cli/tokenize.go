@@ -17,17 +17,12 @@ import (
 	"github.com/litcache/litcache/internal/tokenizer"
 )
 
-// vocabHelp says where CLIP's vocabulary comes from; it is not shipped.
-const vocabHelp = `CLIP's BPE vocabulary is the file bpe_simple_vocab_16e6.txt.gz from OpenAI CLIP
-(https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz;
-open_clip ships the same file in src/open_clip/)`
-
 func tokenizeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "tokenize",
 		Usage: "turn text into CLIP token ids, one input line per output line",
-		UsageText: `litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz [--context 77] [--input FILE] [--no-pad | --bpe]
-echo "A photo of the Pine White Insects Neophasia menapia" | litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz`,
+		UsageText: `litcache tokenize [--vocab FILE] [--context 77] [--input FILE] [--no-pad | --bpe]
+echo "A photo of the Pine White Insects Neophasia menapia" | litcache tokenize`,
 		Description: `Reads one text per line (stdin, or --input FILE) and prints its token ids,
 space separated, one line per input line, exactly as OpenCLIP's tokenize does:
 CLIP's text cleaning and BPE, the start token 49406, the ids, the end token
@@ -40,14 +35,16 @@ CLIP's text cleaning and BPE, the start token 49406, the ids, the end token
 
 With --input, progress (lines done, rate) goes to stderr; --quiet hides it.
 
-` + vocabHelp + `.
+The vocabulary is CLIP's bpe_simple_vocab_16e6.txt.gz (from openai/CLIP, MIT
+licence), built into the binary; --vocab or $LITCACHE_VOCAB reads another
+file in its format (gzip or plain text).
 
 Example:
    printf 'A photo of the Oakmoss Fungi Evernia prunastri\n' | \
-       litcache tokenize --vocab bpe_simple_vocab_16e6.txt.gz --no-pad
+       litcache tokenize --no-pad
    49406 320 1125 539 518 6010 12815 27837 888 3098 29029 64 27795 49407`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "vocab", Usage: "CLIP BPE vocabulary file (bpe_simple_vocab_16e6.txt.gz)", EnvVars: []string{"LITCACHE_VOCAB"}},
+			vocabFlag(""),
 			&cli.IntFlag{Name: "context", Value: tokenizer.DefaultContext, Usage: "context length: ids per output line"},
 			&cli.StringFlag{Name: "input", Usage: "read texts from this file instead of stdin"},
 			&cli.BoolFlag{Name: "no-pad", Usage: "end each line at the end-of-text token"},
@@ -56,8 +53,17 @@ Example:
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress on stderr"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if err := checkDependencies(c,
+				dependency{"context", !c.Bool("bpe"), "with --bpe (which neither cuts nor pads)"},
+				dependency{"quiet", c.String("input") != "", "without --input (progress is shown for a file only)"},
+			); err != nil {
+				return err
+			}
 			return runTokenize(c.App.Reader, c.App.Writer, tokenizeOptions{
-				vocab: c.String("vocab"), context: c.Int("context"), input: c.String("input"),
+				vocab: vocabPath(c), context: c.Int("context"), input: c.String("input"),
 				noPad: c.Bool("no-pad"), bpe: c.Bool("bpe"), json: c.Bool("json"), quiet: c.Bool("quiet"),
 			})
 		},
@@ -72,17 +78,16 @@ type tokenizeOptions struct {
 }
 
 func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
-	if o.vocab == "" {
-		return errors.New("tokenize: --vocab is required: " + vocabHelp)
-	}
 	if o.context < 1 {
 		return fmt.Errorf("tokenize: --context %d must be at least 1", o.context)
 	}
 	if o.noPad && o.bpe {
 		return errors.New("tokenize: --no-pad and --bpe exclude each other")
 	}
-	if _, err := os.Stat(o.vocab); err != nil {
-		return fmt.Errorf("tokenize: --vocab %s: %w\n%s", o.vocab, err, vocabHelp)
+	if o.vocab != "" {
+		if _, err := os.Stat(o.vocab); err != nil {
+			return fmt.Errorf("tokenize: --vocab: %w", err)
+		}
 	}
 	in, name := stdin, "stdin"
 	var bar *progress.Bar
@@ -94,7 +99,7 @@ func runTokenize(stdin io.Reader, stdout io.Writer, o tokenizeOptions) error {
 		defer f.Close()
 		in, name = f, o.input
 	}
-	tok, err := tokenizer.Load(o.vocab)
+	tok, err := tokenizer.Open(o.vocab)
 	if err != nil {
 		return fmt.Errorf("tokenize: --vocab: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/tokenizer"
+	"github.com/litcache/litcache/internal/tokenizer/clipvocab"
 )
 
 // tokenizeRef is the part of testdata/tokenizer/clip_bpe_reference.json
@@ -34,27 +36,10 @@ type tokenizeRef struct {
 	} `json:"sampled_captions"`
 }
 
-// runApp runs litcache with args, stdin as input, and returns stdout.
-func runApp(t *testing.T, stdin string, args ...string) (string, error) {
+// gunzipTo writes the gunzipped text of gz to dst and returns dst.
+func gunzipTo(t *testing.T, gz []byte, dst string) string {
 	t.Helper()
-	app := App()
-	var out bytes.Buffer
-	app.Reader = strings.NewReader(stdin)
-	app.Writer = &out
-	app.ErrWriter = &out
-	err := app.Run(append([]string{"litcache"}, args...))
-	return out.String(), err
-}
-
-// gunzipTo writes the gunzipped content of src to dst and returns dst.
-func gunzipTo(t *testing.T, src, dst string) string {
-	t.Helper()
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +70,14 @@ func TestTokenizeCommand(t *testing.T) {
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
 	}
-	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
-	// The subtests after the first read a gunzipped copy (the command takes
-	// plain text too), which halves the loading time under -race.
-	plain := gunzipTo(t, vocab, filepath.Join(t.TempDir(), "vocab.txt"))
+	// The first subtest reads CLIP's built-in vocabulary; the others files
+	// given by --vocab or $LITCACHE_VOCAB: the same file gzipped and as
+	// plain text (which the command takes too).
+	vocab := filepath.Join(t.TempDir(), clipvocab.Name)
+	if err := os.WriteFile(vocab, clipvocab.Gzip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := gunzipTo(t, clipvocab.Gzip, filepath.Join(t.TempDir(), "vocab.txt"))
 
 	// Every reference text that fits on one line (a tricky text holding a
 	// newline goes through --json below, with all the others).
@@ -110,21 +99,31 @@ func TestTokenizeCommand(t *testing.T) {
 	}
 	input := strings.Join(texts, "\n") + "\n"
 
-	t.Run("stdin", func(t *testing.T) {
-		out, err := runApp(t, input, "tokenize", "--vocab", vocab)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-		if len(got) != len(want) {
-			t.Fatalf("%d lines out for %d in", len(got), len(want))
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("%q:\n got %s\nwant %s", texts[i], got[i], want[i])
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+	}{
+		{"stdin, built-in vocabulary", "", nil},
+		{"stdin, --vocab gzip", "", []string{"--vocab", vocab}},
+		{"stdin, $LITCACHE_VOCAB", plain, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tokenizer.EnvVocab, tc.env)
+			out, err := runApp(t, input, append([]string{"tokenize"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
+			got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if len(got) != len(want) {
+				t.Fatalf("%d lines out for %d in", len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("%q:\n got %s\nwant %s", texts[i], got[i], want[i])
+				}
+			}
+		})
+	}
 	t.Run("input file, no padding", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "texts.txt")
 		if err := os.WriteFile(path, []byte(input), 0o644); err != nil {
@@ -194,10 +193,11 @@ func TestTokenizeCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no vocab", []string{"tokenize"}, "bpe_simple_vocab_16e6.txt.gz from OpenAI CLIP"},
 		{"missing vocab", []string{"tokenize", "--vocab", "/nonexistent/vocab.txt.gz"}, "/nonexistent/vocab.txt.gz"},
-		{"bad context", []string{"tokenize", "--vocab", "x", "--context", "0"}, "--context 0"},
-		{"both modes", []string{"tokenize", "--vocab", "x", "--bpe", "--no-pad"}, "exclude"},
+		{"bad context", []string{"tokenize", "--context", "0"}, "--context 0"},
+		{"both modes", []string{"tokenize", "--bpe", "--no-pad"}, "exclude"},
+		{"context with --bpe", []string{"tokenize", "--bpe", "--context", "5"}, "--context does nothing with --bpe"},
+		{"quiet without a file", []string{"tokenize", "--quiet"}, "--quiet does nothing without --input"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -208,9 +208,15 @@ func TestTokenizeCommandErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("missing vocabulary from the environment", func(t *testing.T) {
+		t.Setenv(tokenizer.EnvVocab, "/nonexistent/env-vocab.txt")
+		_, err := runApp(t, "x\n", "tokenize")
+		if err == nil || !strings.Contains(err.Error(), "/nonexistent/env-vocab.txt") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	t.Run("missing input", func(t *testing.T) {
-		vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
-		_, err := runApp(t, "", "tokenize", "--vocab", vocab, "--input", "/nonexistent/texts.txt")
+		_, err := runApp(t, "", "tokenize", "--input", "/nonexistent/texts.txt")
 		if err == nil || !strings.Contains(err.Error(), "/nonexistent/texts.txt") {
 			t.Errorf("err = %v", err)
 		}

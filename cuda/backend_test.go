@@ -3,7 +3,9 @@ package cuda
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -11,11 +13,20 @@ import (
 )
 
 // gpuBackend opens a CUDA backend or skips: these tests need a GPU, and a
-// machine without one (CI, a laptop) is expected to lack it.
+// machine without one (CI, a laptop) is expected to lack it. The GPU check
+// sets LITCACHE_REQUIRE_GPU=1, where a missing GPU fails instead.
 func gpuBackend(t testing.TB, p Precision) *Backend {
 	t.Helper()
-	b, err := NewBackend(Options{Precision: p})
+	return gpuBackendWith(t, Options{Precision: p})
+}
+
+func gpuBackendWith(t testing.TB, opt Options) *Backend {
+	t.Helper()
+	b, err := NewBackend(opt)
 	if errors.Is(err, ErrNoDriver) || errors.Is(err, ErrNoDevice) {
+		if os.Getenv("LITCACHE_REQUIRE_GPU") == "1" {
+			t.Fatalf("no CUDA GPU here (LITCACHE_REQUIRE_GPU=1): %v", err)
+		}
 		t.Skipf("no CUDA GPU here: %v", err)
 	}
 	if err != nil {
@@ -31,11 +42,12 @@ func gpuBackend(t testing.TB, p Precision) *Backend {
 // scatter backward ops reorder float32 additions too.
 func TestParityF32(t *testing.T) {
 	g := gpuBackend(t, F32)
-	backendtest.Parity(t, backend.NewCPU(), g, 1e-4)
+	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 1e-4, LogErrors: true})
 }
 
 // TestKernelNamesUsedExist checks, without a GPU, that every kernel the
-// backend launches is defined by the embedded sources.
+// backend launches by name (launchN, launchRows, fn) is defined by the
+// embedded sources; the typed wrappers are checked by TestKernelWrappers.
 func TestKernelNamesUsedExist(t *testing.T) {
 	srcs, err := KernelSources()
 	if err != nil {
@@ -43,27 +55,33 @@ func TestKernelNamesUsedExist(t *testing.T) {
 	}
 	defined := map[string]bool{}
 	for _, s := range srcs {
-		for _, n := range KernelNames(s.Src) {
-			defined[n] = true
+		ks, err := s.Kernels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			defined[k.Name] = true
 		}
 	}
-	code, err := os.ReadFile("backend.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`(?:launchN|launchRows|fn)\("([a-z0-9_]+)"(\+b\.suffix)?`)
-	uses := re.FindAllStringSubmatch(string(code), -1)
-	if len(uses) < 20 {
-		t.Fatalf("found only %d kernel uses in backend.go: the pattern is stale", len(uses))
-	}
-	for _, u := range uses {
-		names := []string{u[1]}
-		if u[2] != "" {
-			names = []string{u[1] + "_f32", u[1] + "_bf16"}
+	files, _ := filepath.Glob("*.go")
+	re := regexp.MustCompile(`(?:launchN|launchRows|b\.fn)\("([a-z0-9_]+)"(\+b\.suffix)?`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
 		}
-		for _, n := range names {
-			if !defined[n] {
-				t.Errorf("backend.go launches %s, which no embedded .cu file defines", n)
+		code, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range re.FindAllStringSubmatch(string(code), -1) {
+			names := []string{u[1]}
+			if u[2] != "" {
+				names = []string{u[1] + "_f32", u[1] + "_bf16"}
+			}
+			for _, n := range names {
+				if !defined[n] {
+					t.Errorf("%s launches %s, which no embedded .cu file defines", f, n)
+				}
 			}
 		}
 	}
@@ -76,5 +94,5 @@ func TestKernelNamesUsedExist(t *testing.T) {
 // ops need F32 precision and are skipped.
 func TestParityBF16(t *testing.T) {
 	g := gpuBackend(t, BF16)
-	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 2e-2, Skip: backendtest.BackwardOps})
+	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 2e-2, Skip: backendtest.BackwardOps, LogErrors: true})
 }

@@ -41,10 +41,13 @@ type CublasLt struct {
 	Lib     *native.Library
 	Version int
 
+	dv        *Device
 	handle    uintptr
 	workspace Buffer
-	mu        sync.Mutex
-	plans     map[gemmKey]*gemmPlan
+	// mu guards plans and keeps a plan's bias-pointer attribute and its
+	// matmul together: two goroutines sharing a plan must not interleave them.
+	mu    sync.Mutex
+	plans map[gemmKey]*gemmPlan
 
 	cublasLtCreate                 func(h *uintptr) int32
 	cublasLtGetVersion             func() uint64
@@ -102,7 +105,13 @@ func NewCublasLt(dv *Device) (*CublasLt, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(c.cublasLtCreate(&c.handle), "cublasLtCreate"); err != nil {
+	c.dv = dv
+	if err := dv.bind(); err != nil {
+		return nil, err
+	}
+	err = c.check(c.cublasLtCreate(&c.handle), "cublasLtCreate")
+	dv.unbind()
+	if err != nil {
 		return nil, err
 	}
 	if c.workspace, err = dv.Alloc(workspaceBytes); err != nil {
@@ -111,11 +120,22 @@ func NewCublasLt(dv *Device) (*CublasLt, error) {
 	return c, nil
 }
 
+// BlasError is a failed cuBLASLt call with the library's status name.
+type BlasError struct {
+	Call   string
+	Status int32
+	Name   string
+}
+
+func (e *BlasError) Error() string {
+	return fmt.Sprintf("cuda: %s: cuBLAS status %d (%s)", e.Call, e.Status, e.Name)
+}
+
 func (c *CublasLt) check(s int32, call string) error {
 	if s == 0 {
 		return nil
 	}
-	return fmt.Errorf("cuda: %s: cuBLAS status %d (%s)", call, s, goString(c.cublasLtGetStatusString(s)))
+	return &BlasError{Call: call, Status: s, Name: goString(c.cublasLtGetStatusString(s))}
 }
 
 // Gemm describes D = alpha·op(A)·op(B) + beta·C in cuBLAS's column-major
@@ -140,11 +160,11 @@ type gemmKey = Gemm
 type gemmPlan struct {
 	desc, a, b, d uintptr
 	algo          [heuristicResultSize]byte
+	none          bool // cuBLASLt offered no algorithm
 }
 
+// plan returns g's descriptors and algorithm, made on first use; c.mu is held.
 func (c *CublasLt) plan(g Gemm) (*gemmPlan, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if p, ok := c.plans[g]; ok {
 		return p, nil
 	}
@@ -229,25 +249,75 @@ func (c *CublasLt) plan(g Gemm) (*gemmPlan, error) {
 		return nil, err
 	}
 	if count == 0 {
-		return nil, fmt.Errorf("cuda: cuBLASLt has no algorithm for %+v", g)
+		// Remembered: the backend runs its own kernel for this shape from now on.
+		p.none = true
 	}
 	c.plans[g] = p
 	return p, nil
 }
 
-// Run queues the GEMM on stream. bias may be 0 unless g.Bias.
-func (c *CublasLt) Run(g Gemm, alpha float32, a, b uintptr, beta float32, d uintptr, bias uintptr, stream uintptr) error {
+// Run queues D = alpha·op(A)·op(B) + beta·C on stream, with C read from c
+// (c may be d; with beta = 0 it is not read). bias may be 0 unless g.Bias.
+// A shape cuBLASLt has no algorithm for returns an error wrapping
+// ErrNoAlgorithm, before anything is queued.
+func (c *CublasLt) Run(g Gemm, alpha float32, a, b uintptr, beta float32, cm, d uintptr, bias uintptr, stream uintptr) error {
+	if err := c.dv.bind(); err != nil {
+		return err
+	}
+	defer c.dv.unbind()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	p, err := c.plan(g)
 	if err != nil {
 		return err
+	}
+	if p.none {
+		return fmt.Errorf("%w for %s", ErrNoAlgorithm, g)
 	}
 	if g.Bias {
 		if err := c.check(c.cublasLtMatmulDescSetAttribute(p.desc, descBiasPointer, unsafe.Pointer(&bias), 8), "bias pointer"); err != nil {
 			return err
 		}
 	}
+	if cm == 0 {
+		cm = d
+	}
 	// The algorithm struct is the first 64 bytes of the heuristic result.
-	return c.check(c.cublasLtMatmul(c.handle, p.desc, unsafe.Pointer(&alpha), a, p.a, b, p.b,
-		unsafe.Pointer(&beta), d, p.d, d, p.d, unsafe.Pointer(&p.algo[0]),
-		c.workspace.Ptr, workspaceBytes, stream), "cublasLtMatmul")
+	if err := c.check(c.cublasLtMatmul(c.handle, p.desc, unsafe.Pointer(&alpha), a, p.a, b, p.b,
+		unsafe.Pointer(&beta), cm, p.d, d, p.d, unsafe.Pointer(&p.algo[0]),
+		c.workspace.Ptr, workspaceBytes, stream), "cublasLtMatmul "+g.String()); err != nil {
+		return err
+	}
+	if c.dv.SyncEachLaunch {
+		return c.dv.drv.check(c.dv.drv.cuStreamSynchronize(stream), "cublasLtMatmul "+g.String()+" (synchronised after its launch: LITCACHE_CUDA_SYNC=1)")
+	}
+	return nil
+}
+
+// String describes the GEMM for error messages: "512×3072×1024 NT bf16→bf16 bias batch 1".
+func (g Gemm) String() string {
+	t := func(b bool) string {
+		if b {
+			return "T"
+		}
+		return "N"
+	}
+	in, out := "bf16", "bf16"
+	if g.InF32 {
+		in = "f32"
+	}
+	if g.OutF32 {
+		out = "f32"
+	}
+	s := fmt.Sprintf("%d×%d×%d %s%s %s→%s ld %d/%d/%d", g.M, g.N, g.K, t(g.TransA), t(g.TransB), in, out, g.LDA, g.LDB, g.LDD)
+	if g.Bias {
+		s += " bias"
+	}
+	if g.GELU {
+		s += " gelu"
+	}
+	if g.Batch > 1 {
+		s += fmt.Sprintf(" batch %d strides %d/%d/%d", g.Batch, g.StrideA, g.StrideB, g.StrideD)
+	}
+	return s
 }

@@ -2,14 +2,24 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"unsafe"
 )
 
-// Device is one GPU with its primary context and a compute stream. A Device
-// is used from one goroutine at a time (the context is made current on the
-// calling OS thread by Bind).
+// Device is one GPU with its primary context and a compute stream.
+//
+// Context affinity: the driver keeps the current context per OS thread, and
+// Go moves goroutines between threads at will. Every method therefore pins
+// its goroutine to the thread it runs on (runtime.LockOSThread) and makes
+// the context current there (cuCtxSetCurrent) for the length of the driver
+// calls it makes, then unpins. That costs one driver call of a few tens of
+// nanoseconds per method, against a kernel launch of microseconds, and keeps
+// every entry point safe from any goroutine (t.Run's, errgroup's) without a
+// dedicated device goroutine that every call would have to hop to and from.
+// The methods are safe for concurrent use; ops from several goroutines on
+// one stream run in the order they were queued.
 type Device struct {
 	drv      *Driver
 	Ordinal  int
@@ -21,6 +31,10 @@ type Device struct {
 	Minor    int
 	SMs      int
 	TotalMem uint64
+	// SyncEachLaunch synchronises the stream after every kernel and GEMM, so
+	// a kernel fault is reported under that kernel's name instead of at the
+	// next synchronisation ($LITCACHE_CUDA_SYNC=1 sets it).
+	SyncEachLaunch bool
 }
 
 // Open initialises GPU ordinal (0 = the first visible one) and retains its primary context.
@@ -39,7 +53,7 @@ func Open(ordinal int) (*Device, error) {
 	if ordinal < 0 || ordinal >= n {
 		return nil, fmt.Errorf("cuda: device %d requested, %d visible", ordinal, n)
 	}
-	dv := &Device{drv: d, Ordinal: ordinal}
+	dv := &Device{drv: d, Ordinal: ordinal, SyncEachLaunch: os.Getenv("LITCACHE_CUDA_SYNC") == "1"}
 	if err := d.check(d.cuDeviceGet(&dv.dev, int32(ordinal)), "cuDeviceGet"); err != nil {
 		return nil, err
 	}
@@ -61,20 +75,34 @@ func Open(ordinal int) (*Device, error) {
 	if err := d.check(d.cuDevicePrimaryCtxRetain(&dv.ctx, dv.dev), "cuDevicePrimaryCtxRetain"); err != nil {
 		return nil, err
 	}
-	if err := dv.Bind(); err != nil {
+	s, err := dv.NewStream()
+	if err != nil {
 		return nil, err
 	}
-	if err := d.check(d.cuStreamCreate(&dv.Stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate"); err != nil {
-		return nil, err
-	}
+	dv.Stream = s
 	return dv, nil
 }
 
-// Bind locks the calling goroutine to its OS thread and makes the device's
-// context current there. Call it at the start of a goroutine that uses the device.
-func (dv *Device) Bind() error {
+// bind pins the calling goroutine to its OS thread and makes the device's
+// context current there; unbind releases the pin. Calls nest.
+func (dv *Device) bind() error {
 	runtime.LockOSThread()
-	return dv.drv.check(dv.drv.cuCtxSetCurrent(dv.ctx), "cuCtxSetCurrent")
+	if r := dv.drv.cuCtxSetCurrent(dv.ctx); r != 0 {
+		runtime.UnlockOSThread()
+		return dv.drv.check(r, "cuCtxSetCurrent")
+	}
+	return nil
+}
+
+func (dv *Device) unbind() { runtime.UnlockOSThread() }
+
+// call runs one driver call with the context current and names it in the error.
+func (dv *Device) call(name string, f func() Result) error {
+	if err := dv.bind(); err != nil {
+		return err
+	}
+	defer dv.unbind()
+	return dv.drv.check(f(), name)
 }
 
 // Arch is the NVRTC architecture name of the device, e.g. "sm_90".
@@ -82,22 +110,35 @@ func (dv *Device) Arch() string { return fmt.Sprintf("sm_%d%d", dv.Major, dv.Min
 
 // MemInfo is the free and total device memory in bytes.
 func (dv *Device) MemInfo() (free, total uint64, err error) {
-	err = dv.drv.check(dv.drv.cuMemGetInfo(&free, &total), "cuMemGetInfo")
+	err = dv.call("cuMemGetInfo", func() Result { return dv.drv.cuMemGetInfo(&free, &total) })
 	return
 }
 
 // Close releases the stream and the primary context.
 func (dv *Device) Close() error {
 	if dv.Stream != 0 {
-		dv.drv.cuStreamDestroy(dv.Stream)
+		_ = dv.DestroyStream(dv.Stream)
 		dv.Stream = 0
 	}
 	return dv.drv.check(dv.drv.cuDevicePrimaryCtxRelease(dv.dev), "cuDevicePrimaryCtxRelease")
 }
 
-// Sync waits for the device's stream.
-func (dv *Device) Sync() error {
-	return dv.drv.check(dv.drv.cuStreamSynchronize(dv.Stream), "cuStreamSynchronize")
+// Sync waits for the device's compute stream.
+func (dv *Device) Sync() error { return dv.SyncStream(dv.Stream) }
+
+// SyncStream waits for stream s.
+func (dv *Device) SyncStream(s uintptr) error {
+	err := dv.call("cuStreamSynchronize", func() Result { return dv.drv.cuStreamSynchronize(s) })
+	return dv.laterFault(err)
+}
+
+// laterFault marks a kernel fault seen at a synchronisation as raised by an
+// earlier launch, and says how to find which.
+func (dv *Device) laterFault(err error) error {
+	if e, ok := err.(*Error); ok && e.Code.isKernelFault() && !dv.SyncEachLaunch {
+		e.Hint = "raised by a kernel queued before this call; rerun with LITCACHE_CUDA_SYNC=1 to name it"
+	}
+	return err
 }
 
 // Buffer is device memory.
@@ -112,7 +153,7 @@ func (dv *Device) Alloc(bytes uint64) (Buffer, error) {
 	if bytes == 0 {
 		bytes = 1
 	}
-	if err := dv.drv.check(dv.drv.cuMemAlloc(&p, bytes), fmt.Sprintf("cuMemAlloc(%d bytes)", bytes)); err != nil {
+	if err := dv.call(fmt.Sprintf("cuMemAlloc(%d bytes)", bytes), func() Result { return dv.drv.cuMemAlloc(&p, bytes) }); err != nil {
 		return Buffer{}, err
 	}
 	return Buffer{Ptr: p, Bytes: bytes}, nil
@@ -123,13 +164,17 @@ func (dv *Device) Free(b Buffer) error {
 	if b.Ptr == 0 {
 		return nil
 	}
-	return dv.drv.check(dv.drv.cuMemFree(b.Ptr), "cuMemFree")
+	return dv.call("cuMemFree", func() Result { return dv.drv.cuMemFree(b.Ptr) })
 }
 
-// AllocHost allocates page-locked host memory, for async copies that overlap compute.
+// AllocHost allocates page-locked host memory, which asynchronous copies
+// read and write while the host goes on (the pipeline's staging buffers).
 func (dv *Device) AllocHost(bytes int) ([]byte, error) {
 	var p unsafe.Pointer
-	if err := dv.drv.check(dv.drv.cuMemAllocHost(&p, uint64(bytes)), "cuMemAllocHost"); err != nil {
+	if bytes <= 0 {
+		bytes = 1
+	}
+	if err := dv.call("cuMemAllocHost", func() Result { return dv.drv.cuMemAllocHost(&p, uint64(bytes)) }); err != nil {
 		return nil, err
 	}
 	return unsafe.Slice((*byte)(p), bytes), nil
@@ -140,80 +185,103 @@ func (dv *Device) FreeHost(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return dv.drv.check(dv.drv.cuMemFreeHost(unsafe.Pointer(&b[0])), "cuMemFreeHost")
+	return dv.call("cuMemFreeHost", func() Result { return dv.drv.cuMemFreeHost(unsafe.Pointer(&b[0])) })
 }
 
-// CopyToDevice copies host bytes to dst on the device's stream and waits.
+// CopyToDevice copies host bytes to dst on the compute stream and waits.
 func (dv *Device) CopyToDevice(dst Buffer, src []byte) error {
+	if err := dv.CopyToDeviceAsync(dst, src, dv.Stream); err != nil {
+		return err
+	}
+	return dv.Sync()
+}
+
+// CopyToDeviceAsync queues a host-to-device copy on stream. src must stay
+// unchanged until the stream has run the copy; only page-locked src (from
+// AllocHost) lets the copy overlap host work.
+func (dv *Device) CopyToDeviceAsync(dst Buffer, src []byte, stream uintptr) error {
 	if len(src) == 0 {
 		return nil
 	}
 	if uint64(len(src)) > dst.Bytes {
 		return fmt.Errorf("cuda: copy of %d bytes into a %d-byte buffer", len(src), dst.Bytes)
 	}
-	return dv.drv.check(dv.drv.cuMemcpyHtoD(dst.Ptr, unsafe.Pointer(&src[0]), uint64(len(src))), "cuMemcpyHtoD")
+	return dv.call("cuMemcpyHtoDAsync", func() Result {
+		return dv.drv.cuMemcpyHtoDAsync(dst.Ptr, unsafe.Pointer(&src[0]), uint64(len(src)), stream)
+	})
 }
 
-// CopyToDeviceAsync queues a host-to-device copy on stream (src must be pinned
-// memory from AllocHost for the copy to overlap compute).
-func (dv *Device) CopyToDeviceAsync(dst Buffer, src []byte, stream uintptr) error {
-	if len(src) == 0 {
-		return nil
-	}
-	return dv.drv.check(dv.drv.cuMemcpyHtoDAsync(dst.Ptr, unsafe.Pointer(&src[0]), uint64(len(src)), stream), "cuMemcpyHtoDAsync")
-}
-
-// CopyToHost copies device bytes into dst and waits.
+// CopyToHost waits for the compute stream, then copies device bytes into dst.
 func (dv *Device) CopyToHost(dst []byte, src Buffer) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	if uint64(len(dst)) > src.Bytes {
+		return fmt.Errorf("cuda: copy of %d bytes out of a %d-byte buffer", len(dst), src.Bytes)
+	}
 	if err := dv.Sync(); err != nil {
 		return err
 	}
-	return dv.drv.check(dv.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src.Ptr, uint64(len(dst))), "cuMemcpyDtoH")
+	return dv.call("cuMemcpyDtoH", func() Result { return dv.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src.Ptr, uint64(len(dst))) })
 }
 
-// Memset zeroes n bytes at dst on the device's stream.
+// CopyDeviceAsync queues a device-to-device copy of n bytes on stream.
+func (dv *Device) CopyDeviceAsync(dst, src uintptr, n uint64, stream uintptr) error {
+	if n == 0 {
+		return nil
+	}
+	return dv.call("cuMemcpyDtoDAsync", func() Result { return dv.drv.cuMemcpyDtoDAsync(dst, src, n, stream) })
+}
+
+// Memset zeroes n bytes at dst on the compute stream.
 func (dv *Device) Memset(dst uintptr, n uint64) error {
-	return dv.drv.check(dv.drv.cuMemsetD8Async(dst, 0, n, dv.Stream), "cuMemsetD8Async")
+	if n == 0 {
+		return nil
+	}
+	return dv.call("cuMemsetD8Async", func() Result { return dv.drv.cuMemsetD8Async(dst, 0, n, dv.Stream) })
 }
 
-// NewStream creates another non-blocking stream (e.g. for copies).
+// NewStream creates a non-blocking stream (the pipeline's copy stream).
 func (dv *Device) NewStream() (uintptr, error) {
 	var s uintptr
-	err := dv.drv.check(dv.drv.cuStreamCreate(&s, 1), "cuStreamCreate")
+	err := dv.call("cuStreamCreate", func() Result { return dv.drv.cuStreamCreate(&s, 1 /* CU_STREAM_NON_BLOCKING */) })
 	return s, err
 }
 
-// Event is a CUDA event for timing and stream ordering.
+// DestroyStream releases a stream from NewStream once its work is done.
+func (dv *Device) DestroyStream(s uintptr) error {
+	return dv.call("cuStreamDestroy", func() Result { return dv.drv.cuStreamDestroy(s) })
+}
+
+// Event is a CUDA event: a point in a stream that other streams and the
+// host can wait for, and a timestamp.
 type Event uintptr
 
-// NewEvent creates an event.
+// NewEvent creates an event (with timing; see ElapsedMs).
 func (dv *Device) NewEvent() (Event, error) {
 	var e uintptr
-	err := dv.drv.check(dv.drv.cuEventCreate(&e, 0), "cuEventCreate")
+	err := dv.call("cuEventCreate", func() Result { return dv.drv.cuEventCreate(&e, 0) })
 	return Event(e), err
 }
 
-// Record records e on stream.
+// DestroyEvent releases an event.
+func (dv *Device) DestroyEvent(e Event) error {
+	return dv.call("cuEventDestroy", func() Result { return dv.drv.cuEventDestroy(uintptr(e)) })
+}
+
+// Record marks e at the current end of stream.
 func (dv *Device) Record(e Event, stream uintptr) error {
-	return dv.drv.check(dv.drv.cuEventRecord(uintptr(e), stream), "cuEventRecord")
+	return dv.call("cuEventRecord", func() Result { return dv.drv.cuEventRecord(uintptr(e), stream) })
 }
 
-// WaitEvent makes stream wait for e.
+// WaitEvent makes stream's later work wait until e has happened.
 func (dv *Device) WaitEvent(stream uintptr, e Event) error {
-	return dv.drv.check(dv.drv.cuStreamWaitEvent(stream, uintptr(e), 0), "cuStreamWaitEvent")
+	return dv.call("cuStreamWaitEvent", func() Result { return dv.drv.cuStreamWaitEvent(stream, uintptr(e), 0) })
 }
 
-// ElapsedMs is the time between two recorded events, after waiting for the second.
-func (dv *Device) ElapsedMs(start, end Event) (float32, error) {
-	if err := dv.drv.check(dv.drv.cuEventSynchronize(uintptr(end)), "cuEventSynchronize"); err != nil {
-		return 0, err
-	}
-	var ms float32
-	err := dv.drv.check(dv.drv.cuEventElapsedTime(&ms, uintptr(start), uintptr(end)), "cuEventElapsedTime")
-	return ms, err
+// EventSync blocks the host until e has happened.
+func (dv *Device) EventSync(e Event) error {
+	return dv.laterFault(dv.call("cuEventSynchronize", func() Result { return dv.drv.cuEventSynchronize(uintptr(e)) }))
 }
 
 // Module is loaded GPU code.
@@ -227,66 +295,18 @@ func (dv *Device) LoadModule(image []byte) (*Module, error) {
 	img := append([]byte(nil), image...)
 	img = append(img, 0) // PTX must be NUL-terminated; harmless for a cubin
 	var m uintptr
-	if err := dv.drv.check(dv.drv.cuModuleLoadData(&m, unsafe.Pointer(&img[0])), "cuModuleLoadData"); err != nil {
+	if err := dv.call("cuModuleLoadData", func() Result { return dv.drv.cuModuleLoadData(&m, unsafe.Pointer(&img[0])) }); err != nil {
 		return nil, err
 	}
 	return &Module{dv: dv, mod: m}, nil
 }
 
-// Function is a kernel in a loaded module.
-type Function struct {
-	dv   *Device
-	fn   uintptr
-	Name string
-}
-
 // Function looks a kernel up by its (extern "C") name.
 func (m *Module) Function(name string) (*Function, error) {
 	var f uintptr
-	if err := m.dv.drv.check(m.dv.drv.cuModuleGetFunction(&f, m.mod, cString(name)), "cuModuleGetFunction "+name); err != nil {
+	cname := cString(name)
+	if err := m.dv.call("cuModuleGetFunction "+name, func() Result { return m.dv.drv.cuModuleGetFunction(&f, m.mod, cname) }); err != nil {
 		return nil, err
 	}
 	return &Function{dv: m.dv, fn: f, Name: name}, nil
-}
-
-// Dim3 is a grid or block size.
-type Dim3 struct{ X, Y, Z uint32 }
-
-// Launch queues the kernel on stream with the given arguments. Each argument
-// is a uintptr (device pointer), int32, uint32, float32 or int64 value.
-func (f *Function) Launch(grid, block Dim3, shmem uint32, stream uintptr, args ...any) error {
-	// cuLaunchKernel takes an array of pointers to the argument values; the
-	// values live in one Go slice kept alive until the call returns (the
-	// driver copies them during the call).
-	vals := make([]uint64, len(args))
-	ptrs := make([]unsafe.Pointer, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case uintptr:
-			vals[i] = uint64(v)
-		case Buffer:
-			vals[i] = uint64(v.Ptr)
-		case int32:
-			*(*int32)(unsafe.Pointer(&vals[i])) = v
-		case int:
-			*(*int32)(unsafe.Pointer(&vals[i])) = int32(v)
-		case uint32:
-			*(*uint32)(unsafe.Pointer(&vals[i])) = v
-		case float32:
-			*(*float32)(unsafe.Pointer(&vals[i])) = v
-		case int64:
-			vals[i] = uint64(v)
-		default:
-			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", f.Name, i, a)
-		}
-		ptrs[i] = unsafe.Pointer(&vals[i])
-	}
-	var pp unsafe.Pointer
-	if len(ptrs) > 0 {
-		pp = unsafe.Pointer(&ptrs[0])
-	}
-	r := f.dv.drv.cuLaunchKernel(f.fn, grid.X, max(grid.Y, 1), max(grid.Z, 1), block.X, max(block.Y, 1), max(block.Z, 1), shmem, stream, pp, nil)
-	runtime.KeepAlive(vals)
-	runtime.KeepAlive(ptrs)
-	return f.dv.drv.check(r, "cuLaunchKernel "+f.Name)
 }

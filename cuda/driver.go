@@ -30,16 +30,13 @@ type Driver struct {
 	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) Result
 	cuDevicePrimaryCtxRelease func(dev int32) Result
 	cuCtxSetCurrent           func(ctx uintptr) Result
-	cuCtxSynchronize          func() Result
 	cuMemGetInfo              func(free, total *uint64) Result
 	cuMemAlloc                func(ptr *uintptr, bytes uint64) Result
 	cuMemFree                 func(ptr uintptr) Result
 	cuMemAllocHost            func(ptr *unsafe.Pointer, bytes uint64) Result
 	cuMemFreeHost             func(ptr unsafe.Pointer) Result
-	cuMemcpyHtoD              func(dst uintptr, src unsafe.Pointer, bytes uint64) Result
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src uintptr, bytes uint64) Result
 	cuMemcpyHtoDAsync         func(dst uintptr, src unsafe.Pointer, bytes uint64, stream uintptr) Result
-	cuMemcpyDtoHAsync         func(dst unsafe.Pointer, src uintptr, bytes uint64, stream uintptr) Result
 	cuMemcpyDtoDAsync         func(dst, src uintptr, bytes uint64, stream uintptr) Result
 	cuMemsetD8Async           func(dst uintptr, v uint8, n uint64, stream uintptr) Result
 	cuStreamCreate            func(s *uintptr, flags uint32) Result
@@ -50,9 +47,7 @@ type Driver struct {
 	cuEventDestroy            func(e uintptr) Result
 	cuEventRecord             func(e, s uintptr) Result
 	cuEventSynchronize        func(e uintptr) Result
-	cuEventElapsedTime        func(ms *float32, start, end uintptr) Result
 	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) Result
-	cuModuleUnload            func(mod uintptr) Result
 	cuModuleGetFunction       func(f *uintptr, mod uintptr, name *byte) Result
 	cuLaunchKernel            func(f uintptr, gx, gy, gz, bx, by, bz, shmem uint32, stream uintptr, params unsafe.Pointer, extra unsafe.Pointer) Result
 	cuGetErrorName            func(code Result, s **byte) Result
@@ -94,16 +89,13 @@ func loadDriver() (*Driver, error) {
 		{&d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain"},
 		{&d.cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2"},
 		{&d.cuCtxSetCurrent, "cuCtxSetCurrent"},
-		{&d.cuCtxSynchronize, "cuCtxSynchronize"},
 		{&d.cuMemGetInfo, "cuMemGetInfo_v2"},
 		{&d.cuMemAlloc, "cuMemAlloc_v2"},
 		{&d.cuMemFree, "cuMemFree_v2"},
 		{&d.cuMemAllocHost, "cuMemAllocHost_v2"},
 		{&d.cuMemFreeHost, "cuMemFreeHost"},
-		{&d.cuMemcpyHtoD, "cuMemcpyHtoD_v2"},
 		{&d.cuMemcpyDtoH, "cuMemcpyDtoH_v2"},
 		{&d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"},
-		{&d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
 		{&d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
 		{&d.cuMemsetD8Async, "cuMemsetD8Async"},
 		{&d.cuStreamCreate, "cuStreamCreate"},
@@ -114,9 +106,7 @@ func loadDriver() (*Driver, error) {
 		{&d.cuEventDestroy, "cuEventDestroy_v2"},
 		{&d.cuEventRecord, "cuEventRecord"},
 		{&d.cuEventSynchronize, "cuEventSynchronize"},
-		{&d.cuEventElapsedTime, "cuEventElapsedTime"},
 		{&d.cuModuleLoadData, "cuModuleLoadData"},
-		{&d.cuModuleUnload, "cuModuleUnload"},
 		{&d.cuModuleGetFunction, "cuModuleGetFunction"},
 		{&d.cuLaunchKernel, "cuLaunchKernel"},
 		{&d.cuGetErrorName, "cuGetErrorName"},

@@ -9,6 +9,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 var (
@@ -20,19 +21,100 @@ var (
 	ErrNoNVRTC = errors.New("cuda: NVRTC not found")
 	// ErrNoCublasLt means no cuBLASLt library could be loaded.
 	ErrNoCublasLt = errors.New("cuda: cuBLASLt not found")
+	// ErrNoNVJPEG means no nvJPEG library could be loaded.
+	ErrNoNVJPEG = errors.New("cuda: nvJPEG not found")
+	// ErrNoAlgorithm means cuBLASLt offers no algorithm for a GEMM's shape,
+	// types and alignment; the backend then runs its own GEMM kernel.
+	ErrNoAlgorithm = errors.New("cuda: cuBLASLt has no algorithm")
 )
 
 // Result is a CUresult from the driver API.
 type Result int32
 
-// Error is a failed driver call: which call, and the driver's name and text for the code.
+const errOutOfMemory Result = 2 // CUDA_ERROR_OUT_OF_MEMORY
+
+// isKernelFault reports codes that a faulting kernel leaves behind (sticky:
+// the context is unusable afterwards), reported by whatever call comes next.
+func (r Result) isKernelFault() bool {
+	switch r {
+	case 700, 702, 714, 715, 716, 717, 718, 719: // ILLEGAL_ADDRESS, LAUNCH_TIMEOUT, HARDWARE_STACK_ERROR … LAUNCH_FAILED
+		return true
+	}
+	return false
+}
+
+// Error is a failed driver call: which call, and the driver's name and text
+// for the code (cuGetErrorName, cuGetErrorString).
 type Error struct {
 	Call string
 	Code Result
 	Name string
 	Text string
+	// Hint says where to look when the call only reports an earlier fault.
+	Hint string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("cuda: %s: %s (%d): %s", e.Call, e.Name, e.Code, e.Text)
+	s := fmt.Sprintf("cuda: %s: %s (%d): %s", e.Call, e.Name, e.Code, e.Text)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// OpError is a device failure inside a Backend op. backend.Backend has no
+// error returns, so an op panics with an *OpError; Recover and Catch turn it
+// back into an error. Err is the *Error of the driver call, a cuBLASLt or
+// NVRTC failure, or ErrNoAlgorithm.
+type OpError struct {
+	Op  string // the Backend method, e.g. "Attention"
+	Err error
+}
+
+func (e *OpError) Error() string {
+	return "cuda: " + e.Op + ": " + strings.TrimPrefix(e.Err.Error(), "cuda: ")
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Recover turns a panic carrying an error (an *OpError from a failing op)
+// into *err, for the function that drives a backend:
+//
+//	func run(be backend.Backend) (err error) {
+//		defer cuda.Recover(&err)
+//		... ops ...
+//	}
+//
+// Panics that are not errors (a shape mismatch: a bug) keep unwinding. On the
+// CPU backend it is a no-op.
+func Recover(err *error) {
+	if r := recover(); r != nil {
+		if e, ok := r.(error); ok {
+			*err = e
+			return
+		}
+		panic(r)
+	}
+}
+
+// Catch runs f and returns the device error an op raised inside it, or nil:
+// `err := cuda.Catch(func() { emb = vt.Encode(px, n) })`.
+func Catch(f func()) (err error) {
+	defer Recover(&err)
+	f()
+	return nil
+}
+
+// guard is deferred by every Backend method: it names the op in a device
+// error passing through (the innermost op, when ops nest).
+func guard(op string) {
+	if r := recover(); r != nil {
+		if e, ok := r.(error); ok {
+			var oe *OpError
+			if !errors.As(e, &oe) {
+				r = &OpError{Op: op, Err: e}
+			}
+		}
+		panic(r)
+	}
 }

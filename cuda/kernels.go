@@ -6,6 +6,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/litcache/litcache/cuda/internal/kernelproto"
 )
 
 //go:embed kernels/*.cu kernels/*.cuh
@@ -15,13 +17,24 @@ var kernelFS embed.FS
 type KernelSource struct {
 	Name string // file name without .cu, e.g. "rows"
 	Src  string
+	// Raw is the file as written, without the prelude.
+	Raw string
+}
+
+// Prelude is the header every kernel source starts with (kernels/prelude.cuh).
+func Prelude() (string, error) {
+	b, err := kernelFS.ReadFile("kernels/prelude.cuh")
+	if err != nil {
+		return "", fmt.Errorf("cuda: embedded prelude: %w", err)
+	}
+	return string(b), nil
 }
 
 // KernelSources returns every embedded kernel source, ready for NVRTC.
 func KernelSources() ([]KernelSource, error) {
-	prelude, err := kernelFS.ReadFile("kernels/prelude.cuh")
+	prelude, err := Prelude()
 	if err != nil {
-		return nil, fmt.Errorf("cuda: embedded prelude: %w", err)
+		return nil, err
 	}
 	entries, err := kernelFS.ReadDir("kernels")
 	if err != nil {
@@ -38,74 +51,67 @@ func KernelSources() ([]KernelSource, error) {
 		}
 		out = append(out, KernelSource{
 			Name: strings.TrimSuffix(e.Name(), ".cu"),
-			Src:  string(prelude) + "\n#line 1 \"" + e.Name() + "\"\n" + string(b),
+			Src:  prelude + "\n#line 1 \"" + e.Name() + "\"\n" + string(b),
+			Raw:  string(b),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-// KernelNames lists the extern "C" kernels a source defines, including the
-// _f32 and _bf16 pair of each INSTANTIATE(name, ...) line.
-func KernelNames(src string) []string {
-	var names []string
-	for _, line := range strings.Split(src, "\n") {
-		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "INSTANTIATE("); ok {
-			if i := strings.IndexByte(rest, ','); i > 0 {
-				names = append(names, rest[:i]+"_f32", rest[:i]+"_bf16")
-			}
-			continue
-		}
-		if !strings.HasPrefix(line, `extern "C" __global__ void `) {
-			continue
-		}
-		rest := strings.TrimPrefix(line, `extern "C" __global__ void `)
-		if i := strings.IndexByte(rest, '('); i > 0 {
-			names = append(names, rest[:i])
-		}
+// Kernels parses the source's kernel prototypes.
+func (s KernelSource) Kernels() ([]kernelproto.Kernel, error) {
+	ks, err := kernelproto.Parse(s.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: kernels/%s.cu: %w", s.Name, err)
 	}
-	return names
+	return ks, nil
 }
 
-// Kernels is the loaded set of litcache kernels on one device.
-type Kernels struct {
-	fns map[string]*Function
-}
-
-// LoadKernels compiles (or reads from the cubin cache) every embedded source
-// for the device's architecture and looks up each kernel.
-func LoadKernels(dv *Device, nv *NVRTC) (*Kernels, error) {
+// loadKernels compiles (or reads from the cubin cache) every embedded source
+// for the device's architecture, loads the modules and fills kt. Every
+// kernel the table names must be found, and every kernel found gets its
+// prototype for Launch's argument check.
+func loadKernels(dv *Device, nv *NVRTC, kt *kernelTable) ([]*Module, error) {
 	srcs, err := KernelSources()
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernels{fns: map[string]*Function{}}
+	slots := map[string]**Function{}
+	for _, s := range kt.slots() {
+		slots[s.name] = s.fn
+	}
+	var mods []*Module
 	for _, s := range srcs {
+		ks, err := s.Kernels()
+		if err != nil {
+			return nil, err
+		}
 		cubin, err := nv.CompileCached(s.Name, s.Src, dv.Arch())
 		if err != nil {
 			return nil, err
 		}
-		mod, err := dv.LoadModule(cubin)
+		m, err := dv.LoadModule(cubin)
 		if err != nil {
-			return nil, fmt.Errorf("cuda: loading %s: %w", s.Name, err)
+			return nil, fmt.Errorf("cuda: loading kernels %s: %w", s.Name, err)
 		}
-		for _, name := range KernelNames(s.Src) {
-			f, err := mod.Function(name)
+		mods = append(mods, m)
+		for i := range ks {
+			f, err := m.Function(ks[i].Name)
 			if err != nil {
 				return nil, err
 			}
-			k.fns[name] = f
+			f.proto = &ks[i]
+			slot, ok := slots[ks[i].Name]
+			if !ok {
+				return nil, fmt.Errorf("cuda: kernel %s has no generated wrapper: run go generate ./cuda", ks[i].Name)
+			}
+			*slot = f
+			delete(slots, ks[i].Name)
 		}
 	}
-	return k, nil
-}
-
-// Get returns a kernel by name.
-func (k *Kernels) Get(name string) (*Function, error) {
-	f, ok := k.fns[name]
-	if !ok {
-		return nil, fmt.Errorf("cuda: no kernel %q", name)
+	for name := range slots {
+		return nil, fmt.Errorf("cuda: kernel %s has a wrapper but no source: run go generate ./cuda", name)
 	}
-	return f, nil
+	return mods, nil
 }

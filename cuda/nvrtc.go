@@ -27,6 +27,13 @@ type NVRTC struct {
 	nvrtcGetCUBIN          func(prog uintptr, out *byte) int32
 	nvrtcDestroyProgram    func(prog *uintptr) int32
 	nvrtcGetErrorString    func(r int32) *byte
+	nvrtcGetPTXSize        func(prog uintptr, n *uint64) int32
+	nvrtcGetPTX            func(prog uintptr, out *byte) int32
+
+	// archs are the sm_XX numbers this NVRTC compiles for (nil: unknown, try any).
+	archs []int
+	// lastLog is the log of the last compilation (tests read ptxas's resource report from it).
+	lastLog string
 }
 
 var nvrtcSpec = native.Spec{
@@ -66,9 +73,27 @@ func loadNVRTC() (*NVRTC, error) {
 		{&n.nvrtcGetCUBIN, "nvrtcGetCUBIN"},
 		{&n.nvrtcDestroyProgram, "nvrtcDestroyProgram"},
 		{&n.nvrtcGetErrorString, "nvrtcGetErrorString"},
+		{&n.nvrtcGetPTXSize, "nvrtcGetPTXSize"},
+		{&n.nvrtcGetPTX, "nvrtcGetPTX"},
 	} {
 		if err := lib.Bind(b.fn, b.name); err != nil {
 			return nil, fmt.Errorf("cuda: %s: %w", lib.Path, err)
+		}
+	}
+	// nvrtcGetSupportedArchs exists from CUDA 11.2 on.
+	if lib.Has("nvrtcGetNumSupportedArchs") && lib.Has("nvrtcGetSupportedArchs") {
+		var num func(n *int32) int32
+		var list func(a *int32) int32
+		if lib.Bind(&num, "nvrtcGetNumSupportedArchs") == nil && lib.Bind(&list, "nvrtcGetSupportedArchs") == nil {
+			var k int32
+			if num(&k) == 0 && k > 0 {
+				a := make([]int32, k)
+				if list(&a[0]) == 0 {
+					for _, v := range a {
+						n.archs = append(n.archs, int(v))
+					}
+				}
+			}
 		}
 	}
 	var maj, min int32
@@ -92,8 +117,41 @@ func (e *CompileError) Error() string {
 	return fmt.Sprintf("cuda: nvrtc: compiling %s for %s failed:\n%s", e.Name, e.Arch, strings.TrimSpace(e.Log))
 }
 
-// Compile compiles CUDA C++ source to a cubin for arch (e.g. "sm_90").
+// Target is what Compile builds for a device architecture: the device's own
+// cubin when this NVRTC knows the architecture, else PTX for the newest
+// architecture it knows below it, which the driver compiles at load (an
+// older toolkit on a newer GPU still runs, without the newest instructions).
+func (n *NVRTC) Target(arch string) (target string, ptx bool) {
+	var want int
+	if _, err := fmt.Sscanf(arch, "sm_%d", &want); err != nil || len(n.archs) == 0 {
+		return arch, false
+	}
+	best := 0
+	for _, a := range n.archs {
+		if a == want {
+			return arch, false
+		}
+		if a < want && a > best {
+			best = a
+		}
+	}
+	if best == 0 {
+		return arch, false // nothing older either: let NVRTC say what it thinks
+	}
+	return fmt.Sprintf("compute_%d", best), true
+}
+
+// Compile compiles CUDA C++ source for a device of architecture arch (e.g.
+// "sm_90"): a cubin, or PTX where Target says so.
 func (n *NVRTC) Compile(name, src, arch string, extraOpts ...string) ([]byte, error) {
+	target, ptx := n.Target(arch)
+	if ptx {
+		return n.compile(name, src, target, true, extraOpts)
+	}
+	return n.compile(name, src, arch, false, extraOpts)
+}
+
+func (n *NVRTC) compile(name, src, arch string, ptx bool, extraOpts []string) ([]byte, error) {
 	var prog uintptr
 	if r := n.nvrtcCreateProgram(&prog, cString(src), cString(name), 0, nil, nil); r != 0 {
 		return nil, fmt.Errorf("cuda: nvrtcCreateProgram %s: %s", name, goString(n.nvrtcGetErrorString(r)))
@@ -105,14 +163,25 @@ func (n *NVRTC) Compile(name, src, arch string, extraOpts ...string) ([]byte, er
 		cs[i] = cString(o)
 	}
 	r := n.nvrtcCompileProgram(prog, int32(len(cs)), unsafe.Pointer(&cs[0]))
-	if r != 0 {
-		var sz uint64
-		n.nvrtcGetProgramLogSize(prog, &sz)
-		log := make([]byte, sz+1)
-		n.nvrtcGetProgramLog(prog, &log[0])
-		return nil, &CompileError{Name: name, Arch: arch, Log: strings.TrimRight(string(log), "\x00")}
-	}
 	var sz uint64
+	n.nvrtcGetProgramLogSize(prog, &sz)
+	log := make([]byte, sz+1)
+	n.nvrtcGetProgramLog(prog, &log[0])
+	n.lastLog = strings.TrimRight(string(log), "\x00")
+	if r != 0 {
+		return nil, &CompileError{Name: name, Arch: arch, Log: n.lastLog}
+	}
+	if ptx {
+		if r := n.nvrtcGetPTXSize(prog, &sz); r != 0 || sz == 0 {
+			return nil, fmt.Errorf("cuda: nvrtc: no PTX for %s (%s): %s", name, arch, goString(n.nvrtcGetErrorString(r)))
+		}
+		out := make([]byte, sz)
+		if r := n.nvrtcGetPTX(prog, &out[0]); r != 0 {
+			return nil, fmt.Errorf("cuda: nvrtcGetPTX %s: %s", name, goString(n.nvrtcGetErrorString(r)))
+		}
+		return out, nil
+	}
+	sz = 0
 	if r := n.nvrtcGetCUBINSize(prog, &sz); r != 0 || sz == 0 {
 		return nil, fmt.Errorf("cuda: nvrtc: no cubin for %s (%s): %s", name, arch, goString(n.nvrtcGetErrorString(r)))
 	}
@@ -140,7 +209,8 @@ func CubinCacheDir() string {
 // build with the same source hash, architecture and NVRTC version is there.
 func (n *NVRTC) CompileCached(name, src, arch string) ([]byte, error) {
 	h := sha256.Sum256([]byte(src))
-	key := fmt.Sprintf("%s-%s-%s-nvrtc%d.%d.cubin", name, hex.EncodeToString(h[:8]), arch, n.Major, n.Minor)
+	target, _ := n.Target(arch)
+	key := fmt.Sprintf("%s-%s-%s-nvrtc%d.%d.cubin", name, hex.EncodeToString(h[:8]), target, n.Major, n.Minor)
 	dir := CubinCacheDir()
 	path := filepath.Join(dir, key)
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {

@@ -4,15 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"github.com/litcache/litcache/internal/native"
 )
-
-var nvjpegSpec = native.Spec{
-	Name:    "nvjpeg",
-	Sonames: []string{"libnvjpeg.so.13", "libnvjpeg.so.12", "libnvjpeg.so.11", "libnvjpeg.so"},
-	Env:     []string{"LITCACHE_LIBNVJPEG"},
-}
 
 // GPU describes one visible device.
 type GPU struct {
@@ -89,14 +81,10 @@ func Probe() Report {
 		r.Libraries = append(r.Libraries, LibraryReport{Name: "cublasLt", Path: lt.Lib.Path,
 			Version: fmt.Sprintf("%d.%d.%d", v/10000, (v%10000)/100, v%100)})
 	}
-	if lib, err := native.Open(nvjpegSpec); err != nil {
+	if nj, err := LoadNVJPEG(); err != nil {
 		r.Libraries = append(r.Libraries, LibraryReport{Name: "nvjpeg", Err: err})
 	} else {
-		lr := LibraryReport{Name: "nvjpeg", Path: lib.Path}
-		if !lib.Has("nvjpegCreateSimple") {
-			lr.Err = fmt.Errorf("cuda: %s lacks nvjpegCreateSimple", lib.Path)
-		}
-		r.Libraries = append(r.Libraries, lr)
+		r.Libraries = append(r.Libraries, LibraryReport{Name: "nvjpeg", Path: nj.Lib.Path, Version: nj.Version()})
 	}
 	return r
 }

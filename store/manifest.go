@@ -51,6 +51,10 @@ type Manifest struct {
 	Fingerprint string `json:"fingerprint"`
 	// Model describes the tower in words (config name, weights file, preprocessing).
 	Model string `json:"model"`
+	// Tower says where the image tower came from, so that a tuned text
+	// tower can be written out with it as one full model (tune's final/).
+	// Caches made before it was recorded have none.
+	Tower *TowerSource `json:"tower,omitempty"`
 	// Dim is the embedding width D.
 	Dim int `json:"dim"`
 	// DType is "float16" or "float32".
@@ -70,6 +74,23 @@ type Manifest struct {
 	Rows    int `json:"rows"`
 	Samples int `json:"samples"`
 	Rejects int `json:"rejects"`
+}
+
+// TowerSource is where a cache's image tower came from: enough to load or
+// regenerate it. It is not part of the cache's identity (the fingerprint
+// is): workers on other machines may read the same weights from other paths.
+type TowerSource struct {
+	// Family is the tower's family (internal/tower: clip, dinov2, swin);
+	// "" in caches recorded before other families: clip.
+	Family string `json:"family,omitempty"`
+	// Config is the family's model config JSON: for CLIP the OpenCLIP
+	// model_cfg whose vision_cfg is the tower.
+	Config json.RawMessage `json:"config"`
+	// Weights is the weights file as the first worker read it (an absolute
+	// path), or random:SEED for a random initialisation.
+	Weights string `json:"weights"`
+	// Pool is the tower's pooling (internal/tower: CLIP's one is cls; "" in older records).
+	Pool string `json:"pool,omitempty"`
 }
 
 // SplitCounts are the totals of one split.

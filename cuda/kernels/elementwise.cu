@@ -87,35 +87,39 @@ template <typename T> __device__ void scale_impl(T* t, long n, float alpha) {
 }
 INSTANTIATE(scale, (float* t, long n, float a), (bf16* t, long n, float a), (t, n, a))
 
-// qkv (B*T, 3C) -> q, k, v each (B*H, T, D), C = H*D
-template <typename T> __device__ void split_heads_impl(T* q, T* k, T* v, const T* qkv, int B, int T_, int H, int D) {
+// qkv (B*T, 3C) -> q, k, v each (B*H, Tp, D), C = H*D: head rows at a pitch
+// of Tp >= T (the attention pads T to a multiple of 8 so that every batched
+// GEMM stride is 16-byte aligned; rows T..Tp are never read)
+template <typename T> __device__ void split_heads_impl(T* q, T* k, T* v, const T* qkv, int B, int T_, int H, int D, int Tp) {
     long C = (long)H * D;
     GRID_STRIDE(i, (long)B * T_ * C) {
         long bt = i / C;
         int c = (int)(i - bt * C);
         int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
         int h = c / D, d = c - h * D;
-        long o = (((long)b * H + h) * T_ + t) * D + d;
+        long o = (((long)b * H + h) * Tp + t) * D + d;
         const T* row = qkv + bt * 3 * C;
         q[o] = row[c];
         k[o] = row[C + c];
         v[o] = row[2 * C + c];
     }
 }
-INSTANTIATE(split_heads, (float* q, float* k, float* v, const float* qkv, int B, int T, int H, int D), (bf16* q, bf16* k, bf16* v, const bf16* qkv, int B, int T, int H, int D), (q, k, v, qkv, B, T, H, D))
+INSTANTIATE(split_heads, (float* q, float* k, float* v, const float* qkv, int B, int T, int H, int D, int Tp),
+            (bf16* q, bf16* k, bf16* v, const bf16* qkv, int B, int T, int H, int D, int Tp), (q, k, v, qkv, B, T, H, D, Tp))
 
-// heads (B*H, T, D) -> out (B*T, C)
-template <typename T> __device__ void merge_heads_impl(T* out, const T* heads, int B, int T_, int H, int D) {
+// heads (B*H, Tp, D) -> out (B*T, C), head rows at a pitch of Tp >= T
+template <typename T> __device__ void merge_heads_impl(T* out, const T* heads, int B, int T_, int H, int D, int Tp) {
     long C = (long)H * D;
     GRID_STRIDE(i, (long)B * T_ * C) {
         long bt = i / C;
         int c = (int)(i - bt * C);
         int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
         int h = c / D, d = c - h * D;
-        out[i] = heads[(((long)b * H + h) * T_ + t) * D + d];
+        out[i] = heads[(((long)b * H + h) * Tp + t) * D + d];
     }
 }
-INSTANTIATE(merge_heads, (float* o, const float* hd, int B, int T, int H, int D), (bf16* o, const bf16* hd, int B, int T, int H, int D), (o, hd, B, T, H, D))
+INSTANTIATE(merge_heads, (float* o, const float* hd, int B, int T, int H, int D, int Tp),
+            (bf16* o, const bf16* hd, int B, int T, int H, int D, int Tp), (o, hd, B, T, H, D, Tp))
 
 // x (B*T, C) -> heads (B*H, T, D)
 template <typename T> __device__ void split_heads1_impl(T* heads, const T* x, int B, int T_, int H, int D) {

@@ -75,3 +75,30 @@ __device__ __forceinline__ void st(bf16* p, long i, float v) { p[i] = f2bf(v); }
 #define INSTANTIATE(name, params_f32, params_bf16, args) \
     extern "C" __global__ void name##_f32 params_f32 { name##_impl<float> args; } \
     extern "C" __global__ void name##_bf16 params_bf16 { name##_impl<bf16> args; }
+
+// ---- tensor-core helpers (sm_80+) ----
+// A kernel that uses them is only launched where the device has them; the
+// emulator (cuda/emu, LITCACHE_EMU) provides warp-collective equivalents.
+
+// two floats → one register of two bf16, the lower index in the lower half
+__device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
+    return (unsigned)f2bf(lo) | ((unsigned)f2bf(hi) << 16);
+}
+__device__ __forceinline__ unsigned pack_raw16x2(bf16 lo, bf16 hi) { return (unsigned)lo | ((unsigned)hi << 16); }
+// 32-bit load of two adjacent bf16 (4-byte aligned)
+__device__ __forceinline__ unsigned ld_b32(const bf16* p) { return *(const unsigned*)p; }
+__device__ __forceinline__ void st_b32(bf16* p, unsigned v) { *(unsigned*)p = v; }
+
+// d (16x8 f32) += a (16x16 bf16, row) · b (16x8 bf16, col), one warp:
+// lane = 4·g + t holds a = {A[g][2t..], A[g+8][2t..], A[g][2t+8..], A[g+8][2t+8..]},
+// b = {B[2t..][g], B[2t+8..][g]}, d = {D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]}
+// (PTX ISA, mma.m16n8k16 fragment layouts for .bf16).
+__device__ __forceinline__ void mma_bf16_16816(float* d, const unsigned* a, const unsigned* b) {
+#ifdef LITCACHE_EMU
+    emu_mma_bf16_16816(d, a, b);
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}

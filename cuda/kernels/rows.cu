@@ -29,14 +29,17 @@ INSTANTIATE(layernorm,
             (bf16* o, const bf16* x, const bf16* g, const bf16* b, float* m, float* r, int C, float eps),
             (o, x, g, b, m, r, C, eps))
 
-// Scaled, optionally causal softmax of attention scores: scores (B*H*T, T)
-// float32 from the QKᵀ GEMM, probabilities written to probs (same shape, T storage).
-// Row index = (bh*T + q); keys after q are masked when causal.
-template <typename T> __device__ void attn_softmax_impl(T* probs, const float* scores, int T_, float scale, int causal) {
+// Scaled, optionally causal softmax of attention scores: scores (B*H*T rows,
+// pitch lds) float32 from the QKᵀ GEMM, probabilities written to probs (rows
+// of pitch ldp, storage T). Row index = (bh*T + q); keys after q are masked
+// when causal; columns T..ldp of probs are written as 0, so a padded probs
+// matrix can feed the PV GEMM.
+template <typename T> __device__ void attn_softmax_impl(T* probs, const float* scores, int T_, int lds, int ldp,
+                                                        float scale, int causal) {
     __shared__ float sh[32];
     long row = blockIdx.x;
     int q = (int)(row % T_);
-    const float* a = scores + row * T_;
+    const float* a = scores + row * lds;
     int lim = causal ? q + 1 : T_;
     float m = -INFINITY;
     for (int k = threadIdx.x; k < lim; k += blockDim.x) m = fmaxf(m, a[k] * scale);
@@ -45,11 +48,48 @@ template <typename T> __device__ void attn_softmax_impl(T* probs, const float* s
     for (int k = threadIdx.x; k < lim; k += blockDim.x) s += __expf(a[k] * scale - m);
     s = block_sum(s, sh);
     float inv = 1.f / s;
-    for (int k = threadIdx.x; k < T_; k += blockDim.x)
-        st(probs, row * T_ + k, k < lim ? __expf(a[k] * scale - m) * inv : 0.f);
+    for (int k = threadIdx.x; k < ldp; k += blockDim.x)
+        st(probs, row * ldp + k, k < lim ? __expf(a[k] * scale - m) * inv : 0.f);
 }
-INSTANTIATE(attn_softmax, (float* p, const float* s, int T, float scale, int causal),
-            (bf16* p, const float* s, int T, float scale, int causal), (p, s, T, scale, causal))
+INSTANTIATE(attn_softmax, (float* p, const float* s, int T, int lds, int ldp, float scale, int causal),
+            (bf16* p, const float* s, int T, int lds, int ldp, float scale, int causal), (p, s, T, lds, ldp, scale, causal))
+
+// Residual add fused with LayerNorm: sum = x + r[row mod period]; out =
+// (sum-mean)*rstd*gamma + beta over C. sum_out (may be x, or null: not
+// written) keeps the residual stream; one pass reads x and r once instead of
+// an Add pass and a LayerNorm pass (3+2 row traffic → 2 or 3). Rows are
+// staged in shared memory (C <= 8192 floats).
+template <typename T> __device__ void add_layernorm_impl(T* sum_out, T* out, const T* x, const T* r, const T* gamma,
+                                                         const T* beta, int C, int period, float eps) {
+    __shared__ float sh[32];
+    __shared__ float row_buf[8192];
+    long row = blockIdx.x;
+    const T* xr = x + row * C;
+    const T* rr = r + (row % period) * C;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float v = ld(xr, c) + ld(rr, c);
+        if (sum_out) {
+            st(sum_out, row * C + c, v);
+            v = ld(sum_out, row * C + c); // the stream as stored (bf16-rounded), as an Add then a LayerNorm would see it
+        }
+        row_buf[c] = v;
+        s += v;
+    }
+    float mean = block_sum(s, sh) / C;
+    float var = 0.f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float d = row_buf[c] - mean;
+        var += d * d;
+    }
+    float rstd = rsqrtf(block_sum(var, sh) / C + eps);
+    for (int c = threadIdx.x; c < C; c += blockDim.x)
+        st(out, row * C + c, (row_buf[c] - mean) * rstd * ld(gamma, c) + ld(beta, c));
+}
+INSTANTIATE(add_layernorm,
+            (float* s, float* o, const float* x, const float* r, const float* g, const float* b, int C, int period, float eps),
+            (bf16* s, bf16* o, const bf16* x, const bf16* r, const bf16* g, const bf16* b, int C, int period, float eps),
+            (s, o, x, r, g, b, C, period, eps))
 
 // Row L2 normalisation: out = x / ||x||.
 template <typename T> __device__ void l2normalize_impl(T* out, const T* x, int C) {

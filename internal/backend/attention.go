@@ -18,17 +18,60 @@ const attnGemmMinT = 16
 
 // Attention computes out from qkv; causal masks keys after the query.
 func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor) {
-	C, D := attnDims("Attention", qkv, B, T, H)
+	c.attention("Attention", out, qkv, nil, B, T, H, causal, probs)
+}
+
+// AttentionBias is Attention (not causal) with an additive bias on the
+// scores before the softmax: bias (G,H,T,T), and batch entry b takes
+// bias[b mod G] — Swin's relative position bias plus its shifted-window mask,
+// G being the windows per image, whose entries lie image by image in qkv.
+// The bias is a constant, so AttentionBackward with this op's probs is its
+// gradient.
+func (c *CPU) AttentionBias(out, qkv, bias Tensor, B, T, H int, probs Tensor) {
+	if bias == nil {
+		panic("backend: cpu: AttentionBias: nil bias")
+	}
+	c.attention("AttentionBias", out, qkv, bias, B, T, H, false, probs)
+}
+
+// attnBias is an additive score bias (G,H,T,T) shared by batch entries b ≡ g mod G.
+type attnBias struct {
+	d       []float32
+	G, H, T int
+}
+
+// row returns the bias row for batch entry b, head h, query i (nil without a bias).
+func (ab attnBias) row(b, h, i int) []float32 {
+	if ab.d == nil {
+		return nil
+	}
+	return ab.d[(((b%ab.G)*ab.H+h)*ab.T+i)*ab.T:][:ab.T]
+}
+
+// attention is Attention with an optional bias (AttentionBias); op names it in panics.
+func (c *CPU) attention(op string, out, qkv, bias Tensor, B, T, H int, causal bool, probs Tensor) {
+	C, D := attnDims(op, qkv, B, T, H)
 	qd, od := data(qkv), data(out)
-	checkShape2("Attention", "out", out, B*T, C)
+	checkShape2(op, "out", out, B*T, C)
 	var pd []float32
 	if probs != nil {
 		pd = data(probs)
-		mustLen("Attention", "probs", len(pd), B*H*T*T)
+		mustLen(op, "probs", len(pd), B*H*T*T)
+	}
+	var ab attnBias
+	if bias != nil {
+		ab.d, ab.H, ab.T = data(bias), H, T
+		if len(ab.d) == 0 || len(ab.d)%(H*T*T) != 0 {
+			panic(fmt.Sprintf("backend: cpu: %s: bias %v is not (G,%d,%d,%d)", op, bias.Shape(), H, T, T))
+		}
+		ab.G = len(ab.d) / (H * T * T)
+		if B%ab.G != 0 {
+			panic(fmt.Sprintf("backend: cpu: %s: bias groups G=%d do not divide B=%d", op, ab.G, B))
+		}
 	}
 	scale := float32(1 / math.Sqrt(float64(D)))
 	if T >= attnGemmMinT {
-		c.attentionGemm(od, qd, pd, B, T, H, C, D, causal, scale)
+		c.attentionGemm(od, qd, pd, ab, B, T, H, C, D, causal, scale)
 		return
 	}
 	c.parallel(B*H, T*T*D*4, func(lo, hi int) {
@@ -42,6 +85,7 @@ func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor)
 				if causal {
 					lim = i + 1
 				}
+				brow := ab.row(b, h, i)
 				mx := float32(math.Inf(-1))
 				for j := 0; j < lim; j++ {
 					k := qd[(b*T+j)*3*C+C+h*D:][:D]
@@ -50,6 +94,9 @@ func (c *CPU) Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor)
 						dot += v * k[d]
 					}
 					dot *= scale
+					if brow != nil {
+						dot += brow[j]
+					}
 					s[j] = dot
 					mx = max(mx, dot)
 				}
@@ -92,7 +139,10 @@ func (c *CPU) AttentionBackward(dqkv, dout, qkv, probs Tensor, B, T, H int, caus
 	qd, gd, dd := data(qkv), data(dqkv), data(dout)
 	if probs == nil {
 		probs = c.Zeros(B, H, T, T)
-		c.Attention(c.Zeros(B*T, C), qkv, B, T, H, causal, probs)
+		defer c.Free(probs)
+		out := c.Zeros(B*T, C)
+		c.Attention(out, qkv, B, T, H, causal, probs)
+		c.Free(out)
 	}
 	pd := data(probs)
 	mustLen("AttentionBackward", "probs", len(pd), B*H*T*T)
@@ -152,8 +202,8 @@ func attnDims(op string, qkv Tensor, B, T, H int) (C, D int) {
 // attentionGemm is Attention for T ≥ attnGemmMinT: per (b,h), with q, k, v the
 // strided (T,D) views of qkv (row stride 3C),
 //
-//	s (T,T) = scale·q·kᵀ;  p = softmax(s) row-wise, masked;  out (T,D) = p·v
-func (c *CPU) attentionGemm(od, qd, pd []float32, B, T, H, C, D int, causal bool, scale float32) {
+//	s (T,T) = scale·q·kᵀ (+ bias);  p = softmax(s) row-wise, masked;  out (T,D) = p·v
+func (c *CPU) attentionGemm(od, qd, pd []float32, ab attnBias, B, T, H, C, D int, causal bool, scale float32) {
 	c.parallel(B*H, T*T*D*4, func(lo, hi int) {
 		var scratch []float32
 		if pd == nil {
@@ -174,6 +224,11 @@ func (c *CPU) attentionGemm(od, qd, pd []float32, B, T, H, C, D int, causal bool
 					lim = i + 1
 				}
 				row := p[i*T : i*T+T]
+				if brow := ab.row(b, h, i); brow != nil {
+					for j, v := range brow {
+						row[j] += v
+					}
+				}
 				softmaxInPlace(row[:lim])
 				clear(row[lim:])
 			}

@@ -17,7 +17,10 @@
 //   - Linear weights are stored as PyTorch nn.Linear does: w (O,I), y = x·wᵀ + b.
 package backend
 
-// Act is an activation fused into Linear or applied by Activation.
+// Act is an activation that Linear applies to its output or Activation
+// applies alone. Linear on the pure-Go CPU GEMM applies it to each row block
+// as soon as the block is final (still in cache); on OpenBLAS it is a pass
+// after the GEMM, and on CUDA a separate kernel.
 type Act uint8
 
 const (
@@ -84,6 +87,16 @@ type Backend interface {
 	// out (B·T, C). causal masks keys after the query. probs (B,H,T,T), when not nil,
 	// receives the softmax probabilities for the backward pass.
 	Attention(out, qkv Tensor, B, T, H int, causal bool, probs Tensor)
+	// AttentionBias is Attention without the causal mask and with an additive
+	// bias on the scaled scores before the softmax: bias (G,H,T,T) with G
+	// dividing B, batch entry b taking bias[b mod G]. Swin's window attention
+	// passes its relative position bias plus the shifted-window mask (−100
+	// where two tokens come from different regions), G = windows per image.
+	// AttentionBackward with this op's probs is its gradient (the bias is constant).
+	AttentionBias(out, qkv, bias Tensor, B, T, H int, probs Tensor)
+	// SwiGLU: out (N,F) = silu(x[:, :F]) · x[:, F:] for x (N,2F), silu(a) =
+	// a·σ(a): the gated FFN of DINOv2's ViT-g (Meta's SwiGLUFFN, w12 then w3).
+	SwiGLU(out, x Tensor)
 	// Activation: out = act(x), elementwise; out may be x.
 	Activation(out, x Tensor, act Act)
 	// Add: out = a + b elementwise; out may be a or b.

@@ -28,7 +28,8 @@ var avx2Kernel6x16 = gemmKernel{name: "avx2 6x16", mr: 6, nr: 16, fn: func(k int
 // kernel12x32avx512 is the AVX-512 micro-kernel (kernel512_amd64.s): a 12×32
 // tile in 24 ZMM accumulators. On cores with full-width 512-bit FMA units
 // (Zen 5, Intel server cores) it does twice the work per instruction of the
-// AVX2 kernel; on Zen 4, which splits 512-bit operations, it is no slower.
+// AVX2 kernel; on Zen 4, which splits 512-bit operations into two 256-bit
+// halves, it is expected to match the AVX2 kernel (not measured there).
 //
 //go:noescape
 func kernel12x32avx512(k int, a, b, c *float32, ldc int, acc int)

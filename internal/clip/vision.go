@@ -60,14 +60,36 @@ func (vt *VisionTower) Encode(pixels []float32, B int) []float32 {
 	return emb
 }
 
+// EncodeTensor runs the tower on pixels already on the tower's backend,
+// (B,3,S,S) and CLIP-normalised — uploaded and normalised on the GPU by the
+// cuda package's ImageUploader or ImageBatch, say — and returns the image
+// embeddings (B,E). px stays the caller's.
+func (vt *VisionTower) EncodeTensor(px backend.Tensor, B int) []float32 {
+	S := vt.cfg.Vision.ImageSize
+	if B <= 0 || px.Len() != B*3*S*S {
+		panic(fmt.Sprintf("clip: vision: pixel tensor %v for %d images of 3×%d×%d", px.Shape(), B, S, S))
+	}
+	out := vt.encodeTensor(px, B, nil)
+	emb := vt.be.ToFloat32(out, nil)
+	vt.be.Free(out)
+	return emb
+}
+
 // encode returns the (B,E) embeddings tensor; hook, when not nil, sees the
 // hidden states under the fixture's names.
 func (vt *VisionTower) encode(pixels []float32, B int, hook func(name string, t backend.Tensor)) backend.Tensor {
-	be, v := vt.be, vt.cfg.Vision
-	S, P, G, T, W, F := v.ImageSize, v.PatchSize, v.Grid(), v.Tokens(), v.Width, v.Hidden()
+	S := vt.cfg.Vision.ImageSize
 	if B <= 0 || len(pixels) != B*3*S*S {
 		panic(fmt.Sprintf("clip: vision: %d pixel values for %d images of 3×%d×%d", len(pixels), B, S, S))
 	}
+	px := vt.be.FromFloat32(pixels, B, 3, S, S)
+	defer vt.be.Free(px)
+	return vt.encodeTensor(px, B, hook)
+}
+
+func (vt *VisionTower) encodeTensor(px backend.Tensor, B int, hook func(name string, t backend.Tensor)) backend.Tensor {
+	be, v := vt.be, vt.cfg.Vision
+	S, P, G, T, W, F := v.ImageSize, v.PatchSize, v.Grid(), v.Tokens(), v.Width, v.Hidden()
 	var tmp []backend.Tensor
 	alloc := func(shape ...int) backend.Tensor {
 		t := be.Zeros(shape...)
@@ -80,21 +102,23 @@ func (vt *VisionTower) encode(pixels []float32, B int, hook func(name string, t 
 		}
 	}()
 
-	px := be.FromFloat32(pixels, B, 3, S, S)
-	tmp = append(tmp, px)
 	patches := alloc(B*G*G, 3*P*P)
 	be.Patchify(patches, px, B, S, P)
 	emb := alloc(B*G*G, W)
 	vt.conv1.forward(be, emb, patches, backend.ActNone)
 	x := alloc(B*T, W)
 	be.PrependRow(x, emb, vt.cls, B, G*G)
-	be.AddPeriodic(x, x, vt.pos, T)
-	vt.lnPre.forward(be, x, x, nil, nil)
+	if f, ok := be.(fusedBackend); ok {
+		f.AddLayerNorm(nil, x, x, vt.pos, vt.lnPre.g, vt.lnPre.b, T, LayerNormEps)
+	} else {
+		be.AddPeriodic(x, x, vt.pos, T)
+		vt.lnPre.forward(be, x, x, nil, nil)
+	}
 	if hook != nil {
 		hook("vision_hidden.0", x)
 	}
 
-	s := newBlockScratch(be, B*T, W, F, false)
+	s := newBlockScratch(be.Zeros, B*T, W, F, false)
 	defer s.free(be)
 	d := seqDims{B: B, T: T, H: v.Heads(), causal: false, act: vt.cfg.Act()}
 	for i := range vt.blocks {

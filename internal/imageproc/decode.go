@@ -1,8 +1,11 @@
 // Package imageproc decodes JPEG and PNG images and turns them into CLIP
-// inputs exactly as OpenCLIP's transforms do on PIL images: decoding gives
-// libjpeg's pixels (libjpeg-turbo when present, else image/jpeg with
-// libjpeg's colour conversion), resizing is Pillow's antialiased bicubic in
-// its 8-bit fixed-point arithmetic, then centre crop and CLIP normalisation.
+// inputs as OpenCLIP's transforms do on PIL images: resizing is Pillow's
+// antialiased bicubic in its 8-bit fixed-point arithmetic, then centre crop
+// and CLIP normalisation. With libjpeg-turbo the decoded pixels are
+// libjpeg's and the result equals OpenCLIP's exactly (all 22 fixture
+// photos); without it image/jpeg decodes, with libjpeg's colour conversion
+// but its own IDCT, and pixels differ by a few levels (mean 0.06, max 4 on
+// those photos; NOTES.md).
 package imageproc
 
 import (

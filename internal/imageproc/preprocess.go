@@ -19,6 +19,11 @@ import (
 type Preprocessor struct {
 	// Size is the square output side in pixels (224 for most CLIP models).
 	Size int
+	// Resize is the shortest side the eval transform resizes to before the
+	// centre crop of Size; 0 means Size (OpenCLIP's Resize(Size) then
+	// CenterCrop(Size)). torchvision's ImageNet recipe, which DINOv2 and
+	// Swin evaluate with, resizes to 256 (Swin-T: 232) and crops 224.
+	Resize int
 	// Mean and Std normalise each channel of values in [0,1].
 	Mean, Std [3]float32
 	// ApplyEXIF turns the image upright by its EXIF orientation first. Off
@@ -40,6 +45,29 @@ func CLIPPreprocessor(size int) Preprocessor {
 	}
 }
 
+// ImageNetPreprocessor is torchvision's ImageNet eval transform:
+// Resize(resize, bicubic), CenterCrop(crop), ImageNet mean (0.485, 0.456,
+// 0.406) and std (0.229, 0.224, 0.225) — DINOv2's
+// make_classification_eval_transform (256, 224) and the Swin weights'
+// ImageClassification transforms.
+func ImageNetPreprocessor(resize, crop int) Preprocessor {
+	return Preprocessor{
+		Size:   crop,
+		Resize: resize,
+		Mean:   [3]float32{0.485, 0.456, 0.406},
+		Std:    [3]float32{0.229, 0.224, 0.225},
+		cache:  newCoeffCache(),
+	}
+}
+
+// resizeSize is the shortest side of the eval transform's resize.
+func (p Preprocessor) resizeSize() int {
+	if p.Resize > 0 {
+		return p.Resize
+	}
+	return p.Size
+}
+
 // Describe is a canonical one-line description of everything that decides
 // the pixels p produces; the embedding cache puts it into its fingerprint.
 func Describe(p Preprocessor) string {
@@ -51,7 +79,7 @@ func Describe(p Preprocessor) string {
 		return strings.Join(s, ",")
 	}
 	return fmt.Sprintf("imageproc/v1 decode=libjpeg-islow-fancy,rgb resize=shortest:%d:pil-bicubic-aa-fixed22 crop=center:%d mean=%s std=%s exif=%t",
-		p.Size, p.Size, f(p.Mean), f(p.Std), p.ApplyEXIF)
+		p.resizeSize(), p.Size, f(p.Mean), f(p.Std), p.ApplyEXIF)
 }
 
 // ResizedSize is torchvision's output size for Resize(size) with an int:
@@ -77,7 +105,8 @@ func (p Preprocessor) oriented(img *RGB) *RGB {
 }
 
 // Resized returns the uint8 S×S image of the eval transform before
-// normalisation (what the parity fixture holds).
+// normalisation (what the parity fixture holds): the shortest side resized
+// to Resize (Size when 0), then the centre S×S.
 func (p Preprocessor) Resized(img *RGB) *RGB {
 	return p.resized(img, nil)
 }
@@ -85,7 +114,7 @@ func (p Preprocessor) Resized(img *RGB) *RGB {
 func (p Preprocessor) resized(img *RGB, sc *scratch) *RGB {
 	img = p.oriented(img)
 	s := p.Size
-	rw, rh := ResizedSize(img.W, img.H, s)
+	rw, rh := ResizedSize(img.W, img.H, p.resizeSize())
 	ox, oy := centerOffset(rw, s), centerOffset(rh, s)
 	return resizeWindow(img, img.Bounds(), rw, rh, image.Rect(ox, oy, ox+s, oy+s), p.cache, sc)
 }

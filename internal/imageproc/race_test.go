@@ -3,5 +3,6 @@
 package imageproc
 
 // raceEnabled: the race detector slows image/jpeg and the resize loops about
-// tenfold, so the slowest parity cases are left to the normal run.
+// 25×, so the pure-Go decoder's slowest parity cases are left to the normal
+// run (see TestPreprocessParity).
 const raceEnabled = true

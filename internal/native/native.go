@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/ebitengine/purego"
 )
 
 // ErrNotFound is returned (wrapped) when no candidate of a library could be loaded.
@@ -95,9 +93,12 @@ func open(spec Spec) (*Library, error) {
 	if os.Getenv("LITCACHE_NO_NATIVE") != "" {
 		return nil, fmt.Errorf("%w: %s (LITCACHE_NO_NATIVE is set)", ErrNotFound, spec.Name)
 	}
+	if !canLoad {
+		return nil, fmt.Errorf("%w: %s (a static build, -tags nonative, loads no library)", ErrNotFound, spec.Name)
+	}
 	var tried []string
 	try := func(path string) *Library {
-		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		h, err := dlopen(path)
 		if err != nil {
 			tried = append(tried, path)
 			return nil
@@ -132,7 +133,7 @@ func open(spec Spec) (*Library, error) {
 
 // Sym returns the address of a symbol, or an error naming it.
 func (l *Library) Sym(name string) (uintptr, error) {
-	p, err := purego.Dlsym(l.handle, name)
+	p, err := dlsym(l.handle, name)
 	if err != nil {
 		return 0, fmt.Errorf("native: %s: symbol %s: %w", l.Name, name, err)
 	}
@@ -141,7 +142,7 @@ func (l *Library) Sym(name string) (uintptr, error) {
 
 // Has reports whether the library exports name.
 func (l *Library) Has(name string) bool {
-	_, err := purego.Dlsym(l.handle, name)
+	_, err := dlsym(l.handle, name)
 	return err == nil
 }
 
@@ -151,6 +152,6 @@ func (l *Library) Bind(fptr any, name string) error {
 	if err != nil {
 		return err
 	}
-	purego.RegisterFunc(fptr, p)
+	register(fptr, p)
 	return nil
 }

@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -311,31 +312,68 @@ func TestClosed(t *testing.T) {
 func TestFixtures(t *testing.T) {
 	dir := testutil.FixtureDir(t)
 	t.Run("forward", func(t *testing.T) {
+		// Shapes and the vocabulary come from the fixture's own config, so
+		// that any fixture directory of this kind passes ($LITCACHE_FIXTURE_DIR).
+		var cfg struct {
+			EmbedDim int `json:"embed_dim"`
+			Vision   struct {
+				ImageSize int `json:"image_size"`
+				Width     int `json:"width"`
+			} `json:"vision_cfg"`
+			Text struct {
+				ContextLength int `json:"context_length"`
+				VocabSize     int `json:"vocab_size"`
+				Width         int `json:"width"`
+			} `json:"text_cfg"`
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "open_clip_config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			t.Fatalf("open_clip_config.json: %v", err)
+		}
+		S, T, V, E := cfg.Vision.ImageSize, cfg.Text.ContextLength, cfg.Text.VocabSize, cfg.EmbedDim
+		if S <= 0 || T <= 0 || V <= 0 || E <= 0 {
+			t.Fatalf("open_clip_config.json: image size %d, context %d, vocab %d, embed dim %d", S, T, V, E)
+		}
 		f, err := Open(filepath.Join(dir, "forward.safetensors"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
 		px, shape, err := f.Float64("pixel_values")
-		if err != nil || !reflect.DeepEqual(shape, []int{4, 3, 32, 32}) {
-			t.Fatalf("pixel_values %v: %v", shape, err)
+		if err != nil || len(shape) != 4 || shape[0] < 1 || shape[1] != 3 || shape[2] != S || shape[3] != S {
+			t.Fatalf("pixel_values %v, want (N,3,%d,%d): %v", shape, S, S, err)
 		}
+		N := shape[0]
 		// First value, from struct.unpack('<d', …) on the file.
 		if testutil.FixtureDir(t) == testutil.Testdata(t, "clip-tiny") && px[0] != -0.6913552053190106 {
 			t.Errorf("pixel_values[0] = %v", px[0])
 		}
 		ids, shape, err := f.Int32s("input_ids")
-		if err != nil || !reflect.DeepEqual(shape, []int{4, 16}) {
-			t.Fatalf("input_ids %v: %v", shape, err)
+		if err != nil || len(shape) != 2 || shape[0] < 1 || shape[1] != T {
+			t.Fatalf("input_ids %v, want (M,%d): %v", shape, T, err)
 		}
+		M := shape[0]
 		for _, id := range ids {
-			if id < 0 || id > 511 {
-				t.Errorf("input id %d out of the tiny vocab", id)
+			if id < 0 || int(id) >= V {
+				t.Errorf("input id %d outside the vocabulary of %d", id, V)
 			}
 		}
-		emb, _, err := f.Float32("image_embeds")
-		if err != nil || len(emb) != 4*32 {
-			t.Fatalf("image_embeds: %d values, %v", len(emb), err)
+		for _, c := range []struct {
+			name  string
+			shape []int
+		}{
+			{"image_embeds", []int{N, E}},
+			{"text_embeds", []int{M, E}},
+			{"vision_pooled", []int{N, cfg.Vision.Width}},
+			{"text_last_hidden", []int{M, T, cfg.Text.Width}},
+		} {
+			v, shape, err := f.Float64(c.name)
+			if err != nil || !reflect.DeepEqual(shape, c.shape) || len(v) != product(c.shape) {
+				t.Errorf("%s: shape %v (%d values), want %v: %v", c.name, shape, len(v), c.shape, err)
+			}
 		}
 	})
 	for _, name := range []string{"weights_hf.safetensors", "weights_openclip.safetensors", "train_grads_step0.safetensors", "train_final_weights.safetensors", "train_inputs.safetensors"} {
@@ -412,4 +450,12 @@ func TestFixtures(t *testing.T) {
 			}
 		}
 	})
+}
+
+func product(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

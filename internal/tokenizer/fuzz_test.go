@@ -1,15 +1,11 @@
 package tokenizer
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/litcache/litcache/internal/testutil"
 )
 
 var fuzzSeeds = []string{
@@ -63,22 +59,8 @@ func FuzzTokenize(f *testing.F) {
 	})
 }
 
-// fuzzTokenizer is CLIP's tokenizer when its vocabulary is in the shared
-// data, else one over a synthetic vocabulary, so that the target always runs.
-func fuzzTokenizer(f *testing.F) *Tokenizer {
-	dir := os.Getenv("LITCACHE_SHARED_DATA")
-	if dir == "" {
-		dir = filepath.Join(testutil.RepoRoot(f), "..", "shared", "data")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "clip", "bpe_simple_vocab_16e6.txt.gz")); err == nil {
-		return loadTokenizer(f)
-	}
-	tok, err := Parse(synthVocab("t h", "th e</w>", "p h", "ph o", "pho t", "phot o</w>"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	return tok
-}
+// fuzzTokenizer is CLIP's tokenizer over the embedded vocabulary.
+func fuzzTokenizer(f *testing.F) *Tokenizer { return loadTokenizer(f) }
 
 // FuzzClean checks the cleaning alone (no vocabulary needed): valid UTF-8
 // out, no whitespace at the ends or doubled inside.

@@ -3,9 +3,9 @@
 // the Python tokenizer for the same text, checked case by case against
 // testdata/tokenizer/clip_bpe_reference.json.
 //
-// The vocabulary, bpe_simple_vocab_16e6.txt.gz, is not part of this
-// repository: it ships with openai/CLIP and open_clip (clip/ and
-// src/open_clip/ in their repositories) and the user gives its path.
+// CLIP's vocabulary, bpe_simple_vocab_16e6.txt.gz, is embedded in the binary
+// (package clipvocab, MIT licence of openai/CLIP): CLIP returns a tokenizer
+// over it, and Open takes a vocabulary file when one is given.
 package tokenizer
 
 import (

@@ -53,25 +53,16 @@ func loadReference(tb testing.TB) reference {
 	return ref
 }
 
-// clipVocab is CLIP's vocabulary, loaded once per test binary (loading
+// loadTokenizer returns a tokenizer over CLIP's embedded vocabulary with an
+// empty word cache; the vocabulary is parsed once per test binary (parsing
 // dominates the tests' time under -race).
-var clipVocab struct {
-	once sync.Once
-	tok  *Tokenizer
-	err  error
-}
-
-// loadTokenizer reads CLIP's vocabulary from the shared data (skipping when
-// it is absent: it is not committed) and returns a tokenizer with an empty
-// word cache.
 func loadTokenizer(tb testing.TB) *Tokenizer {
 	tb.Helper()
-	path := testutil.SharedData(tb, "clip/bpe_simple_vocab_16e6.txt.gz")
-	clipVocab.once.Do(func() { clipVocab.tok, clipVocab.err = Load(path) })
-	if clipVocab.err != nil {
-		tb.Fatal(clipVocab.err)
+	tok, err := CLIP()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return clipVocab.tok.Fresh()
+	return tok
 }
 
 func TestReferenceIDs(t *testing.T) {

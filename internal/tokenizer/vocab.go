@@ -55,6 +55,11 @@ func readVocab(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return gunzip(raw)
+}
+
+// gunzip returns raw as text, gunzipped first when it is gzip.
+func gunzip(raw []byte) (string, error) {
 	if len(raw) >= 18 && raw[0] == 0x1f && raw[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/bundle"
 )
 
@@ -20,10 +20,13 @@ import (
 //
 //	go test -run '^$' -bench ViTB16Batch -benchtime 3x ./stages/bundle/
 func BenchmarkViTB16Batch(b *testing.B) {
-	cfg, _ := clip.Builtin("ViT-B-16")
-	tower := bundle.CLIPTower(clip.NewRandomVisionTower(backend.NewCPU(), cfg, 1))
-	defer tower.Free()
-	S := cfg.Vision.ImageSize
+	t, err := tower.Load(backend.NewCPU(), tower.Spec{Model: "ViT-B-16", Weights: "random:1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tw := bundle.TowerOf(t)
+	defer tw.Free()
+	S := t.ImageSize()
 	rng := rand.New(rand.NewPCG(1, 2))
 	px := make([]float32, 16*3*S*S)
 	for i := range px {
@@ -32,14 +35,14 @@ func BenchmarkViTB16Batch(b *testing.B) {
 	sizes := []int{1, 2, 4, 8, 16}
 	spent := make([]time.Duration, len(sizes))
 	for _, B := range sizes {
-		tower.Encode(px[:B*3*S*S], B) // warm-up: buffers of every shape
+		tw.Encode(px[:B*3*S*S], B) // warm-up: buffers of every shape
 	}
 	b.ResetTimer()
 	for range b.N {
 		for i, B := range sizes {
 			t0 := time.Now()
 			for k := 0; k < 16; k += B {
-				tower.Encode(px[:B*3*S*S], B)
+				tw.Encode(px[:B*3*S*S], B)
 			}
 			spent[i] += time.Since(t0)
 		}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
@@ -25,29 +26,35 @@ import (
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/tokenizer"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/tune"
-	"github.com/litcache/litcache/store"
 )
 
 // Config is one bundle to build.
 type Config struct {
-	// Run is a tune run folder: config.json and final/ (the tuned text tower).
+	// Run is a tune run folder: config.json and final/, in either of tune's
+	// forms (a full model, or the text tower alone with --text-only).
 	Run string
-	// Model and Weights are the locked image tower: a config (built-in name or
-	// JSON) and a safetensors file or random:SEED — the tower that made the
-	// run's cache.
-	Model, Weights string
+	// Model and Weights are the locked image tower: a config (built-in name
+	// or file, of any family internal/tower knows) and a weights file or
+	// random:SEED, with Pool its pooling ("" = the family's default). They
+	// must be the tower that made the run's cache. Both "" take the run's
+	// own: final/'s when it is a full model, else the one the cache records.
+	Model, Weights, Pool string
 	// Classes is classes.json; "" takes the run's.
 	Classes string
 	// Templates: "caption", "openai" or a file of templates (evaluate.ResolveTemplates).
 	Templates string
 	// Vocab is the BPE vocabulary; "" takes the run's (the one it was tuned
-	// with), else $LITCACHE_VOCAB, else the default one (loadTokenizer).
+	// with), else $LITCACHE_VOCAB, else CLIP's, built in (loadTokenizer).
 	Vocab string
 	// Cache, when set, is where the run's training cache is now (its
-	// fingerprint is compared); "" takes the path the run recorded.
+	// manifest gives the fingerprint and the recorded tower); "" takes the
+	// path the run recorded.
 	Cache string
+	// BatchSize is the most prompts per text-tower call.
+	BatchSize int
 	// Out is the bundle file to write.
 	Out string
 
@@ -57,7 +64,7 @@ type Config struct {
 }
 
 // DefaultConfig builds class embeddings from the run's own captions.
-func DefaultConfig() Config { return Config{Templates: "caption"} }
+func DefaultConfig() Config { return Config{Templates: "caption", BatchSize: 256} }
 
 // Result describes the bundle written.
 type Result struct {
@@ -65,16 +72,22 @@ type Result struct {
 	Bytes       int64
 	Classes     int
 	Templates   int
+	Family      string // the image tower's
 	Fingerprint string
 	Seconds     float64
 }
 
-// Run builds the bundle cfg describes.
-func Run(ctx context.Context, cfg Config) (Result, error) {
+// Run builds the bundle cfg describes. A device error (a GPU op failing)
+// is returned as an error.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	defer cuda.Recover(&err)
 	start := time.Now()
-	res := Result{Out: cfg.Out}
-	if cfg.Run == "" || cfg.Out == "" || cfg.Model == "" {
-		return res, fmt.Errorf("bundle: need a tune run (--run), the image tower (--model, --weights) and an output file (--out)")
+	res.Out = cfg.Out
+	if cfg.Run == "" || cfg.Out == "" {
+		return res, fmt.Errorf("bundle: need a tune run (--run) and an output file (--out)")
+	}
+	if cfg.BatchSize <= 0 {
+		return res, fmt.Errorf("bundle: --batch-size %d: want a positive number", cfg.BatchSize)
 	}
 	logw := cfg.Log
 	if logw == nil {
@@ -87,52 +100,57 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if be == nil {
 		be = backend.NewCPU()
 	}
-	run, err := readRun(cfg.Run)
+	run, fin, err := readRun(cfg.Run)
 	if err != nil {
 		return res, err
 	}
-	runFP, cachePath, err := runFingerprint(run, cfg)
+	cache := openRunCache(run, cfg)
+	runFP, from, err := tunedFingerprint(run, fin, cfg, cache)
 	if err != nil {
 		return res, err
 	}
-	tower, fp, err := openTower(be, cfg.Model, cfg.Weights)
+	it, err := openTower(be, cfg, fin, cache)
 	if err != nil {
 		return res, err
 	}
-	defer tower.Free()
-	if fp != runFP {
-		return res, fmt.Errorf("bundle: image tower %s with weights %s has fingerprint %s, but run %s was tuned on cache %s made by %s: give the --model and --weights that made the cache",
-			cfg.Model, cfg.Weights, fp, cfg.Run, cachePath, runFP)
+	defer it.t.Free()
+	if it.fingerprint != runFP {
+		return res, fmt.Errorf("bundle: image tower %s with weights %s has fingerprint %s, but run %s was tuned against %s (%s): give the --model and --weights that made the cache",
+			it.model, it.weights, it.fingerprint, cfg.Run, runFP, from)
 	}
-	res.Fingerprint = fp
+	res.Fingerprint, res.Family = it.fingerprint, it.t.Family()
+	fmt.Fprintf(logw, "bundle: image tower %s %s (%s), fingerprint %s\n", it.t.Family(), it.model, it.weights, it.fingerprint)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 
-	text, err := loadText(be, cfg, run, logw)
+	text, err := loadText(be, cfg, run, fin, logw)
 	if err != nil {
 		return res, err
 	}
-	cls, err := classEmbeddings(ctx, text, logw, cfg.Quiet)
+	cls, err := classEmbeddings(ctx, text, cfg.BatchSize, logw, cfg.Quiet)
 	if err != nil {
 		return res, err
 	}
-	head, err := readHead(text.dir, tower.EmbedDim(), text.cfg.EmbedDim)
+	D := it.t.Dim()
+	head, err := readHead(fin.ImageHead, D, text.cfg.EmbedDim)
 	if err != nil {
 		return res, err
 	}
-	if head == nil && tower.EmbedDim() != text.cfg.EmbedDim {
-		return res, fmt.Errorf("bundle: the image tower embeds to %d, the text tower of %s to %d", tower.EmbedDim(), cfg.Run, text.cfg.EmbedDim)
+	if head == nil && D != text.cfg.EmbedDim {
+		return res, fmt.Errorf("bundle: the image tower embeds to %d, the text tower of %s to %d", D, cfg.Run, text.cfg.EmbedDim)
 	}
 
-	meta := Meta{Version: Version, Fingerprint: fp, Templates: text.templates,
-		Source: Source{Run: cfg.Run, TextWeights: text.weights, TextModel: text.cfgName, Cache: cachePath,
-			Weights: cfg.Weights, Model: cfg.Model, Vocab: text.vocab, Templates: cfg.Templates,
+	meta := Meta{Templates: text.templates,
+		Source: Source{Run: cfg.Run, TextWeights: fin.Weights, TextModel: text.cfgName, Cache: cache.path,
+			Weights: it.weights, Model: it.model, Vocab: tokenizer.Source(text.vocab), Templates: cfg.Templates,
 			Created: time.Now().UTC().Format(time.RFC3339)}}
 	for _, c := range text.classes {
 		meta.Classes = append(meta.Classes, ClassFrom(c))
 	}
-	if err := Write(cfg.Out, tower, cls, text.logit, meta, head...); err != nil {
+	saved := it.t.Save()
+	saved.Fingerprint = it.fingerprint
+	if err := Write(cfg.Out, saved, cls, text.logit, meta, head...); err != nil {
 		return res, err
 	}
 	if fi, err := os.Stat(cfg.Out); err == nil {
@@ -144,20 +162,30 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// Write stores a bundle at path, atomically: the tower's tensors, the class
-// embeddings (K,E) in meta.Classes' order, the logit scale and any extra
-// tensors (the image head), with meta (its tower and preprocessing fields
-// are taken from tower). Run uses it; tests build bundles with it directly.
-func Write(path string, tower Tower, classEmb []float32, logitScale float32, meta Meta, extra ...safetensors.Tensor) error {
+// Write stores a bundle at path, atomically: the saved tower's tensors, the
+// class embeddings (K,E) in meta.Classes' order, the logit scale and any
+// extra tensors (the image head), with meta; its tower, preprocessing and
+// fingerprint fields are taken from the saved tower (whose fingerprint must
+// be the cache's the text tower was tuned on). Run uses it; tests build
+// bundles with it directly.
+func Write(path string, tw tower.Saved, classEmb []float32, logitScale float32, meta Meta, extra ...safetensors.Tensor) error {
 	K := len(meta.Classes)
 	if K == 0 || len(classEmb) == 0 || len(classEmb)%K != 0 {
 		return fmt.Errorf("bundle: %d class-embedding values for %d classes", len(classEmb), K)
 	}
-	ts, err := tower.Tensors()
+	tc, err := tower.ParseConfig(tw.Family, tw.Config)
 	if err != nil {
 		return fmt.Errorf("bundle: image tower: %w", err)
 	}
-	meta.Version, meta.Tower, meta.ModelConfig, meta.Preprocess = Version, tower.Family(), tower.Config(), describe(tower)
+	if tw.Fingerprint == "" {
+		return fmt.Errorf("bundle: image tower has no fingerprint")
+	}
+	meta.Version, meta.Tower, meta.ModelConfig, meta.Pool = Version, tw.Family, tw.Config, tw.Pool
+	meta.Fingerprint, meta.Preprocess = tw.Fingerprint, describe(fieldPreprocessor(tc.Preprocessor()))
+	ts := make([]safetensors.Tensor, 0, len(tw.Tensors)+2+len(extra))
+	for _, t := range tw.Tensors {
+		ts = append(ts, safetensors.F32(t.Name, t.Shape, t.Data))
+	}
 	ts = append(ts, safetensors.F32(TensorClassEmbeddings, []int{K, len(classEmb) / K}, classEmb),
 		safetensors.F32(TensorLogitScale, []int{}, []float32{logitScale}))
 	ts = append(ts, extra...)
@@ -174,65 +202,55 @@ func Write(path string, tower Tower, classEmb []float32, logitScale float32, met
 	return nil
 }
 
-// describe is the metadata's account of the tower's preprocessing.
-func describe(t Tower) Preprocess {
-	p := t.Preprocessor()
-	return Preprocess{Size: p.Size, Mean: p.Mean, Std: p.Std, Resize: "shortest side to size, Pillow's antialiased bicubic",
-		Crop: "center", EXIF: p.ApplyEXIF, Describe: imageproc.Describe(p)}
+// describe is the metadata's account of the preprocessing.
+func describe(p imageproc.Preprocessor) Preprocess {
+	resize := p.Resize
+	if resize == 0 {
+		resize = p.Size
+	}
+	return Preprocess{Size: p.Size, Mean: p.Mean, Std: p.Std,
+		Resize: fmt.Sprintf("shortest side to %d, Pillow's antialiased bicubic", resize),
+		Crop:   "center", EXIF: p.ApplyEXIF, Describe: imageproc.Describe(p)}
 }
 
-// readRun reads a tune run folder's config.json (tune.Config, as tune writes it).
-func readRun(dir string) (tune.Config, error) {
+// readRun reads a tune run folder's config.json (tune.Config, as tune
+// writes it) and opens its final/ in either form.
+func readRun(dir string) (tune.Config, tune.Final, error) {
 	var c tune.Config
 	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
-		return c, fmt.Errorf("bundle: --run %s is not a tune run folder: %w", dir, err)
+		return c, tune.Final{}, fmt.Errorf("bundle: --run %s is not a tune run folder: %w", dir, err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("bundle: --run %s: config.json: %w", dir, err)
+		return c, tune.Final{}, fmt.Errorf("bundle: --run %s: config.json: %w", dir, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "final")); err != nil {
-		return c, fmt.Errorf("bundle: --run %s has no final/ text tower (is the run finished? `litcache tune --resume` completes it)", dir)
+		return c, tune.Final{}, fmt.Errorf("bundle: --run %s has no final/ text tower (is the run finished? `litcache tune --resume` completes it)", dir)
 	}
-	return c, nil
-}
-
-// runFingerprint is the fingerprint of the cache the run was tuned on: the
-// one the run was told to expect, else the manifest's of its training cache.
-func runFingerprint(run tune.Config, cfg Config) (fp, cache string, err error) {
-	cache = cfg.Cache
-	if cache == "" {
-		cache = run.Cache // as tune was given it: relative to where tune ran
-	}
-	if run.ExpectFingerprint != "" && cfg.Cache == "" {
-		return run.ExpectFingerprint, cache, nil
-	}
-	m, err := store.ReadManifest(cache)
+	fin, err := tune.OpenFinal(dir)
 	if err != nil {
-		return "", cache, fmt.Errorf("bundle: the cache run %s was tuned on: %w (give its current place with --cache)", cfg.Run, err)
+		return c, fin, fmt.Errorf("bundle: --run %s: %w", dir, err)
 	}
-	return m.Fingerprint, cache, nil
+	return c, fin, nil
 }
 
 // textSide is what the class embeddings are made from.
 type textSide struct {
-	dir, weights, cfgName, vocab string
-	cfg                          clip.Config
-	tower                        *clip.TextTower
-	tok                          *tokenizer.Tokenizer
-	classes                      []inat.Class
-	templates                    []string
-	context                      int
-	logit                        float32
+	cfgName, vocab string
+	cfg            clip.Config
+	tower          *clip.TextTower
+	tok            *tokenizer.Tokenizer
+	classes        []inat.Class
+	templates      []string
+	context        int
+	logit          float32
 }
 
-func loadText(be backend.Backend, cfg Config, run tune.Config, logw io.Writer) (*textSide, error) {
-	t := &textSide{}
+// loadText loads final/'s text tower (either form holds it) and what its
+// prompts need: the classes, the templates and the run's tokenizer.
+func loadText(be backend.Backend, cfg Config, run tune.Config, fin tune.Final, logw io.Writer) (*textSide, error) {
+	t := &textSide{cfg: fin.Config, cfgName: filepath.Join(fin.Dir, clip.ConfigFileName)}
 	var err error
-	if t.weights, t.cfg, t.cfgName, err = evaluate.ResolveTextTower(cfg.Run, ""); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	t.dir = filepath.Dir(t.weights)
 	classesPath := cfg.Classes
 	if classesPath == "" {
 		classesPath = run.Classes
@@ -247,7 +265,7 @@ func loadText(be backend.Backend, cfg Config, run tune.Config, logw io.Writer) (
 	if t.vocab == "" {
 		t.vocab = run.Vocab
 	}
-	if t.tok, err = loadTokenizer(t.vocab); err != nil {
+	if t.tok, t.vocab, err = loadTokenizer(t.vocab); err != nil {
 		return nil, err
 	}
 	if t.cfg.Text.VocabSize < tokenizer.VocabSize {
@@ -257,43 +275,46 @@ func loadText(be backend.Backend, cfg Config, run tune.Config, logw io.Writer) (
 	if t.context <= 0 {
 		t.context = t.cfg.Text.ContextLength
 	}
-	scale, ok, err := clip.ReadLogitScale(t.weights)
+	scale, ok, err := clip.ReadLogitScale(fin.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("bundle: %s has no logit_scale (tune saves one with the text tower)", t.weights)
+		return nil, fmt.Errorf("bundle: %s has no logit_scale (tune saves one with the text tower)", fin.Weights)
 	}
 	t.logit = scale
-	fmt.Fprintf(logw, "bundle: text tower %s, %d classes × %d template(s)\n", t.weights, len(t.classes), len(t.templates))
-	if t.tower, err = clip.LoadTextTower(be, t.cfg, t.weights); err != nil {
+	form := "full model"
+	if !fin.Full {
+		form = "text tower alone"
+	}
+	fmt.Fprintf(logw, "bundle: text tower %s (%s), %d classes × %d template(s), vocabulary %s\n",
+		fin.Weights, form, len(t.classes), len(t.templates), tokenizer.Source(t.vocab))
+	if t.tower, err = clip.LoadTextTower(be, t.cfg, fin.Weights); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	return t, nil
 }
 
 // loadTokenizer is the one place the bundle gets its BPE vocabulary: vocab
-// when given, else $LITCACHE_VOCAB, else the default one — CLIP's, which the
-// tokenizer embeds in builds that carry it.
-func loadTokenizer(vocab string) (*tokenizer.Tokenizer, error) {
+// when given (--vocab, else the run's own), else $LITCACHE_VOCAB, else
+// CLIP's, built in. It returns the file read ("" for the built-in one).
+func loadTokenizer(vocab string) (*tokenizer.Tokenizer, string, error) {
 	if vocab == "" {
-		vocab = os.Getenv("LITCACHE_VOCAB")
+		vocab = os.Getenv(tokenizer.EnvVocab)
 	}
-	if vocab == "" {
-		return nil, fmt.Errorf("bundle: no BPE vocabulary: the run records none; give --vocab (CLIP's bpe_simple_vocab_16e6.txt.gz) or set $LITCACHE_VOCAB")
-	}
-	tok, err := tokenizer.Load(vocab)
+	tok, err := tokenizer.Open(vocab)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: --vocab: %w", err)
+		return nil, "", fmt.Errorf("bundle: --vocab: %w", err)
 	}
-	return tok, nil
+	return tok, vocab, nil
 }
 
 // classEmbeddings runs evaluate.ClassEmbeddings (the zero-shot classifier
-// eval and tune score with) over the classes in chunks, for a progress bar.
-func classEmbeddings(ctx context.Context, t *textSide, logw io.Writer, quiet bool) ([]float32, error) {
+// eval and tune score with) over the classes in chunks of about batch
+// prompts, for a progress bar and a bounded text-tower batch.
+func classEmbeddings(ctx context.Context, t *textSide, batch int, logw io.Writer, quiet bool) ([]float32, error) {
 	defer t.tower.Free()
-	chunk := max(1, 256/len(t.templates)) // classes per call: about one text-tower batch
+	chunk := max(1, batch/len(t.templates)) // classes per call
 	bar := progress.New("class embeddings", int64(len(t.classes)), progress.Options{W: progressWriter(logw), Unit: "class", Quiet: quiet})
 	defer bar.Finish()
 	out := make([]float32, 0, len(t.classes)*t.cfg.EmbedDim)
@@ -320,11 +341,10 @@ func progressWriter(w io.Writer) io.Writer {
 	return w
 }
 
-// readHead reads the run's optional image head (tune --image-head), which
-// must map the tower's D to the text tower's E.
-func readHead(dir string, D, E int) ([]safetensors.Tensor, error) {
-	path := filepath.Join(dir, evaluate.ImageHeadFile)
-	if _, err := os.Stat(path); err != nil {
+// readHead reads the run's optional image head (tune --image-head; path ""
+// when it trained none), which must map the tower's D to the text tower's E.
+func readHead(path string, D, E int) ([]safetensors.Tensor, error) {
+	if path == "" {
 		return nil, nil
 	}
 	f, err := safetensors.Open(path)

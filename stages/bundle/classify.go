@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
 )
 
@@ -28,8 +29,10 @@ type Prediction struct {
 // Probabilities runs n preprocessed images (n,3,S,S) through the tower and
 // returns each image's class probabilities (n,K): the softmax of
 // exp(logit_scale) · cosine(image, class), as CLIP's zero-shot classifier
-// (and pybioclip) score.
-func (b *Bundle) Probabilities(pixels []float32, n int) []float32 {
+// (and pybioclip) score. A device error (a GPU op failing) is returned,
+// not raised.
+func (b *Bundle) Probabilities(pixels []float32, n int) (_ []float32, err error) {
+	defer cuda.Recover(&err)
 	emb := b.tower.Encode(pixels, n) // (n,D)
 	D := len(emb) / n
 	be := b.be
@@ -52,7 +55,7 @@ func (b *Bundle) Probabilities(pixels []float32, n int) []float32 {
 	for i := 0; i < n; i++ {
 		softmax(out[i*b.K:(i+1)*b.K], b.scale)
 	}
-	return out
+	return out, nil
 }
 
 // softmax replaces cos (K) by softmax(scale·cos) in place, in float64.

@@ -34,7 +34,7 @@ func TestEachPhotoIsItsClass(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := b.Probabilities(px, 1)
+		p := mustProbs(t, b, px, 1)
 		want := referenceProbs(t, b, f.Path, px)
 		for j := range want {
 			// float32 cosines and softmax against a float64 recomputation: measured ≤ 3e-7.
@@ -80,9 +80,9 @@ func TestBatchEqualsSingles(t *testing.T) {
 			t.Fatal(err)
 		}
 		px = append(px, p...)
-		singles = append(singles, b.Probabilities(p, 1))
+		singles = append(singles, mustProbs(t, b, p, 1))
 	}
-	batch := b.Probabilities(px, len(f.Photos))
+	batch := mustProbs(t, b, px, len(f.Photos))
 	K := len(f.Classes)
 	for i, s := range singles {
 		for j := range s {
@@ -103,7 +103,7 @@ func TestRankSumsSpecies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := b.Probabilities(px, 1)
+	p := mustProbs(t, b, px, 1)
 	cases := []struct {
 		rank string
 		want map[string]float64
@@ -182,4 +182,14 @@ func referenceProbs(t *testing.T, b *bundle.Bundle, path string, px []float32) [
 		logits[k] /= sum
 	}
 	return logits
+}
+
+// mustProbs is b.Probabilities, failing the test on a (device) error.
+func mustProbs(t testing.TB, b *bundle.Bundle, px []float32, n int) []float32 {
+	t.Helper()
+	p, err := b.Probabilities(px, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -12,7 +12,8 @@ import (
 
 // The bundle file (DESIGN.md decision 10) is one safetensors file:
 //
-//	visual.*            the image tower's weights under its family's names (OpenCLIP's for CLIP), float32
+//	(the tower's names)  the image tower's weights under its family's canonical names
+//	                     (tower.Saved: OpenCLIP's visual.* for CLIP, Meta's for DINOv2, torchvision's for Swin), float32
 //	class_embeddings    (K,E) float32: each class's text embedding, L2-normalised (templates averaged)
 //	logit_scale         () float32: the tuned log temperature; logits = exp(logit_scale)·cosine
 //	image_head.weight   (E,D) and image_head.bias (E), only when the run trained one (tune --image-head)
@@ -36,8 +37,9 @@ const (
 const (
 	keyFormat      = "format"
 	keyVersion     = "bundle_version"
-	keyTower       = "tower"        // family: "clip"
-	keyModel       = "model_config" // the tower's config JSON
+	keyTower       = "tower"        // family: "clip", "dinov2", "swin" (internal/tower)
+	keyModel       = "model_config" // the tower's config JSON, the family's canonical form
+	keyPool        = "tower_pool"   // the tower's pooling; absent: the family's default
 	keyPreprocess  = "preprocess"   // Preprocess JSON
 	keyFingerprint = "fingerprint"  // the cache fingerprint the text tower was tuned against
 	keyClasses     = "classes"      // []Class JSON, in the rows' order
@@ -48,12 +50,14 @@ const (
 // Meta is what a bundle's header metadata says.
 type Meta struct {
 	Version int
-	// Tower is the image tower's family; ModelConfig its config JSON.
+	// Tower is the image tower's family; ModelConfig its config JSON; Pool
+	// its pooling ("" = the family's default).
 	Tower       string
 	ModelConfig json.RawMessage
+	Pool        string
 	Preprocess  Preprocess
-	// Fingerprint is the cache fingerprint (image tower + preprocessing) the
-	// run was tuned against; the bundle's tower has it.
+	// Fingerprint is the cache fingerprint (image tower + preprocessing +
+	// pooling) the run was tuned against; the bundle's tower has it.
 	Fingerprint string
 	// Classes are the K classes, in class_embeddings' row order.
 	Classes []Class
@@ -171,6 +175,9 @@ func (m Meta) Encode() (map[string]string, error) {
 	}
 	md := map[string]string{keyFormat: FormatName, keyVersion: strconv.Itoa(Version),
 		keyTower: m.Tower, keyModel: string(m.ModelConfig), keyFingerprint: m.Fingerprint}
+	if m.Pool != "" {
+		md[keyPool] = m.Pool
+	}
 	for k, v := range map[string]any{keyPreprocess: m.Preprocess, keyClasses: m.Classes, keyTemplates: m.Templates, keySource: m.Source} {
 		s, err := js(v)
 		if err != nil {
@@ -200,7 +207,7 @@ func ParseMeta(md map[string]string) (Meta, error) {
 			return m, fmt.Errorf("metadata %q missing", k)
 		}
 	}
-	m.Tower, m.Fingerprint = md[keyTower], md[keyFingerprint]
+	m.Tower, m.Fingerprint, m.Pool = md[keyTower], md[keyFingerprint], md[keyPool]
 	if !json.Valid([]byte(md[keyModel])) {
 		return m, fmt.Errorf("metadata %s is not JSON", keyModel)
 	}

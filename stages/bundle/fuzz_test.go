@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/bundle"
 	"github.com/litcache/litcache/stages/bundle/bundletest"
 )
@@ -18,22 +18,24 @@ import (
 // on 16 px), a seed small enough for the fuzzer to mutate quickly.
 func microBundle(tb testing.TB) []byte {
 	tb.Helper()
-	cfg, err := clip.ParseConfig([]byte(`{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8, "mlp_ratio": 1},
-		"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`))
+	model := filepath.Join(tb.TempDir(), "micro.json")
+	cfg := `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8, "mlp_ratio": 1},
+		"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`
+	if err := os.WriteFile(model, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tw, err := tower.Load(backend.NewCPU(), tower.Spec{Model: model, Weights: "random:1"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m := clip.NewRandomModel(backend.NewCPU(), cfg, 1)
-	defer m.Text.Free()
-	tower := bundle.CLIPTower(m.Vision)
-	defer tower.Free()
+	defer tw.Free()
 	classes := bundletest.Classes()[:3]
 	emb := make([]float32, 3*8)
 	for i := range emb {
 		emb[i] = float32(i%5) / 5
 	}
 	path := filepath.Join(tb.TempDir(), "micro.safetensors")
-	if err := bundle.Write(path, tower, emb, 4, bundle.Meta{Fingerprint: "sha256:x", Classes: classes, Templates: []string{"{}"}}); err != nil {
+	if err := bundle.Write(path, tw.Save(), emb, 4, bundle.Meta{Classes: classes, Templates: []string{"{}"}}); err != nil {
 		tb.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -57,7 +59,7 @@ func FuzzFromBytes(f *testing.F) {
 		}
 		defer b.Close()
 		S := b.InputSize()
-		p := b.Probabilities(make([]float32, 3*S*S), 1)
+		p := mustProbs(t, b, make([]float32, 3*S*S), 1)
 		for _, r := range bundle.Ranks {
 			if b.CheckRank(r) == nil {
 				if _, err := b.Top(p, 5, r); err != nil {

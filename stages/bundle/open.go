@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/tower"
 )
 
 // Bundle is an opened classifier bundle: the image tower, the class
@@ -21,7 +23,7 @@ type Bundle struct {
 	Meta Meta
 
 	be     backend.Backend
-	tower  Tower
+	tower  *Tower
 	pre    imageproc.Preprocessor
 	cls    backend.Tensor // (K,E) class embeddings, L2-normalised
 	headW  backend.Tensor // (E,D) or nil
@@ -61,7 +63,8 @@ func FromBytes(data []byte, be backend.Backend) (*Bundle, error) {
 // reserved are the bundle's own tensors; all others belong to the tower.
 var reserved = []string{TensorClassEmbeddings, TensorLogitScale, TensorHeadWeight, TensorHeadBias}
 
-func load(f *safetensors.File, label string, be backend.Backend) (*Bundle, error) {
+func load(f *safetensors.File, label string, be backend.Backend) (_ *Bundle, err error) {
+	defer cuda.Recover(&err) // a device failing while the weights go onto it
 	if be == nil {
 		be = backend.NewCPU()
 	}
@@ -92,14 +95,20 @@ func load(f *safetensors.File, label string, be backend.Backend) (*Bundle, error
 	}
 	b.E = info.Shape[1]
 
-	if b.tower, err = loadTower(be, meta.Tower, meta.ModelConfig, towerSource{f}, label); err != nil {
-		return nil, err
+	if _, err := tower.ParseConfig(meta.Tower, meta.ModelConfig); err != nil {
+		return nil, fmt.Errorf("bundle %s: metadata %s: %w", label, keyModel, err)
 	}
+	saved := tower.Saved{Family: meta.Tower, Config: meta.ModelConfig, Pool: meta.Pool, Fingerprint: meta.Fingerprint}
+	t, err := tower.RebuildFrom(be, saved, towerSource{f})
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", label, err)
+	}
+	b.tower = TowerOf(t)
 	b.pre = b.tower.Preprocessor()
 	if meta.Preprocess.Size != b.pre.Size {
 		return nil, fmt.Errorf("bundle %s: preprocess size %d, but the tower takes %d px", label, meta.Preprocess.Size, b.pre.Size)
 	}
-	D := b.tower.EmbedDim()
+	D := b.tower.Dim()
 	if err := b.loadHead(f, D); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", label, err)
 	}
@@ -178,7 +187,7 @@ func (b *Bundle) InputSize() int { return b.pre.Size }
 func (b *Bundle) LogitScale() float32 { return b.logit }
 
 // Tower is the bundle's image tower.
-func (b *Bundle) Tower() Tower { return b.tower }
+func (b *Bundle) Tower() *Tower { return b.tower }
 
 // towerSource shows the tower only its own tensors.
 type towerSource struct{ f *safetensors.File }

@@ -68,6 +68,7 @@ func TestOpenRejects(t *testing.T) {
 			md["preprocess"] = strings.Replace(md["preprocess"], `"size":16`, `"size":99999`, 1)
 		}, "input size"},
 		{"bad model config", func(_ map[string]safetensors.Tensor, md map[string]string) { md["model_config"] = `{"embed_dim": -1}` }, "model_config"},
+		{"pooling the family lacks", func(_ map[string]safetensors.Tensor, md map[string]string) { md["tower_pool"] = "mean" }, `not "mean"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

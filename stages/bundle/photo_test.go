@@ -68,7 +68,7 @@ func TestEXIFOrientationHonoured(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b.Probabilities(px, 1)
+		return mustProbs(t, b, px, 1)
 	}
 	want := probs(bundletest.RotatedPNG(t, upright, false)) // sideways, no tag
 	plain := probs(encodePNG(t, upright))

@@ -53,7 +53,8 @@ type Stats struct {
 }
 
 // ComputeStats counts classes, captions and (when cfg has images) images;
-// with vocab (CLIP's bpe_simple_vocab_16e6.txt.gz) it tokenizes every caption.
+// and it tokenizes every caption with the vocabulary file vocab ("" = CLIP's
+// built-in bpe_simple_vocab_16e6.txt.gz) for the token-length histogram.
 func ComputeStats(cfg Config, vocab string) (*Stats, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
@@ -99,19 +100,17 @@ func ComputeStats(cfg Config, vocab string) (*Stats, error) {
 			st.MaxPerClass = max(st.MaxPerClass, n)
 		}
 	}
-	if vocab != "" {
-		tok, err := tokenizer.Load(vocab)
-		if err != nil {
-			return nil, fmt.Errorf("caption: --vocab: %w", err)
-		}
-		st.TokenHist = map[int]int{}
-		for _, c := range caps {
-			n := len(tok.Encode(c)) + 2 // start and end of text
-			st.TokenHist[n]++
-			st.MaxTokens = max(st.MaxTokens, n)
-			if n > tokenizer.DefaultContext {
-				st.OverContext++
-			}
+	tok, err := tokenizer.Open(vocab)
+	if err != nil {
+		return nil, fmt.Errorf("caption: --vocab: %w", err)
+	}
+	st.TokenHist = map[int]int{}
+	for _, c := range caps {
+		n := len(tok.Encode(c)) + 2 // start and end of text
+		st.TokenHist[n]++
+		st.MaxTokens = max(st.MaxTokens, n)
+		if n > tokenizer.DefaultContext {
+			st.OverContext++
 		}
 	}
 	return st, nil

@@ -25,7 +25,6 @@ import (
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/stages/bundle"
 	"github.com/litcache/litcache/stages/caption"
-	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/extract"
 	"github.com/litcache/litcache/stages/sweep"
@@ -68,7 +67,7 @@ type Config struct {
 }
 
 // DefaultConfig is the demo as `litcache demo` runs it: 24 species, 40 train
-// and 10 val images each, three warm-ups; it takes about a minute on 2 cores.
+// and 10 val images each, three warm-ups (its time is measured in the README).
 func DefaultConfig() Config {
 	return Config{Out: "demo-out", Species: 24, TrainPerSpecies: 40, ValPerSpecies: 10, ImageSize: 64, Seed: 1,
 		ImageSeed: 7, Views: 1, Warmups: []int{5, 40, 120}, Epochs: 10, BatchSize: 64, LR: 3e-3}
@@ -118,7 +117,6 @@ const (
 	cacheDir  = "cache"
 	sweepDir  = "sweep"
 	reportDir = "report"
-	VocabFile = "demo_bpe_vocab.txt.gz"
 	ModelFile = "demo_model.json"
 	// BundleFile is the best run's classifier bundle.
 	BundleFile = "demo.bundle.safetensors"
@@ -210,18 +208,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Chance5 = float64(min(5, len(classes))) / float64(len(classes))
 	stage("caption", t0)
 
-	// ---- 3. tokenizer vocabulary and model config ----
+	// ---- 3. tokenizer and model config ----
 	t0 = time.Now()
-	vocab := filepath.Join(cfg.Out, VocabFile)
-	var texts []string
-	for _, c := range classes {
-		texts = append(texts, c.Caption, evaluate.Subject(c))
-	}
-	fmt.Fprintf(logw, "demo: 3/6 tokenizer: CLIP's BPE vocabulary is not in the repository, so a CLIP-format one is learned from the %d captions → %s (read by the real tokenizer.Load)\n", len(classes), vocab)
-	if err := bpe.WriteVocab(vocab, texts); err != nil {
-		return res, err
-	}
-	tok, err := tokenizer.Load(vocab)
+	tok, err := tokenizer.CLIP()
 	if err != nil {
 		return res, fmt.Errorf("demo: %w", err)
 	}
@@ -233,7 +222,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("demo: embedded model config: %w", err)
 	}
-	stage("vocabulary", t0)
+	longest := 0
+	for _, c := range classes {
+		longest = max(longest, len(tok.Encode(c.Caption))+2) // with start and end of text
+	}
+	// A caption cut by the context would lose its species name, the part
+	// that tells classes apart.
+	if longest > mcfg.Text.ContextLength {
+		return res, fmt.Errorf("demo: a caption takes %d tokens, more than the text tower's context of %d", longest, mcfg.Text.ContextLength)
+	}
+	fmt.Fprintf(logw, "demo: 3/6 tokenizer: CLIP's BPE vocabulary (built in); the longest caption takes %d of the %d context tokens\n",
+		longest, mcfg.Text.ContextLength)
+	stage("tokenizer", t0)
 
 	// ---- 4. extract: random-init image tower once over every image ----
 	t0 = time.Now()
@@ -251,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ec.Views = cfg.Views
 		ec.DType = store.Float32
 		ec.BatchSize = 64
-		ec.Workers = cfg.Workers
+		ec.Threads = cfg.Workers
 		ec.Progress = pbar
 		ec.Log = logw
 		if _, err := extract.Run(ctx, ec); err != nil {
@@ -278,7 +278,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	base := tune.DefaultConfig()
 	base.Cache, base.Split = cache, "train"
 	base.ValCache, base.ValSplit = cache, "val"
-	base.Classes, base.Vocab, base.TextModel = classesPath, vocab, model
+	base.Classes, base.TextModel = classesPath, model
 	base.Epochs, base.BatchSize, base.LR = cfg.Epochs, cfg.BatchSize, cfg.LR
 	base.Seed = uint64(cfg.Seed)
 	base.Log, base.Quiet = logw, cfg.Quiet
@@ -323,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Baseline = MemberResult{Name: "untuned (random-init text tower)", Top1: sc.Top1Acc(), Top5: sc.Top5Acc()}
 
 	ec := evaluate.DefaultConfig()
-	ec.Cache, ec.Split, ec.Classes, ec.Vocab = cache, "val", classesPath, vocab
+	ec.Cache, ec.Split, ec.Classes = cache, "val", classesPath
 	ec.Text = res.Members[best].Dir
 	ec.Out = filepath.Join(cfg.Out, reportDir)
 	ec.Title = fmt.Sprintf("litcache demo: zero-shot evaluation of %s (best warm-up)", res.Best)
@@ -333,15 +333,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("demo: %w", err)
 	}
 	res.ReportDir = ec.Out
+	stage("eval", t0)
+
+	// ---- the best run's classifier bundle, for predict and serve ----
+	t0 = time.Now()
 	bc := bundle.DefaultConfig()
-	bc.Run, bc.Model, bc.Weights = res.Members[best].Dir, model, clip.RandomWeights(cfg.ImageSeed)
-	bc.Classes, bc.Vocab, bc.Out = classesPath, vocab, filepath.Join(cfg.Out, BundleFile)
+	// No --model/--weights: the image tower is the run's own (final/ is a
+	// full model), checked against the fingerprint it was tuned with.
+	bc.Run, bc.Classes, bc.Out = res.Members[best].Dir, classesPath, filepath.Join(cfg.Out, BundleFile)
 	bc.Backend, bc.Log, bc.Quiet = be, logw, cfg.Quiet
 	if _, err := bundle.Run(ctx, bc); err != nil {
 		return res, fmt.Errorf("demo: %w", err)
 	}
 	res.Bundle = bc.Out
-	stage("eval", t0)
+	stage("bundle", t0)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

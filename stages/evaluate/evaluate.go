@@ -27,8 +27,9 @@ import (
 
 // Config is one evaluation.
 type Config struct {
-	// Cache is the image-embedding cache; Split picks its rows ("" = the
-	// cache's only split, else "val" when present; see ResolveSplit).
+	// Cache is the image-embedding cache; Split picks its rows by the rule
+	// of every reader, store.SelectSplit in the role store.SplitVal ("" = the
+	// cache's only split, else "val").
 	Cache string
 	Split string
 	// ExpectFingerprint, when set, refuses a cache made by another image tower.
@@ -37,13 +38,15 @@ type Config struct {
 	// whether or not the cache holds images of each).
 	Classes string
 	// Text is the text tower: a tune run folder (its final/), a checkpoint
-	// folder (open_clip_model.safetensors + open_clip_config.json), or a
-	// weights file (OpenCLIP or HF names, e.g. a pretrained CLIP).
+	// folder (open_clip_model.safetensors + open_clip_config.json), a
+	// weights file (OpenCLIP or HF names, e.g. a pretrained CLIP), or
+	// random:SEED (a random-init tower of TextModel, the untuned baseline).
 	Text string
 	// TextModel is the model config (built-in name or JSON); "" reads
 	// open_clip_config.json beside the weights.
 	TextModel string
-	// Vocab is the CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
+	// Vocab is the BPE vocabulary file; "" = CLIP's
+	// bpe_simple_vocab_16e6.txt.gz, built in.
 	Vocab string
 	// ContextLen is the token context; 0 = the text config's context_length.
 	ContextLen int
@@ -137,10 +140,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("evaluate: no classes file (--classes)")
 	}
 	if cfg.Text == "" {
-		return res, fmt.Errorf("evaluate: no text tower (--text)")
-	}
-	if cfg.Vocab == "" {
-		return res, fmt.Errorf("evaluate: no tokenizer vocabulary (--vocab)")
+		return res, fmt.Errorf("evaluate: no text tower (--weights)")
 	}
 	if cfg.TopK <= 0 {
 		cfg.TopK = 5
@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
-	tok, err := tokenizer.Load(cfg.Vocab)
+	tok, err := tokenizer.Open(cfg.Vocab)
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
@@ -184,9 +184,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if mcfg.Text.VocabSize < tokenizer.VocabSize {
 		return res, fmt.Errorf("evaluate: text model %s has a vocabulary of %d tokens, the CLIP tokenizer needs %d", cfgName, mcfg.Text.VocabSize, tokenizer.VocabSize)
 	}
-	text, err := clip.LoadTextTower(be, mcfg, weights)
+	text, err := loadTextTower(be, mcfg, weights)
 	if err != nil {
-		return res, fmt.Errorf("evaluate: %w", err)
+		return res, err
 	}
 	defer text.Free()
 	contextLen := cfg.ContextLen
@@ -196,6 +196,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	img, labels, rd, err := loadImages(cfg.Cache, cfg.Split, cfg.ExpectFingerprint)
 	if err != nil {
+		return res, err
+	}
+	if err := checkTunedAgainst(weights, cfg.Cache, rd.fingerprint); err != nil {
 		return res, err
 	}
 	res.Split, res.ImageTower = rd.split, rd.model
@@ -243,12 +246,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// ResolveTextTower finds the weights file and model config of a --text value:
-// a run folder (uses final/), a checkpoint folder, or a weights file; the
+// ResolveTextTower finds the weights file and model config of a --weights
+// value: a run folder (uses final/), a checkpoint folder, a weights file, or
+// random:SEED (clip.ParseRandomWeights; weights is then text itself); the
 // config is textModel when given, else open_clip_config.json (or an HF
 // config.json) beside the weights.
 func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, cfgName string, err error) {
 	weights = text
+	if _, ok, err := clip.ParseRandomWeights(text); ok {
+		if err != nil {
+			return "", cfg, "", fmt.Errorf("evaluate: --weights: %w", err)
+		}
+		if textModel == "" {
+			return "", cfg, "", fmt.Errorf("evaluate: --weights %s: a random tower needs its config (--model)", text)
+		}
+		if cfg, err = clip.LoadConfig(textModel); err != nil {
+			return "", cfg, "", fmt.Errorf("evaluate: text model %s: %w", textModel, err)
+		}
+		return text, cfg, textModel, nil
+	}
 	fi, err := os.Stat(text)
 	if err != nil {
 		return "", cfg, "", fmt.Errorf("evaluate: text tower: %w", err)
@@ -284,7 +300,7 @@ func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, 
 			}
 		}
 		if cfgName == "" {
-			return "", cfg, "", fmt.Errorf("evaluate: text tower %s: no open_clip_config.json beside it; name the model config with --text-model (one of %s, or a JSON file)",
+			return "", cfg, "", fmt.Errorf("evaluate: text tower %s: no open_clip_config.json beside it; name the model config with --model (one of %s, or a JSON file)",
 				weights, strings.Join(clip.BuiltinNames(), ", "))
 		}
 	}
@@ -295,40 +311,46 @@ func ResolveTextTower(text, textModel string) (weights string, cfg clip.Config, 
 	return weights, cfg, cfgName, nil
 }
 
-// cacheInfo describes the rows loadImages read.
-type cacheInfo struct {
-	split, model string
-	dim          int
+// loadTextTower reads the tower's weights, or draws a random one for random:SEED.
+func loadTextTower(be backend.Backend, mcfg clip.Config, weights string) (*clip.TextTower, error) {
+	if seed, ok, _ := clip.ParseRandomWeights(weights); ok {
+		return clip.NewRandomTextTower(be, mcfg, seed), nil
+	}
+	text, err := clip.LoadTextTower(be, mcfg, weights)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	return text, nil
 }
 
-// ResolveSplit picks the split to evaluate among a cache's splits: want when
-// set (it must exist); else the only split; else "val".
-func ResolveSplit(have []string, want string) (string, error) {
-	sort.Strings(have)
-	if want != "" {
-		for _, h := range have {
-			if h == want {
-				return want, nil
-			}
-		}
-		return "", fmt.Errorf("evaluate: the cache has no split %q (it has: %s)", want, strings.Join(have, ", "))
+// checkTunedAgainst refuses a full model that tune assembled (its metadata
+// names the cache fingerprint of its image tower) on a cache made by another
+// tower: its text tower learned that tower's embeddings, and scores on any
+// other's mean nothing. A text tower alone, a pretrained file and random:SEED
+// carry no such record and are not checked.
+func checkTunedAgainst(weights, cache, cacheFingerprint string) error {
+	if _, random, _ := clip.ParseRandomWeights(weights); random {
+		return nil
 	}
-	switch {
-	case len(have) == 1:
-		return have[0], nil
-	case len(have) == 0:
-		return "", fmt.Errorf("evaluate: the cache has no finished part")
+	c, err := clip.ReadContents(weights)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
 	}
-	for _, h := range have {
-		if h == "val" {
-			return "val", nil
-		}
+	if fp := c.Metadata[clip.MetaImageFingerprint]; fp != "" && fp != cacheFingerprint {
+		return fmt.Errorf("evaluate: %s was tuned against image tower %s (the one it holds), but cache %s was made by %s: evaluate it on a cache of its own tower",
+			weights, fp, cache, cacheFingerprint)
 	}
-	return "", fmt.Errorf("evaluate: the cache has several splits (%s): choose one with --split", strings.Join(have, ", "))
+	return nil
+}
+
+// cacheInfo describes the rows loadImages read.
+type cacheInfo struct {
+	split, model, fingerprint string
+	dim                       int
 }
 
 // loadImages reads view 0 of every row of the chosen split into img (N,E),
-// L2-normalised, with the labels (N).
+// as stored (applyImageHead normalises them), with the labels (N).
 func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, error) {
 	var info cacheInfo
 	r, err := store.Open(dir, store.ReadOptions{ExpectFingerprint: fingerprint})
@@ -337,17 +359,9 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 	}
 	defer r.Close()
 	m := r.Manifest()
-	info.model, info.dim = m.Model, m.Dim
-	seen := map[string]bool{}
-	var have []string
-	for _, p := range r.Parts() {
-		if !seen[p.Split] {
-			seen[p.Split] = true
-			have = append(have, p.Split)
-		}
-	}
-	if info.split, err = ResolveSplit(have, split); err != nil {
-		return nil, nil, info, fmt.Errorf("%w (cache %s)", err, dir)
+	info.model, info.dim, info.fingerprint = m.Model, m.Dim, m.Fingerprint
+	if info.split, err = r.SelectSplit(split, store.SplitVal); err != nil {
+		return nil, nil, info, fmt.Errorf("evaluate: %w", err)
 	}
 	parts := r.Split(info.split)
 	n := 0
@@ -376,7 +390,6 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 			i++
 		}
 	}
-	NormalizeRows(img, n, D)
 	return img, labels, info, nil
 }
 
@@ -384,12 +397,15 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 // --image-head` saves beside the tuned text tower.
 const ImageHeadFile = "image_head.safetensors"
 
-// applyImageHead maps the n×dim cached embeddings through the linear head in
-// path (image_head.weight (E,dim), image_head.bias (E)) and renormalises them,
-// as tune does before its loss. Without the file the embeddings are returned
-// unchanged.
+// applyImageHead maps the n×dim cached embeddings, as stored, through the
+// linear head in path (image_head.weight (E,dim), image_head.bias (E)) and
+// L2-normalises the result, as tune does before its loss and in its per-epoch
+// zero-shot (the head sees the raw rows: on a cache extracted with
+// --no-normalize, normalising first would score other features than those
+// trained on). Without the file the embeddings are only L2-normalised, in place.
 func applyImageHead(be backend.Backend, path string, img []float32, n, dim int) ([]float32, int, error) {
 	if _, err := os.Stat(path); err != nil {
+		NormalizeRows(img, n, dim)
 		return img, dim, nil
 	}
 	f, err := safetensors.Open(path)

@@ -10,7 +10,8 @@ import (
 )
 
 // TestApplyImageHead: a tuned run's image head (tune --image-head) is applied
-// to the cached embeddings before scoring, then renormalised; no file, no change.
+// to the cached embeddings as stored, then the result L2-normalised; without
+// a file the embeddings are only normalised, in place.
 func TestApplyImageHead(t *testing.T) {
 	be := backend.NewCPU()
 	img := []float32{3, 4, 0, 1} // two 2-d rows
@@ -19,6 +20,10 @@ func TestApplyImageHead(t *testing.T) {
 	if err != nil || dim != 2 || &got[0] != &img[0] {
 		t.Fatalf("without a head file: %v, dim %d, copied %v", err, dim, &got[0] != &img[0])
 	}
+	if want := []float32{0.6, 0.8, 0, 1}; math.Abs(float64(got[0]-want[0])) > 1e-6 || math.Abs(float64(got[1]-want[1])) > 1e-6 || got[2] != 0 || got[3] != 1 {
+		t.Fatalf("without a head file: %v, want the rows normalised %v", got, want)
+	}
+	img = []float32{3, 4, 0, 1}
 	// head: 2 → 3, y = (x0, x1, x0+x1) + (0, 0, 1)
 	p := filepath.Join(dir, ImageHeadFile)
 	if err := safetensors.Write(p, []safetensors.Tensor{

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/testutil"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/stages/demo/bpe"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/store"
 )
@@ -55,16 +55,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), be: backend.NewCPU()}
 	classes := testClasses()
-	var caps []string
-	for _, c := range classes {
-		caps = append(caps, c.Caption, evaluate.Subject(c))
-	}
-	f.vocab = filepath.Join(f.dir, "vocab.txt.gz")
-	if err := bpe.WriteVocab(f.vocab, caps); err != nil {
-		t.Fatal(err)
-	}
 	var err error
-	if f.tok, err = tokenizer.Load(f.vocab); err != nil {
+	if f.tok, err = tokenizer.Open(f.vocab); err != nil { // "": CLIP's built-in vocabulary
 		t.Fatal(err)
 	}
 	f.classes = filepath.Join(f.dir, "classes.json")
@@ -132,6 +124,12 @@ func TestClassEmbeddingsMatchPlainEncoding(t *testing.T) {
 	if _, err := evaluate.ClassEmbeddings(f.text, f.tok, classes, []string{"{nope}"}, ctx); err == nil {
 		t.Fatal("a bad template was accepted")
 	}
+}
+
+// base0 is cfg evaluating the text tower in run.
+func base0(cfg evaluate.Config, run string) evaluate.Config {
+	cfg.Text = run
+	return cfg
 }
 
 // writeCache stores, for each class, a few images whose embedding is the
@@ -232,14 +230,73 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	// random:SEED is the random-init tower of that seed: the same scores as
+	// the saved run, whose tower is clip.NewRandomTextTower(seed 3).
+	t.Run("random weights", func(t *testing.T) {
+		cfg := base
+		cfg.Text = "random:3"
+		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
+			t.Fatalf("err %v, want one asking for --model", err)
+		}
+		cfg.TextModel = f.model
+		got, err := evaluate.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Text, cfg.TextModel = filepath.Join(f.dir, "run"), ""
+		want, err := evaluate.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Top1 != want.Top1 || got.Top5 != want.Top5 || got.Images != want.Images || !reflect.DeepEqual(got.Ranks, want.Ranks) {
+			t.Fatalf("random:3 scores top-1 %v top-5 %v, the saved seed-3 tower %v %v", got.Top1, got.Top5, want.Top1, want.Top5)
+		}
+	})
+
+	// A full model (tune's default final/: image tower + tuned text tower)
+	// scores as its text tower alone does; one whose image tower made other
+	// caches is refused.
+	t.Run("full model", func(t *testing.T) {
+		want, err := evaluate.Run(context.Background(), base0(base, filepath.Join(f.dir, "run")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		be := backend.NewCPU()
+		for _, tc := range []struct{ fingerprint, err string }{{"test", ""}, {"", ""}, {"sha256:another-tower", "another-tower"}} {
+			dir := filepath.Join(f.dir, "full-"+strings.TrimPrefix(tc.fingerprint, "sha256:"), "final")
+			os.MkdirAll(dir, 0o755)
+			m := &clip.Model{Config: f.cfg, Vision: clip.NewRandomVisionTower(be, f.cfg, 1), Text: f.text, LogitScale: 2}
+			meta := map[string]string{}
+			if tc.fingerprint != "" {
+				meta[clip.MetaImageFingerprint] = tc.fingerprint
+			}
+			if err := clip.SaveModelMeta(filepath.Join(dir, "open_clip_model.safetensors"), m, clip.OpenCLIP, meta); err != nil {
+				t.Fatal(err)
+			}
+			got, err := evaluate.Run(context.Background(), base0(base, filepath.Dir(dir)))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("fingerprint %q: err %v, want a refusal naming %q", tc.fingerprint, err, tc.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Top1 != want.Top1 || got.Top5 != want.Top5 || !reflect.DeepEqual(got.Ranks, want.Ranks) {
+				t.Fatalf("full model scores %v/%v, its text tower alone %v/%v", got.Top1, got.Top5, want.Top1, want.Top5)
+			}
+		}
+	})
+
 	t.Run("weights file needs a config", func(t *testing.T) {
 		loose := filepath.Join(f.dir, "loose.safetensors")
 		data, _ := os.ReadFile(final)
 		os.WriteFile(loose, data, 0o644)
 		cfg := base
 		cfg.Text = loose
-		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--text-model") {
-			t.Fatalf("err %v, want one asking for --text-model", err)
+		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
+			t.Fatalf("err %v, want one asking for --model", err)
 		}
 		cfg.TextModel = f.model
 		cfg.Templates = filepath.Join(f.dir, "templates.txt")
@@ -270,8 +327,8 @@ func TestRun(t *testing.T) {
 		}{
 			{"no cache", func(c *evaluate.Config) { c.Cache = "" }, "--cache"},
 			{"no classes", func(c *evaluate.Config) { c.Classes = "" }, "--classes"},
-			{"no vocab", func(c *evaluate.Config) { c.Vocab = "" }, "--vocab"},
-			{"no text", func(c *evaluate.Config) { c.Text = "" }, "--text"},
+			{"missing vocab", func(c *evaluate.Config) { c.Vocab = filepath.Join(f.dir, "none.txt.gz") }, "none.txt.gz"},
+			{"no text", func(c *evaluate.Config) { c.Text = "" }, "--weights"},
 			{"missing split", func(c *evaluate.Config) { c.Split = "test" }, `no split "test"`},
 			{"wrong fingerprint", func(c *evaluate.Config) { c.ExpectFingerprint = "other" }, "other"},
 			{"bad templates", func(c *evaluate.Config) { c.Templates = filepath.Join(f.dir, "none.txt") }, "none.txt"},
@@ -290,41 +347,11 @@ func TestRun(t *testing.T) {
 	})
 }
 
-func TestResolveSplit(t *testing.T) {
-	cases := []struct {
-		have       []string
-		want, got  string
-		errContain string
-	}{
-		{[]string{"train"}, "", "train", ""},
-		{[]string{"train", "val"}, "", "val", ""},
-		{[]string{"train", "val"}, "train", "train", ""},
-		{[]string{"a", "b"}, "", "", "several splits"},
-		{nil, "", "", "no finished part"},
-		{[]string{"val"}, "test", "", `no split "test"`},
-	}
-	for _, tc := range cases {
-		t.Run(strings.Join(tc.have, ",")+"/"+tc.want, func(t *testing.T) {
-			got, err := evaluate.ResolveSplit(tc.have, tc.want)
-			if tc.errContain != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.errContain) {
-					t.Fatalf("err %v, want %q", err, tc.errContain)
-				}
-				return
-			}
-			if err != nil || got != tc.got {
-				t.Fatalf("got %q %v, want %q", got, err, tc.got)
-			}
-		})
-	}
-}
-
 // TestClassEmbeddingsRealVocab builds the OpenAI-template classifier with
-// CLIP's own vocabulary (../shared/data) and checks it against encoding each
+// CLIP's own (built-in) vocabulary and checks it against encoding each
 // prompt alone at full context.
 func TestClassEmbeddingsRealVocab(t *testing.T) {
-	vocab := testutil.SharedData(t, "clip/bpe_simple_vocab_16e6.txt.gz")
-	tok, err := tokenizer.Load(vocab)
+	tok, err := tokenizer.CLIP()
 	if err != nil {
 		t.Fatal(err)
 	}

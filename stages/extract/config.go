@@ -3,10 +3,11 @@
 // cache (store). LiT locks the image tower (arXiv 2111.07991), so its output
 // for an image never changes: computing it once serves every later run.
 //
-// Pipeline (bounded channels, so memory stays flat whatever the data size):
+// Pipeline (bounded channels, so memory stays flat whatever the data size;
+// each stage in its own file, joined in pipeline.go):
 //
-//	shard reader ──samples──► decode+preprocess pool (all cores) ──pixels──►
-//	    reorder (per shard, sample order) ──batches──► image tower (backend) ──► part writer
+//	reader ──samples──► decode pool (Threads) ──views──► batcher (shard order) ──batches──►
+//	    tower (backend) ──embeddings──► writer (one part per shard)
 //
 // One part per input shard; a shard whose done/ marker exists is skipped, so
 // a killed run resumes where it stopped with nothing lost and nothing twice.
@@ -28,13 +29,17 @@ import (
 type Config struct {
 	// Shards are the input webdataset shards (already expanded).
 	Shards []string
-	// ModelConfig is an OpenCLIP model-config name or JSON path (clip.LoadConfig).
+	// ModelConfig is the image tower: a built-in name of any family or a
+	// config file (tower.Resolve: CLIP, DINOv2, Swin).
 	ModelConfig string
-	// Weights is the OpenCLIP or HF safetensors file; "" means a random
-	// initialisation with Seed (for demos and benchmarks).
+	// Weights is a safetensors file under any of the family's naming
+	// schemes, or "random:SEED"; "" means a random initialisation with Seed
+	// (for demos and benchmarks).
 	Weights string
 	// Seed of the random initialisation when Weights is "".
 	Seed int64
+	// Pool is the tower's pooling ("" = the family's default; tower.Config.Pools).
+	Pool string
 	// Cache is the cache directory (created when absent).
 	Cache string
 	// Split names the split these shards belong to ("train", "val", ...).
@@ -45,8 +50,8 @@ type Config struct {
 	Views int
 	// BatchSize is the number of rows (image views) per tower call.
 	BatchSize int
-	// Workers is the number of decode+preprocess goroutines (0: all cores).
-	Workers int
+	// Threads is the number of decode+preprocess goroutines (0: all cores).
+	Threads int
 	// Worker and NumWorkers split the shards between processes: this one
 	// takes the shards whose index i satisfies i mod NumWorkers == Worker.
 	Worker, NumWorkers int
@@ -67,9 +72,11 @@ type Config struct {
 	Hooks Hooks
 }
 
-// Hooks observe the run; each is called when not nil.
+// Hooks observe the run; each is called when not nil, on the writer's
+// goroutine (so hooks need no locking among themselves).
 type Hooks struct {
-	// AfterBatch runs after the tower embedded batch b (0-based) of a shard.
+	// AfterBatch runs after the writer added the rows of batch b (0-based)
+	// of a shard, before the shard's part is committed.
 	AfterBatch func(shard string, b int)
 	// Part runs inside each part's commit (see store.Hooks).
 	Part store.Hooks
@@ -82,7 +89,7 @@ func DefaultConfig() Config {
 		Split:             "train",
 		Views:             1,
 		BatchSize:         64,
-		Workers:           0,
+		Threads:           0,
 		Worker:            0,
 		NumWorkers:        1,
 		DType:             store.Float16,
@@ -120,8 +127,8 @@ func (c *Config) Validate() error {
 	if c.DType != store.Float16 && c.DType != store.Float32 {
 		return fmt.Errorf("extract: dtype %q: want float16 or float32", c.DType)
 	}
-	if c.Workers <= 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxRejectFraction < 0 || c.MaxRejectFraction > 1 {
 		return fmt.Errorf("extract: max reject fraction %g: want 0..1", c.MaxRejectFraction)

@@ -23,6 +23,7 @@ import (
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 
 	"github.com/litcache/litcache/internal/imageproc/jpegtest"
@@ -66,8 +67,8 @@ func jpegOf(t testing.TB, w, h int, seed uint64) []byte {
 	return b
 }
 
-// sample is the members of a good sample.
-func sample(t testing.TB, key string, label int, seed uint64) []member {
+// goodSample is the members (.jpg, .txt, .cls) of a sample that embeds.
+func goodSample(t testing.TB, key string, label int, seed uint64) []member {
 	return []member{
 		{key + ".jpg", jpegOf(t, 40+int(seed%7)*3, 36, seed)},
 		{key + ".txt", []byte(fmt.Sprintf("a photo of species %d", label))},
@@ -84,7 +85,7 @@ func makeShards(t testing.TB, dir string, n, per int) []string {
 		var ms []member
 		for i := 0; i < per; i++ {
 			key := fmt.Sprintf("s%02d_%04d", s, i)
-			sm := sample(t, key, (s*per+i)%5, uint64(s*1000+i+1))
+			sm := goodSample(t, key, (s*per+i)%5, uint64(s*1000+i+1))
 			if s == 1 && i == 3 {
 				sm[0].data = nil
 			}
@@ -104,7 +105,7 @@ func testConfig(shards []string, cache string) Config {
 	c.ModelConfig = "clip-tiny"
 	c.Seed = 7
 	c.BatchSize = 4
-	c.Workers = 2
+	c.Threads = 2
 	c.Views = 2
 	c.MaxRejectFraction = 0.5
 	c.Progress = progress.Options{Quiet: true}
@@ -174,9 +175,12 @@ func TestExtract(t *testing.T) {
 	if res.Samples != 18 || res.Rejects != 1 || res.Rows != 17*2 || res.Shards != 3 || res.Skipped != 0 {
 		t.Fatalf("result %+v", res)
 	}
-	fp, err := FingerprintFor("clip-tiny", "", 7)
-	if err != nil {
-		t.Fatal(err)
+	// The CLIP fingerprint extract wrote before the tower registry (the
+	// golden value of internal/tower's TestCLIPFingerprintUnchanged):
+	// caches made then stay valid.
+	const fp = "sha256:e3a73f675f80d8460c27765f7c5befde7fae8ba5da5ab459733e15dd6c24f3b8"
+	if res.Fingerprint != fp {
+		t.Fatalf("fingerprint %s, the pre-registry extract wrote %s", res.Fingerprint, fp)
 	}
 	r, err := store.Open(cache, store.ReadOptions{ExpectFingerprint: fp})
 	if err != nil {
@@ -219,7 +223,7 @@ func TestExtract(t *testing.T) {
 		c2 := cfg
 		c2.Seed = 8
 		_, err := Run(context.Background(), c2)
-		fp8, _ := FingerprintFor("clip-tiny", "", 8)
+		fp8, _ := tower.Fingerprint(tower.Spec{Model: "clip-tiny", Weights: "random:8"})
 		if !errors.Is(err, store.ErrFingerprint) || !strings.Contains(err.Error(), fp) || !strings.Contains(err.Error(), fp8) {
 			t.Fatalf("err %v, want a fingerprint refusal naming %s and %s", err, fp, fp8)
 		}
@@ -305,16 +309,16 @@ func TestBadInput(t *testing.T) {
 	}
 	_ = color.Gray{}
 
-	good := sample(t, "good_0", 1, 1)
-	pngAsJPG := sample(t, "png_named_jpg", 2, 2)
+	good := goodSample(t, "good_0", 1, 1)
+	pngAsJPG := goodSample(t, "png_named_jpg", 2, 2)
 	pngAsJPG[0].data = pngBuf.Bytes()
-	grey := sample(t, "greyscale", 3, 3)
+	grey := goodSample(t, "greyscale", 3, 3)
 	grey[0].data = grayBuf.Bytes()
-	cm := sample(t, "cmyk", 4, 4)
+	cm := goodSample(t, "cmyk", 4, 4)
 	cm[0].data = cmyk
-	empty := sample(t, "zero_bytes", 0, 5)
+	empty := goodSample(t, "zero_bytes", 0, 5)
 	empty[0].data = []byte{}
-	garbage := sample(t, "not_an_image", 0, 6)
+	garbage := goodSample(t, "not_an_image", 0, 6)
 	garbage[0].data = []byte("this is text, not a JPEG")
 	var ms []member
 	for _, s := range [][]member{good, pngAsJPG, grey, cm, empty, garbage} {
@@ -325,7 +329,7 @@ func TestBadInput(t *testing.T) {
 	// A shard cut in the middle of its third sample's image.
 	var cutMs []member
 	for i := 0; i < 4; i++ {
-		cutMs = append(cutMs, sample(t, fmt.Sprintf("cut_%d", i), i, uint64(10+i))...)
+		cutMs = append(cutMs, goodSample(t, fmt.Sprintf("cut_%d", i), i, uint64(10+i))...)
 	}
 	full := filepath.Join(dir, "full.tar")
 	writeShard(t, full, cutMs, 0)
@@ -383,10 +387,10 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := sample(t, "truncated_photo", 1, 1)
+		tr := goodSample(t, "truncated_photo", 1, 1)
 		tr[0].data = b
 		p := filepath.Join(dir, "photo-000000.tar")
-		writeShard(t, p, append(sample(t, "ok", 1, 9), tr...), 0)
+		writeShard(t, p, append(goodSample(t, "ok", 1, 9), tr...), 0)
 		c := cfg
 		c.Shards = []string{p}
 		c.Cache = filepath.Join(dir, "photo")

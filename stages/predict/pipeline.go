@@ -17,8 +17,9 @@ import (
 type Classifier interface {
 	// Prepare decodes a photo and preprocesses it: pixels (3,S,S).
 	Prepare(data []byte, lim imageproc.Limits) ([]float32, error)
-	// Probabilities gives n images' class probabilities (n,K).
-	Probabilities(pixels []float32, n int) []float32
+	// Probabilities gives n images' class probabilities (n,K), or the
+	// device error that stopped the tower.
+	Probabilities(pixels []float32, n int) ([]float32, error)
 	// Top is one image's k best predictions at rank.
 	Top(probs []float32, k int, rank string) ([]bundle.Prediction, error)
 }
@@ -146,7 +147,10 @@ func batcher(ctx context.Context, clf Classifier, in <-chan item, out chan<- ite
 		if len(batch) == 0 {
 			return nil
 		}
-		probs := clf.Probabilities(px, len(batch))
+		probs, err := clf.Probabilities(px, len(batch))
+		if err != nil { // the device, not a photo: every later batch would fail too
+			return fmt.Errorf("predict: image tower: %w", err)
+		}
 		K := len(probs) / len(batch)
 		for i, it := range batch {
 			it.row.Predictions, it.row.Err = clf.Top(probs[i*K:(i+1)*K], o.top, o.rank)

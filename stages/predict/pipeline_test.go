@@ -34,6 +34,8 @@ type fake struct {
 	batches  atomic.Int64
 	fail     map[int]bool // numbers whose Prepare fails
 	block    chan struct{}
+	// deviceErr, when set, is what Probabilities fails with (a GPU op failing).
+	deviceErr error
 }
 
 func (f *fake) Prepare(data []byte, _ imageproc.Limits) ([]float32, error) {
@@ -58,9 +60,12 @@ func (f *fake) Prepare(data []byte, _ imageproc.Limits) ([]float32, error) {
 	return []float32{float32(n)}, nil
 }
 
-func (f *fake) Probabilities(px []float32, n int) []float32 {
+func (f *fake) Probabilities(px []float32, n int) ([]float32, error) {
 	if f.block != nil {
 		<-f.block
+	}
+	if f.deviceErr != nil {
+		return nil, f.deviceErr
 	}
 	f.batches.Add(1)
 	for {
@@ -69,7 +74,7 @@ func (f *fake) Probabilities(px []float32, n int) []float32 {
 			break
 		}
 	}
-	return append([]float32(nil), px...) // K = 1: the number itself
+	return append([]float32(nil), px...), nil // K = 1: the number itself
 }
 
 func (f *fake) Top(probs []float32, k int, rank string) ([]bundle.Prediction, error) {
@@ -206,5 +211,20 @@ func TestPipelineCancel(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the run did not stop after cancel")
+	}
+}
+
+// A device error from the tower (a GPU op failing) stops the run with that
+// error: it is no photo's fault, and every later batch would fail too.
+func TestPipelineDeviceErrorStops(t *testing.T) {
+	dir := numberedFiles(t, 40)
+	devErr := errors.New("cuda: cuLaunchKernel: CUDA_ERROR_LAUNCH_FAILED (719)")
+	f := &fake{rng: rand.New(rand.NewPCG(7, 8)), deviceErr: devErr}
+	cfg := predict.DefaultConfig()
+	cfg.Paths, cfg.Format, cfg.Out = []string{dir}, predict.FormatJSON, &rowsOut{f: f}
+	cfg.Progress.Quiet = true
+	_, err := predict.RunWith(context.Background(), cfg, f, 8)
+	if !errors.Is(err, devErr) || !strings.Contains(err.Error(), "image tower") {
+		t.Fatalf("error %v, want the device error", err)
 	}
 }

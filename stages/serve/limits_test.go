@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,8 @@ type gated struct {
 	gate    chan struct{}
 	inside  atomic.Int64
 	entered chan struct{} // one value per Prepare entered
+	// deviceErr, when set, is what Probabilities fails with (a GPU op failing).
+	deviceErr error
 }
 
 func newGated() *gated {
@@ -45,12 +48,15 @@ func (g *gated) Prepare(data []byte, _ imageproc.Limits) ([]float32, error) {
 	return []float32{float32(len(data))}, nil
 }
 
-func (g *gated) Probabilities(px []float32, n int) []float32 {
+func (g *gated) Probabilities(px []float32, n int) ([]float32, error) {
+	if g.deviceErr != nil {
+		return nil, g.deviceErr
+	}
 	out := make([]float32, 2*n)
 	for i := range n {
 		out[2*i], out[2*i+1] = 0.75, 0.25
 	}
-	return out
+	return out, nil
 }
 
 func (g *gated) Top(p []float32, k int, rank string) ([]bundle.Prediction, error) {
@@ -380,5 +386,26 @@ func TestPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 || e["error"] == "" {
 		t.Errorf("GET /missing.js: %d %v", resp.StatusCode, e)
+	}
+}
+
+// A device error from the tower answers the batch's requests with a JSON
+// 500 naming it; the server keeps serving.
+func TestDeviceErrorIs500(t *testing.T) {
+	g := newGated()
+	close(g.gate)
+	g.deviceErr = errors.New("cuda: cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY (2)")
+	ts := gatedServer(t, g, func(*serve.Config) {})
+	a := send(ts.URL)
+	if a.status != 500 || !strings.Contains(a.body, `"error"`) || !strings.Contains(a.body, "CUDA_ERROR_OUT_OF_MEMORY") {
+		t.Fatalf("answer %+v, want a JSON 500 naming the device error", a)
+	}
+	r, err := http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("healthz after the device error: %s", r.Status)
 	}
 }

@@ -204,7 +204,14 @@ func (s *Server) run(batch []*job, px []float32) {
 			}
 		}
 	}()
-	probs := s.clf.Probabilities(px, len(batch))
+	probs, err := s.clf.Probabilities(px, len(batch))
+	if err != nil {
+		s.logf("serve: image tower: %v", err)
+		for _, j := range batch {
+			j.res <- jobResult{err: errorf(http.StatusInternalServerError, "image tower failed: %v", err)}
+		}
+		return
+	}
 	s.metrics.batch(len(batch))
 	K := len(probs) / len(batch)
 	for i, j := range batch {

@@ -17,8 +17,9 @@ import (
 type Classifier interface {
 	// Prepare decodes a photo and preprocesses it: pixels (3,S,S).
 	Prepare(data []byte, lim imageproc.Limits) ([]float32, error)
-	// Probabilities gives n images' class probabilities (n,K).
-	Probabilities(pixels []float32, n int) []float32
+	// Probabilities gives n images' class probabilities (n,K), or the
+	// device error that stopped the tower.
+	Probabilities(pixels []float32, n int) ([]float32, error)
 	// Top is one image's k best predictions at rank.
 	Top(probs []float32, k int, rank string) ([]bundle.Prediction, error)
 	// CheckRank says whether Top accepts rank.

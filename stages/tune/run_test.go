@@ -16,6 +16,7 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
+	registry "github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -78,6 +79,20 @@ type testWorld struct {
 
 func newTestWorld(t *testing.T) *testWorld {
 	t.Helper()
+	return newTestWorldSized(t, 5, 40, 15)
+}
+
+// worldImageSeed is the seed of the test caches' recorded image tower.
+const worldImageSeed = 3
+
+// worldSpecies name the synthetic classes; newTestWorldSized takes the first k.
+var worldSpecies = []string{"Junco hyemalis", "Turdus migratorius", "Quercus alba", "Amanita muscaria", "Danaus plexippus",
+	"Apis mellifera", "Bufo bufo", "Acer rubrum", "Vulpes vulpes", "Pieris rapae"}
+
+// newTestWorldSized is newTestWorld with k classes (at most 10), nTrain
+// training and nVal val images, the classes taking turns.
+func newTestWorldSized(t *testing.T, k, nTrain, nVal int) *testWorld {
+	t.Helper()
 	dir := t.TempDir()
 	w := &testWorld{dir: dir, cache: filepath.Join(dir, "cache"), val: filepath.Join(dir, "val"),
 		classes: filepath.Join(dir, "classes.json"), model: filepath.Join(dir, "model.json")}
@@ -85,7 +100,7 @@ func newTestWorld(t *testing.T) *testWorld {
 	if err := os.WriteFile(w.model, []byte(tinyModel), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"Junco hyemalis", "Turdus migratorius", "Quercus alba", "Amanita muscaria", "Danaus plexippus"}
+	names := worldSpecies[:k]
 	var classes []inat.Class
 	for k, n := range names {
 		classes = append(classes, inat.Class{ID: 100 + k, Name: n, Caption: "A photo of the " + n})
@@ -103,9 +118,21 @@ func newTestWorld(t *testing.T) *testWorld {
 		}
 	}
 	w.classList = classes
+	// The caches record a random image tower of tinyModel, as extract would
+	// (the rows are synthetic, not its output): tune copies it into final/.
+	tinyCfg, err := clip.ParseConfig([]byte(tinyModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tower := &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed)}
+	fp, err := registryFingerprint(tinyCfg, tower.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
 	write := func(dir, split string, n, views int) *MemSource {
 		mem := &MemSource{D: D, V: views}
-		c, err := store.Create(dir, store.Manifest{Fingerprint: "synthetic", Model: "synthetic", Dim: D, DType: store.Float32, Views: views})
+		c, err := store.Create(dir, store.Manifest{Fingerprint: fp, Model: "synthetic rows, random tinyModel tower", Tower: tower,
+			Dim: D, DType: store.Float32, Views: views})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,8 +160,8 @@ func newTestWorld(t *testing.T) *testWorld {
 		}
 		return mem
 	}
-	w.train = write(w.cache, "train", 40, 2)
-	w.valMem = write(w.val, "val", 15, 1)
+	w.train = write(w.cache, "train", nTrain, 2)
+	w.valMem = write(w.val, "val", nVal, 1)
 	return w
 }
 
@@ -315,7 +342,7 @@ func TestRunErrors(t *testing.T) {
 		{"missing cache", func(c *Config) { c.Cache = filepath.Join(w.dir, "nope") }, "nope"},
 		{"batch larger than cache", func(c *Config) { c.BatchSize = 1000 }, "fewer than one batch"},
 		{"bad schedule", func(c *Config) { c.Schedule = "linear" }, "--schedule"},
-		{"dim mismatch", func(c *Config) { c.TextModel = "ViT-B-32" }, "--image-head"},
+		// A text model of another embed_dim: textdim_test.go.
 		{"fingerprint", func(c *Config) { c.ExpectFingerprint = "other" }, "other"},
 	}
 	for _, tc := range tests {
@@ -461,4 +488,14 @@ func TestInterruptCheckpoints(t *testing.T) {
 	if r2.ResumedFrom != 3 || len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("resumed from %d; final weights equal: %v", r2.ResumedFrom, bytes.Equal(a, b))
 	}
+}
+
+// registryFingerprint is the fingerprint of the caches a CLIP tower of cfg
+// with weights makes (the registry's, as extract writes it).
+func registryFingerprint(cfg clip.Config, weights string) (string, error) {
+	tc, err := registry.ParseConfig(registry.CLIP, cfg.JSON())
+	if err != nil {
+		return "", err
+	}
+	return tc.Fingerprint(weights, "")
 }

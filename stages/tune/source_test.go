@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/litcache/litcache/store"
 )
 
 // TestStoreSourceMatchesRows reads the synthetic cache back through
@@ -11,7 +13,7 @@ import (
 // captions and every view's embedding as written.
 func TestStoreSourceMatchesRows(t *testing.T) {
 	w := newTestWorld(t)
-	s, err := OpenStoreSource(w.cache, "", "")
+	s, err := OpenStoreSource(w.cache, "", store.SplitTrain, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func TestStoreSourceMatchesRows(t *testing.T) {
 			t.Fatalf("image %d: label %d caption %q, written %d %q", i, s.Label(i), s.Caption(i), m.Label(i), m.Caption(i))
 		}
 	}
-	if _, err := OpenStoreSource(w.cache, "val", ""); err == nil {
+	if _, err := OpenStoreSource(w.cache, "val", store.SplitTrain, ""); err == nil {
 		t.Error("a split the cache lacks was accepted")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -116,14 +117,33 @@ func relL2(a, b []float32) float64 {
 }
 
 // TestTrainingParity replays the fixture's 12 steps in float32 with dedup and
-// trim on (the production path) and compares:
-//   - loss, lr, logit_scale per step within 1e-4 relative: float32 forward
-//     and backward land ~1e-6 from float64 per step, and 12 Adam steps of
-//     lr ≤ 1e-3 accumulate far less than 1e-4 on these O(1) values;
-//   - step-0 gradients within 1e-4 relative per tensor (‖a−b‖/‖b‖);
-//   - final weights within 1e-3 relative per tensor: Adam divides by √v, so a
-//     gradient entry near zero turns float32 noise into a step of up to lr;
-//     1e-3 bounds that on whole tensors (FIXTURES.md gives the same figure).
+// trim on (the production path) and compares them with the float64 reference.
+// Each bound is a few times the difference measured (go test -v -run
+// TestTrainingParity ./stages/tune/, the same with LITCACHE_NO_NATIVE=1; the
+// test logs the worst of each):
+//   - loss per step: measured ≤ 7.7e-7 relative → 5e-6;
+//   - lr per step: measured 0 (both sides evaluate the same float64 formula)
+//     → 1e-12, a few float64 ulps for another order of operations;
+//   - logit_scale per step: measured ≤ 3.9e-8 relative, under one float32
+//     ulp at ~2.7 (2.4e-7) → 5e-7, two ulps;
+//   - step-0 gradients per tensor (‖a−b‖/‖b‖): measured ≤ 8.6e-7
+//     (ln_1.bias; logit_scale's 3.1e-7) → 5e-6;
+//   - final weights per tensor: measured ≤ 2.7e-6 (token_embedding; 3.7e-7
+//     on a fixture of other shapes) → 1e-5, ten times tighter than
+//     FIXTURES.md's "about 1e-4 of the training trajectory" and still
+//     ~4× the measured worst. The key-projection bias, whose true gradient is
+//     0, is judged on its own (splitKeyBias): its float32 drift (9.5e-6
+//     absolute) is what once made in_proj_bias measure 4.2e-5.
+//     Weight decay 0.22 instead of 0.2 lands at 1.4e-4 and loss 9.5e-6:
+//     caught by both bounds (the former 1e-3 and 1e-4 passed it).
+const (
+	parityLossTol  = 5e-6
+	parityLRTol    = 1e-12
+	parityScaleTol = 5e-7
+	parityGradTol  = 5e-6
+	parityFinalTol = 1e-5
+)
+
 func TestTrainingParity(t *testing.T) {
 	fx := loadFixture(t)
 	be := backend.NewCPU()
@@ -144,26 +164,27 @@ func TestTrainingParity(t *testing.T) {
 	}
 
 	B, T, E := fx.B, fx.T, fx.E
-	var worstLoss, worstScale float64
+	var worstLoss, worstScale, worstLR float64
 	for s := 0; s < fx.ref.Steps; s++ {
 		st := tr.Step(fx.img[s*B*E:(s+1)*B*E], fx.ids[s*B*T:(s+1)*B*T], B, T)
+		worstLR = max(worstLR, relDiff(st.LR, fx.ref.LR[s]))
 		worstLoss = max(worstLoss, relDiff(st.Loss, fx.ref.Loss[s]))
 		worstScale = max(worstScale, relDiff(st.LogitScale, fx.ref.LogitScale[s]))
-		if d := relDiff(st.Loss, fx.ref.Loss[s]); d > 1e-4 {
+		if d := relDiff(st.Loss, fx.ref.Loss[s]); d > parityLossTol {
 			t.Errorf("step %d: loss %.8g, fixture %.8g (rel %.2g)", s, st.Loss, fx.ref.Loss[s], d)
 		}
-		if d := relDiff(st.LR, fx.ref.LR[s]); d > 1e-4 {
+		if d := relDiff(st.LR, fx.ref.LR[s]); d > parityLRTol {
 			t.Errorf("step %d: lr %.8g, fixture %.8g", s, st.LR, fx.ref.LR[s])
 		}
-		if d := relDiff(st.LogitScale, fx.ref.LogitScale[s]); d > 1e-4 {
+		if d := relDiff(st.LogitScale, fx.ref.LogitScale[s]); d > parityScaleTol {
 			t.Errorf("step %d: logit_scale %.8g, fixture %.8g (rel %.2g)", s, st.LogitScale, fx.ref.LogitScale[s], d)
 		}
 		if s == 0 {
-			checkTower(t, be, fx, "train_grads_step0.safetensors", tr, true, 1e-4)
+			checkTower(t, be, fx, "train_grads_step0.safetensors", tr, true, parityGradTol)
 		}
 	}
-	t.Logf("worst relative difference over %d steps: loss %.2g, logit_scale %.2g", fx.ref.Steps, worstLoss, worstScale)
-	checkTower(t, be, fx, "train_final_weights.safetensors", tr, false, 1e-3)
+	t.Logf("worst relative difference over %d steps: loss %.2g, lr %.2g, logit_scale %.2g", fx.ref.Steps, worstLoss, worstLR, worstScale)
+	checkTower(t, be, fx, "train_final_weights.safetensors", tr, false, parityFinalTol)
 }
 
 // checkTower compares the trainer's text parameters (grads when grads is
@@ -194,7 +215,9 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 			if err != nil || !ok {
 				t.Fatalf("%s: logit_scale: %v %v", file, ok, err)
 			}
-			if d := relDiff(float64(got[0]), float64(ls)); d > tol {
+			d := relDiff(float64(got[0]), float64(ls))
+			t.Logf("%s: logit_scale at %.2g relative", file, d)
+			if d > tol {
 				t.Errorf("%s: logit_scale %.8g, fixture %.8g (rel %.2g)", file, got[0], ls, d)
 			}
 			continue
@@ -203,6 +226,9 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 		if !ok {
 			t.Errorf("%s: no tensor for %s", file, p.Name)
 			continue
+		}
+		if !grads && strings.HasSuffix(p.Name, "attn.in_proj_bias") {
+			got, w = splitKeyBias(t, file, p.Name, got, w, fx.ref.LR)
 		}
 		d := relL2(got, w)
 		if d > worst {
@@ -214,14 +240,47 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 	}
 }
 
+// splitKeyBias checks the key-projection third of a trained in_proj_bias on
+// its own and returns the query and value thirds for the relative check.
+// The key bias adds q·b_k to every score of a query's row, which softmax
+// ignores: its true gradient is 0, and the float64 reference leaves it where
+// it started. In float32 its gradient is rounding noise, which Adam divides by
+// √v̂+ε and turns into small steps, so it drifts: measured up to 9.5e-6
+// absolute on clip-tiny and 7.2e-5 on a fixture of other shapes
+// (testdata/generators/clip_fixture.py), while every other tensor stays
+// within 2.7e-6 relative. Judged relatively with the rest, that noise set
+// the whole in_proj_bias's 4.2e-5. Bound: 5% of Σ lr, the distance a real
+// gradient would move it (Adam's steps are about lr each).
+func splitKeyBias(t *testing.T, file, name string, got, want []float32, lrs []float64) (qv, qvWant []float32) {
+	t.Helper()
+	n := len(want) / 3
+	sum := 0.0
+	for _, lr := range lrs {
+		sum += lr
+	}
+	bound := 0.05 * sum
+	var drift float64
+	for i := n; i < 2*n; i++ {
+		drift = max(drift, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	t.Logf("%s: %s key third: %.2g absolute (bound %.2g)", file, name, drift, bound)
+	if drift > bound {
+		t.Errorf("%s: %s's key-projection bias moved %.2g from the reference, which leaves it (true gradient 0); bound %.2g", file, name, drift, bound)
+	}
+	cat := func(x []float32) []float32 { return append(append([]float32{}, x[:n]...), x[2*n:]...) }
+	return cat(got), cat(want)
+}
+
 // TestDedupTrimMatchesPlain runs the same steps on batches with repeated
 // captions, with and without dedup and trim, from the same weights, and
 // compares loss, logit-scale gradient and every parameter gradient.
 // Mathematically they are equal: dedup sums duplicate rows' gradients before
 // the tower instead of inside it, and causal attention keeps positions after
 // end-of-text out of the pooled output. In float32 only summation order
-// differs (a few ulps), so 1e-5 relative per tensor is tight yet safe.
+// differs: measured ≤ 1.2e-6 relative over the loss and every gradient tensor
+// (dedup+trim; the test logs it), bound 5e-6.
 func TestDedupTrimMatchesPlain(t *testing.T) {
+	const dedupTol = 5e-6
 	fx := loadFixture(t)
 	be := backend.NewCPU()
 	B, T, E := 16, fx.T, fx.E
@@ -267,11 +326,16 @@ func TestDedupTrimMatchesPlain(t *testing.T) {
 			if m.Trim && o.t >= T {
 				t.Errorf("trim kept context %d of %d", o.t, T)
 			}
-			if d := relDiff(o.loss, plain.loss); d > 1e-5 {
+			worst := relDiff(o.loss, plain.loss)
+			for name, g := range plain.grads {
+				worst = max(worst, relL2(o.grads[name], g))
+			}
+			t.Logf("worst relative difference (loss, gradients): %.2g", worst)
+			if d := relDiff(o.loss, plain.loss); d > dedupTol {
 				t.Errorf("loss %.9g, plain %.9g (rel %.2g)", o.loss, plain.loss, d)
 			}
 			for name, g := range plain.grads {
-				if d := relL2(o.grads[name], g); d > 1e-5 {
+				if d := relL2(o.grads[name], g); d > dedupTol {
 					t.Errorf("gradient of %s differs by %.2g relative", name, d)
 				}
 			}

@@ -28,6 +28,9 @@ type Options struct {
 	// Skip names ops not to run, e.g. the backward ops for a backend whose
 	// inference precision (bf16) does not support them.
 	Skip []string
+	// LogErrors logs every comparison's relative error, not only failures
+	// (the GPU check reports the measured values).
+	LogErrors bool
 }
 
 // BackwardOps names the ops that only training needs: the backward passes,
@@ -57,7 +60,7 @@ func ParityWith(t *testing.T, ref, got backend.Backend, opts Options) {
 			if v, ok := opts.PerOp[op.name]; ok {
 				tol = v
 			}
-			p := &pair{t: t, ref: ref, got: got, tol: tol, rng: rand.New(rand.NewSource(opts.Seed))}
+			p := &pair{t: t, ref: ref, got: got, tol: tol, rng: rand.New(rand.NewSource(opts.Seed)), log: opts.LogErrors}
 			op.run(p)
 		})
 	}
@@ -78,6 +81,7 @@ type pair struct {
 	ref, got backend.Backend
 	tol      float64
 	rng      *rand.Rand
+	log      bool
 }
 
 // both is one tensor living on both backends with the same contents.
@@ -128,7 +132,11 @@ func (p *pair) checkSlices(what string, r, g []float32) {
 		p.t.Errorf("%s: %d values from ref, %d from got", what, len(r), len(g))
 		return
 	}
-	if e, worst := RelErr(g, r); e > p.tol || math.IsNaN(e) {
+	e, worst := RelErr(g, r)
+	if p.log {
+		p.t.Logf("%s: relative error %.3g (limit %.3g)", what, e, p.tol)
+	}
+	if e > p.tol || math.IsNaN(e) {
 		p.t.Errorf("%s: relative error %.3g > %.3g (worst at %d: got %g, ref %g)", what, e, p.tol, worst, g[worst], r[worst])
 	}
 }
@@ -262,6 +270,38 @@ var ops = []op{
 				p.check(what+" out without probs", out2)
 			}
 		}
+	}},
+	{"AttentionBias", func(p *pair) {
+		// G = 1 (a bias shared by every entry, Swin without shift) and G = 3
+		// (per-window bias and mask), with −100 entries as the shifted-window
+		// mask has them; T = 13 runs the loop path, T = 49 (a 7×7 window) the GEMM one.
+		for _, s := range []struct{ B, T, H, D, G int }{{3, 13, 2, 8, 1}, {6, 13, 3, 4, 3}, {4, 49, 2, 16, 2}} {
+			C := s.H * s.D
+			qkv := p.randn(s.B*s.T, 3*C)
+			bias := p.randn(s.G, s.H, s.T, s.T)
+			for i := range bias.host {
+				if i%7 == 3 {
+					bias.host[i] = -100
+				}
+			}
+			bias = p.from(bias.host, s.G, s.H, s.T, s.T)
+			out, probs := p.randn(s.B*s.T, C), p.randn(s.B, s.H, s.T, s.T)
+			p.ref.AttentionBias(out.r, qkv.r, bias.r, s.B, s.T, s.H, probs.r)
+			p.got.AttentionBias(out.g, qkv.g, bias.g, s.B, s.T, s.H, probs.g)
+			what := fmt.Sprintf("B%d T%d H%d D%d G%d", s.B, s.T, s.H, s.D, s.G)
+			p.check(what+" out", out)
+			p.check(what+" probs", probs)
+			out2 := p.zeros(s.B*s.T, C)
+			p.ref.AttentionBias(out2.r, qkv.r, bias.r, s.B, s.T, s.H, nil)
+			p.got.AttentionBias(out2.g, qkv.g, bias.g, s.B, s.T, s.H, nil)
+			p.check(what+" out without probs", out2)
+		}
+	}},
+	{"SwiGLU", func(p *pair) {
+		x, out := p.uniform(-8, 8, 2, 7, 2*37), p.randn(2, 7, 37)
+		p.ref.SwiGLU(out.r, x.r)
+		p.got.SwiGLU(out.g, x.g)
+		p.check("out", out)
 	}},
 	{"Activation", func(p *pair) {
 		for _, act := range acts {

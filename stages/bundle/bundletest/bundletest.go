@@ -1,5 +1,6 @@
 // Package bundletest builds small classifier bundles for the tests of
-// bundle, predict and serve: a random clip-tiny image tower and six classes
+// bundle, predict and serve: a random clip-tiny image tower (or one of
+// another family, Of) and six classes
 // whose class embeddings are the tower's own embeddings of six distinct
 // photos, so that each photo is classified as its class with a high score
 // and a wrong pipeline (decoding, preprocessing, scoring) shows.
@@ -17,8 +18,8 @@ import (
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/bundle"
 )
 
@@ -72,14 +73,21 @@ func Photo(i, w, h int) *imageproc.RGB {
 // Tiny writes a bundle into dir and returns it with its photos.
 func Tiny(tb testing.TB, dir string) Fixture {
 	tb.Helper()
-	cfg, _ := clip.Builtin("clip-tiny")
-	be := backend.NewCPU()
-	m := clip.NewRandomModel(be, cfg, 3)
-	defer m.Text.Free()
-	tower := bundle.CLIPTower(m.Vision)
-	defer tower.Free()
+	return Of(tb, dir, "clip-tiny", "")
+}
+
+// Of is Tiny with a random tower (seed 3) of any family the registry knows:
+// model is a built-in name, pool its pooling ("" = the default).
+func Of(tb testing.TB, dir, model, pool string) Fixture {
+	tb.Helper()
+	t, err := tower.Load(backend.NewCPU(), tower.Spec{Model: model, Weights: "random:3", Pool: pool})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tw := bundle.TowerOf(t)
+	defer tw.Free()
 	f := Fixture{Path: filepath.Join(dir, "tiny.bundle.safetensors"), Classes: Classes(), LogitScale: float32(math.Log(100))}
-	pre := tower.Preprocessor()
+	pre := tw.Preprocessor()
 	var emb []float32
 	for i := range f.Classes {
 		jpg, err := imageproc.EncodeJPEG(Photo(i, 56, 40), 95)
@@ -91,7 +99,7 @@ func Tiny(tb testing.TB, dir string) Fixture {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		e := tower.Encode(pre.Transform(img, nil), 1)
+		e := tw.Encode(pre.Transform(img, nil), 1)
 		var ss float64
 		for _, v := range e {
 			ss += float64(v) * float64(v)
@@ -101,8 +109,8 @@ func Tiny(tb testing.TB, dir string) Fixture {
 		}
 		emb = append(emb, e...)
 	}
-	meta := bundle.Meta{Fingerprint: "sha256:test", Classes: f.Classes, Templates: []string{"{caption}"}}
-	if err := bundle.Write(f.Path, tower, emb, f.LogitScale, meta); err != nil {
+	meta := bundle.Meta{Classes: f.Classes, Templates: []string{"{caption}"}}
+	if err := bundle.Write(f.Path, t.Save(), emb, f.LogitScale, meta); err != nil {
 		tb.Fatal(err)
 	}
 	return f

@@ -1,0 +1,97 @@
+#!/bin/bash
+# litcache's prepared GPU check (issue 10): `just gpu-check` builds .gpu/ and
+# copies this script there. On the GPU machine (CUDA, nvcc, PyTorch; no Go),
+# in the repository root:
+#
+#     bash .gpu/check.sh [OUTDIR]        # writes OUTDIR/gpu-report.json (default: .)
+#                                        # and OUTDIR/gpu-logs.tar.gz (every part's log)
+#
+# Parts, each time-boxed and each run whatever happened to the others:
+#   card          nvidia-smi: the GPU, driver, memory
+#   e2e_data      (in the background from the start, CPU only) synthetic 500 px
+#                 iNat-like JPEG shards made by `litcache caption --synthetic`
+#   cuda_tests    every test of ./cuda on the GPU (parity of every op in float32
+#                 and bf16, self-check at ViT-L shapes, attention, nvJPEG, NVRTC)
+#   towers_tests  ./cuda/towers: clip-tiny image tower against the fixture, text
+#                 gradients against the CPU, the DINOv2 and Swin fixtures' pooled
+#                 embeddings (bf16 within 2e-2)
+#   benchmarks    GEMM ceiling (random data), ViT-L/14 tower (fused, unfused
+#                 ablation, host pixels), attention flash vs GEMM path,
+#                 DINOv2-B/14 and Swin-T towers (BenchmarkTowerGPU)
+#   peer          the PyTorch peer (GEMM, HF ViT-L/14 eager and torch.compile,
+#                 LiT step, zero-shot) on the same GPU in the same run
+#   e2e_extract   litcache extract --device cuda over half the synthetic shards,
+#                 then all of them (the difference: the steady images/s)
+# then .gpu/gpureport turns the logs into one JSON report. The time boxes
+# sum to under 8 minutes (CAP_* variables override them). To add a part (the
+# training benchmarks of issue 11): one `part NAME CAP command...` line below,
+# and its comparisons in cuda/gpucheck/report.go.
+set -u
+root=$(pwd)
+g="$root/.gpu"
+out=${1:-.}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+work=${LITCACHE_CHECK_WORK:-/tmp/litcache-gpucheck}
+rm -rf "$work" && mkdir -p "$work/logs" "$work/bin"
+: "${CAP_CARD:=15}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=90}" "${CAP_TOWERS_TESTS:=50}"
+: "${CAP_BENCHMARKS:=115}" "${CAP_PEER:=115}" "${CAP_EXTRACT_HALF:=30}" "${CAP_EXTRACT:=40}"
+: "${CHECK_SPECIES:=12}" "${CHECK_PER_SPECIES:=1000}"
+printf 'start\t%s\n' "$(date +%s%N)" >"$work/parts.tsv"
+
+# The binaries travel gzipped (the whole of .gpu/ stays small).
+for f in "$g"/*.gz; do
+  [ -e "$f" ] || continue
+  b="$work/bin/$(basename "$f" .gz)"
+  gunzip -c "$f" >"$b" && chmod +x "$b"
+done
+export LITCACHE_CUBIN_CACHE="$work/cubin" LITCACHE_REQUIRE_GPU=1 PYTHONUNBUFFERED=1
+
+# part NAME CAP COMMAND...: run COMMAND with a time box of CAP seconds,
+# output to logs/NAME.log, and a line "NAME rc milliseconds cap" in parts.tsv.
+part() {
+  local name=$1 cap=$2
+  shift 2
+  local t0 t1
+  t0=$(date +%s%N)
+  echo "== $name (time box ${cap}s): $*" >&2
+  timeout -k 5 "$cap" "$@" >"$work/logs/$name.log" 2>&1
+  local rc=$?
+  t1=$(date +%s%N)
+  printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$(((t1 - t0) / 1000000))" "$cap" >>"$work/parts.tsv"
+  echo "   $name: exit $rc" >&2
+}
+
+part card "$CAP_CARD" nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader
+
+syn="$work/syn"
+part e2e_data "$CAP_DATA" "$work/bin/litcache" caption --synthetic "$syn" --species "$CHECK_SPECIES" \
+  --train-per-species "$CHECK_PER_SPECIES" --val-per-species 1 --image-size 500 --out "$syn/shards/train" \
+  --per-shard 1000 &
+data_pid=$!
+
+part cuda_tests "$CAP_CUDA_TESTS" bash -c "cd '$root/cuda' && exec '$work/bin/cuda.test' -test.v -test.count=1"
+part towers_tests "$CAP_TOWERS_TESTS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.v -test.count=1 -test.run Test"
+wait "$data_pid" # the benchmarks get the CPU to themselves
+
+part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 2s -test.v"
+part peer "$CAP_PEER" env OUT="$work" COMPILE=1 python3 "$g/pytorch_peer.py"
+# extract over half the shards, then all: the difference is the steady
+# rate, without the start-up (random ViT-L weights, self-check, kernels)
+all=$(ls "$syn/shards/train/"*.tar 2>/dev/null)
+n=$(echo "$all" | grep -c . || true)
+half=$(echo "$all" | head -n $(((n + 1) / 2)) | paste -sd, -)
+all=$(echo "$all" | paste -sd, -)
+part e2e_extract_half "$CAP_EXTRACT_HALF" "$work/bin/litcache" extract --shards "${half:-$syn/none.tar}" \
+  --model ViT-L-14 --weights random:1 --cache "$work/cache-half" --device cuda --quiet
+part e2e_extract "$CAP_EXTRACT" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
+  --model ViT-L-14 --weights random:1 --cache "$work/cache" --device cuda --quiet
+# (issue 11) part train_bench CAP ...
+
+printf 'end\t%s\n' "$(date +%s%N)" >>"$work/parts.tsv"
+if ! "$work/bin/gpureport" -work "$work" -out "$out/gpu-report.json"; then
+  # gpureport itself is missing or broke: still one well-formed report
+  printf '{"schema":1,"error":"gpureport failed or is missing; logs in %s","parts":{}}\n' "$work" >"$out/gpu-report.json"
+fi
+# the raw logs beside the report, for when a part failed
+tar -czf "$out/gpu-logs.tar.gz" -C "$work" logs parts.tsv $(cd "$work" && ls baseline.json 2>/dev/null) 2>/dev/null
+echo "report: $out/gpu-report.json (logs: $out/gpu-logs.tar.gz)" >&2

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testLog = `=== RUN   TestKernelsCompile
+=== RUN   TestKernelsCompile/rows/sm_80
+--- PASS: TestKernelsCompile (8.70s)
+    --- PASS: TestKernelsCompile/rows/sm_80 (0.39s)
+=== RUN   TestParityBF16
+=== RUN   TestParityBF16/Linear
+    parity.go:137: out: relative error 0.00312 (limit 0.02)
+    parity.go:137: with bias: relative error 0.0041 (limit 0.02)
+=== RUN   TestParityBF16/Attention
+    parity.go:137: out: relative error NaN (limit 0.02)
+    parity.go:140: out: relative error NaN > 0.02 (worst at 0: got NaN, ref 1)
+--- FAIL: TestParityBF16 (1.20s)
+    --- PASS: TestParityBF16/Linear (0.02s)
+    --- FAIL: TestParityBF16/Attention (0.05s)
+=== RUN   TestNVJPEGMatchesCPU
+    nvjpeg_test.go:60: no nvJPEG: cuda: nvJPEG not found
+--- SKIP: TestNVJPEGMatchesCPU (0.00s)
+=== RUN   TestSelfCheckOnGPU
+    gpu_test.go:17: bf16 vit-l14/attention: relative error 0.00275 (limit 0.03)
+FAIL
+`
+
+const benchLog = `goos: linux
+BenchmarkGEMMBF16-16          	     200	   1485000 ns/op	       740.2 TFLOP/s
+BenchmarkViTL14/tower-16      	      24	  70000000 ns/op	      3657 images/s	       595.1 TFLOP/s	         0 fallback-GEMMs
+BenchmarkViTL14/unfused-16    	      20	  90000000 ns/op	      2844 images/s	       462.8 TFLOP/s	         0 fallback-GEMMs
+BenchmarkAttentionViTL14/flash-16  	 100	   2000000 ns/op	   200.5 TFLOP/s
+BenchmarkAttentionViTL14/gemm-16   	  50	   5000000 ns/op	    80.2 TFLOP/s
+--- FAIL: BenchmarkViTL14/host-pixels
+    towers_test.go:30: cuda: ToFloat32: cuStreamSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS (700)
+`
+
+const peerLog = `{"bf16_gemm_tflops": 741.0}
+{"hf_vitl14_bf16_eager_img_per_s_bs256": 2434.0}
+{"hf_vitl14_bf16_compiled_img_per_s_bs256": 2946.0}
+Traceback (most recent call last):
+`
+
+func TestParseTests(t *testing.T) {
+	ts := parseTests("cuda", testLog, false)
+	by := map[string]*Test{}
+	for _, x := range ts {
+		by[x.Name] = x
+	}
+	want := map[string]string{"TestKernelsCompile": "pass", "TestKernelsCompile/rows/sm_80": "pass", "TestParityBF16": "fail",
+		"TestParityBF16/Linear": "pass", "TestParityBF16/Attention": "fail", "TestNVJPEGMatchesCPU": "skip", "TestSelfCheckOnGPU": "incomplete"}
+	for n, s := range want {
+		if by[n] == nil || by[n].Status != s {
+			t.Errorf("%s: got %+v, want status %s", n, by[n], s)
+		}
+	}
+	if l := by["TestParityBF16/Linear"]; l.MaxErr == nil || *l.MaxErr != 0.0041 || len(l.Errors) != 2 {
+		t.Errorf("Linear errors: %+v", l)
+	}
+	if a := by["TestParityBF16/Attention"]; a.MaxErr != nil || !strings.Contains(a.Detail, "NaN relative error") {
+		t.Errorf("a NaN must not read as a small error: %+v", a)
+	}
+	if s := by["TestNVJPEGMatchesCPU"]; !strings.Contains(s.Detail, "no nvJPEG") {
+		t.Errorf("skip reason lost: %q", s.Detail)
+	}
+	if by["TestKernelsCompile"].Seconds != 8.7 {
+		t.Errorf("seconds: %v", by["TestKernelsCompile"].Seconds)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	b := parseBenchmarks(benchLog)
+	if b["BenchmarkViTL14/tower"]["images/s"] != 3657 || b["BenchmarkGEMMBF16"]["TFLOP/s"] != 740.2 || b["BenchmarkViTL14/tower"]["fallback-GEMMs"] != 0 {
+		t.Fatalf("benchmarks: %+v", b)
+	}
+	if _, ok := b["BenchmarkViTL14/host-pixels"]; ok {
+		t.Fatal("a failed benchmark has no figures")
+	}
+	peer := parsePeer(peerLog, nil)
+	by := map[string]Comparison{}
+	for _, c := range compare(b, peer) {
+		by[c.Name] = c
+	}
+	near := func(name string, want float64) {
+		t.Helper()
+		c := by[name]
+		if c.Ratio == nil || *c.Ratio < want-1e-3 || *c.Ratio > want+1e-3 {
+			t.Errorf("%s: ratio %v, want %.4f", name, c.Ratio, want)
+		}
+	}
+	near("bf16 GEMM 8192³ TFLOP/s vs PyTorch", 740.2/741)
+	near("ViT-L/14 tower images/s vs HF torch.compile", 3657.0/2946)
+	near("ViT-L/14 tower images/s vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ 162.7 GFLOP)", 3657/(740.2e3/162.731511808))
+	near("ViT-L/14 fused vs unfused ablation (images/s)", 3657.0/2844)
+	if c := by["ViT-L/14 tower images/s vs HF torch.compile"]; c.MeetsGoal == nil || !*c.MeetsGoal {
+		t.Errorf("1.24× torch.compile: %+v", c)
+	}
+	if c := by["ViT-L/14 with host pixels images/s vs HF eager"]; c.Ratio != nil || c.Ours != nil {
+		t.Errorf("a missing figure has no ratio: %+v", c)
+	}
+}
+
+// TestCompareOtherTowers: DINOv2-B/14 and Swin-T against the GEMM ceiling
+// over their own GFLOP/img; a tower whose benchmark failed has no ratio.
+func TestCompareOtherTowers(t *testing.T) {
+	b := parseBenchmarks(`BenchmarkGEMMBF16-16          	     200	   1485000 ns/op	       740.2 TFLOP/s
+BenchmarkTowerGPU/dinov2-vitb14-16         	       9	 120000000 ns/op	      4100 images/s	       189.8 TFLOP/s	        46.30 GFLOP/img	         0 fallback-GEMMs
+--- FAIL: BenchmarkTowerGPU/swin-t
+`)
+	by := map[string]Comparison{}
+	for _, c := range compare(b, nil) {
+		by[c.Name] = c
+	}
+	d := by["DINOv2-B/14 tower images/s (host pixels) vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ its GFLOP/img)"]
+	if want := 4100 / (740.2e3 / 46.3); d.Ratio == nil || *d.Ratio < want-1e-6 || *d.Ratio > want+1e-6 {
+		t.Errorf("DINOv2-B/14: %+v, want ratio %.4f", d, want)
+	}
+	if s := by["Swin-T tower images/s (host pixels) vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ its GFLOP/img)"]; s.Ratio != nil || s.Ours != nil {
+		t.Errorf("a failed Swin-T benchmark has a ratio: %+v", s)
+	}
+}
+
+func TestParseExtract(t *testing.T) {
+	out := "cache /x (split train, worker 0/1): 12 shards, 0 already done; 12000 samples, 12000 rows, 0 rejected (0.00%)\n" +
+		"2950.1 images/s; decode+preprocess 60.2 s (summed over decoders), tower 3.1 s, writing 0.2 s, wall 4.1 s\n"
+	n, ips, dec, tower, wall := parseExtract(out)
+	if n != 12000 || *ips != 2950.1 || *dec != 60.2 || *tower != 3.1 || *wall != 4.1 {
+		t.Fatalf("%d %v %v %v %v", n, *ips, *dec, *tower, *wall)
+	}
+}
+
+// TestCheckScriptWithoutGPU runs check.sh itself on this machine (no GPU),
+// with stand-in binaries: one that passes, one that fails, one that hangs
+// past its time box, a missing one; every part still runs, the whole takes
+// seconds, and the report is well-formed JSON saying which part failed and why.
+func TestCheckScriptWithoutGPU(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	repo := t.TempDir()
+	g := filepath.Join(repo, ".gpu")
+	for _, d := range []string{g, filepath.Join(repo, "cuda", "towers")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script, err := os.ReadFile("check.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(g, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("check.sh", string(script))
+	gz := func(name, body string) {
+		t.Helper()
+		cmd := exec.Command("gzip", "-c")
+		cmd.Stdin = strings.NewReader(body)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(name+".gz", string(b))
+	}
+	gz("cuda.test", "#!/bin/sh\necho '=== RUN   TestParityF32'\necho '    x.go:1: no CUDA GPU here (LITCACHE_REQUIRE_GPU=1)'\necho '--- FAIL: TestParityF32 (0.00s)'\nexit 1\n")
+	gz("cuda_towers.test", "#!/bin/sh\ncase \"$*\" in *bench*) sleep 30;; *) echo '--- PASS: TestClipTinyImageEmbeddings (0.10s)';; esac\n")
+	gz("litcache", "#!/bin/sh\necho \"litcache $1: --device cuda: no usable GPU\" >&2\nexit 1\n")
+	// gpureport: this package, built
+	bin := filepath.Join(t.TempDir(), "gpureport")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	gzb, _ := os.ReadFile(bin)
+	cmd := exec.Command("gzip", "-c")
+	cmd.Stdin = strings.NewReader(string(gzb))
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("gpureport.gz", string(b))
+	write("pytorch_peer.py", "import sys\nprint('{\"bf16_gemm_tflops\": 1.0}', flush=True)\nsys.exit(3)\n")
+
+	out := t.TempDir()
+	work := t.TempDir()
+	sh := exec.Command("bash", ".gpu/check.sh", out)
+	sh.Dir = repo
+	sh.Env = append(os.Environ(), "LITCACHE_CHECK_WORK="+work, "CAP_BENCHMARKS=2", "PATH="+os.Getenv("PATH"))
+	t0 := time.Now()
+	log, err := sh.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check.sh: %v\n%s", err, log)
+	}
+	if d := time.Since(t0); d > 60*time.Second {
+		t.Errorf("check.sh took %v without a GPU", d)
+	}
+	if _, err := os.Stat(filepath.Join(out, "gpu-logs.tar.gz")); err != nil {
+		t.Errorf("no log archive: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "gpu-report.json"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	var r Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, raw)
+	}
+	want := map[string]string{"cuda_tests": "failed", "towers_tests": "ok", "benchmarks": "timeout", "e2e_data": "failed",
+		"e2e_extract_half": "failed", "e2e_extract": "failed", "peer": "failed"}
+	for n, s := range want {
+		if p := r.Parts[n]; p == nil || p.Status != s {
+			t.Errorf("part %s: %+v, want %s", n, p, s)
+		}
+	}
+	if p := r.Parts["cuda_tests"]; p == nil || !strings.HasPrefix(p.Reason, "tests not passed: TestParityF32 fail: x.go:1: no CUDA GPU here") {
+		t.Errorf("cuda_tests reason: %+v", p)
+	}
+	if p := r.Parts["benchmarks"]; p == nil || !strings.Contains(p.Reason, "time box") {
+		t.Errorf("benchmarks reason: %+v", p)
+	}
+	if p := r.Parts["card"]; p == nil || p.Status == "ok" && r.Card == nil {
+		t.Errorf("card: %+v", p)
+	}
+	if r.Summary.Fail != 1 || r.Summary.Pass != 1 {
+		t.Errorf("summary %+v", r.Summary)
+	}
+	if r.Peer["bf16_gemm_tflops"] != 1.0 {
+		t.Errorf("the peer's partial output is kept: %v", r.Peer)
+	}
+	t.Logf("%s", raw)
+}
+
+// TestCheckScriptExtractHasRequiredFlags: check.sh's extract parts give every
+// flag litcache extract requires (--weights was missing once: the parts then
+// failed in a second with "--weights is required", on a GPU too).
+func TestCheckScriptExtractHasRequiredFlags(t *testing.T) {
+	script, err := os.ReadFile("check.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.ReplaceAll(string(script), "\\\n", " ")
+	n := 0
+	for _, line := range strings.Split(joined, "\n") {
+		if !strings.Contains(line, `litcache" extract`) {
+			continue
+		}
+		n++
+		for _, f := range []string{"--shards", "--model", "--weights", "--cache"} {
+			if !strings.Contains(line, f+" ") {
+				t.Errorf("check.sh runs extract without %s: %s", f, strings.TrimSpace(line))
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d extract parts in check.sh, want 2", n)
+	}
+}
