@@ -44,9 +44,22 @@ covers the tower's config, weights, preprocessing and pooling
 the same command and only the shards without a marker are redone.
 
 Samples that cannot be used (undecodable or empty image, bad .cls) go to
-CACHE/rejects.jsonl with their key and reason; a shard cut short keeps the
-samples before the damage. The run fails (after finishing) when more than
---max-reject-fraction of the samples were rejected.
+CACHE/rejects.jsonl with their key and reason, and so does a member with an
+unsafe name (../x, /abs) or of another type (a link), after which the shard
+is read on. A shard cut short or otherwise unreadable keeps every complete
+sample before the damage; the samples it never gave (by its sizes.json,
+img2dataset _stats.json or wids index) count as rejected. The run fails
+(after finishing) when more than --max-reject-fraction of the samples were
+rejected.
+
+A rerun checks each finished part before skipping it: its input shard must
+be the same file content (another shard under the same file name is an
+error), and the part must match its marker (size and footer; with --verify
+its sha256): a part that does not is made again. Each shard is locked while
+its part is made, so a second identical command skips the shards the first
+holds (the lock goes with the process, however it ends). The cache records
+the producer of its rows (backend, precision, JPEG decoder) and refuses a
+worker of another producer unless --allow-mixed-producers is given.
 
 Machines: shard i goes to worker i mod --workers. Each writes only its own
 parts; run 'litcache cache index DIR' once all are done. On a node with
@@ -65,7 +78,9 @@ several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
 			&cli.IntFlag{Name: "workers", Usage: "number of machines sharing the shards", DefaultText: "$SLURM_ARRAY_TASK_COUNT or $LITCACHE_WORKERS, else 1"},
 			&cli.StringFlag{Name: "dtype", Value: d.DType, Usage: "stored embedding type: float16 or float32"},
 			&cli.BoolFlag{Name: "no-normalize", Usage: "store the tower's raw embeddings instead of L2-normalised ones"},
-			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected"},
+			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected (a damaged shard's unread samples count, by its sizes.json or index)"},
+			&cli.BoolFlag{Name: "verify", Usage: "before skipping a finished part, check its whole sha256 against its marker (always checked: size and Arrow footer)"},
+			&cli.BoolFlag{Name: "allow-mixed-producers", Usage: "add rows to a cache whose rows another producer made (backend, precision or JPEG decoder: CPU float32 next to GPU bf16, say)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		}, deviceFlags("bf16 on the GPU")...),
 		Action: runExtract,
@@ -135,6 +150,8 @@ func runExtract(c *cli.Context) error {
 	cfg.DType = c.String("dtype")
 	cfg.Normalize = !c.Bool("no-normalize")
 	cfg.MaxRejectFraction = c.Float64("max-reject-fraction")
+	cfg.VerifyParts = c.Bool("verify")
+	cfg.AllowMixedProducers = c.Bool("allow-mixed-producers")
 
 	w, n, _, err := extract.WorkerFromEnv(os.Getenv)
 	if err != nil {
@@ -172,8 +189,12 @@ func runExtract(c *cli.Context) error {
 	if err != nil && !errors.Is(err, extract.ErrTooManyRejects) {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "cache %s (split %s, worker %d/%d): %d shards, %d already done; %d samples, %d rows, %d rejected (%.2f%%)\n",
-		cfg.Cache, cfg.Split, cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, res.Samples, res.Rows, res.Rejects, 100*res.RejectFraction)
+	busy := ""
+	if res.Busy > 0 {
+		busy = fmt.Sprintf(", %d left to another process", res.Busy)
+	}
+	fmt.Fprintf(c.App.Writer, "cache %s (split %s, worker %d/%d): %d shards, %d already done%s; %d samples, %d rows, %d rejected (%.2f%%)\n",
+		cfg.Cache, cfg.Split, cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rows, res.Rejects, 100*res.RejectFraction)
 	if res.Samples > 0 {
 		fmt.Fprintf(c.App.Writer, "%.1f images/s; decode+preprocess %.1f s (summed over threads), tower %.1f s, writing %.1f s, wall %.1f s\n",
 			res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds, res.WriteSeconds, res.WallSeconds)

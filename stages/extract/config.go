@@ -11,6 +11,11 @@
 //
 // One part per input shard; a shard whose done/ marker exists is skipped, so
 // a killed run resumes where it stopped with nothing lost and nothing twice.
+// Skipped only after a check (plan.go): the shard must be the one the part
+// was made from, and the part must match its marker, else it is made again.
+// Each shard's part is locked while it is made (claim.go), so two runs over
+// the same shards share them. The cache records the producer of the rows
+// (producer.go) and refuses another unless Config.AllowMixedProducers.
 package extract
 
 import (
@@ -64,6 +69,13 @@ type Config struct {
 	MaxRejectFraction float64
 	// Backend runs the tower; nil means backend.NewCPU().
 	Backend backend.Backend
+	// AllowMixedProducers lets this run add parts to a cache whose rows
+	// were made by another producer (backend kind, precision, JPEG decoder:
+	// CPU float32 next to GPU bf16, say); without it such a run is refused.
+	AllowMixedProducers bool
+	// VerifyParts checks each finished part's whole sha256 against its
+	// marker before counting it done (always: size and Arrow footer).
+	VerifyParts bool
 	// Progress configures the progress bar.
 	Progress progress.Options
 	// Log receives one-line messages (nil: stderr).

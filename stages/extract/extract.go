@@ -22,9 +22,10 @@ type Result struct {
 	Fingerprint string
 	Shards      int // this worker's shards
 	Skipped     int // of those, already complete
-	Samples     int // samples read this run (kept + rejected)
+	Samples     int // samples read this run (kept + rejected), plus those damaged shards never gave
 	Rows        int // rows written this run (kept × views)
 	Rejects     int // samples rejected this run
+	Busy        int // of Shards, left to another process that held or finished them meanwhile
 	// RejectFraction is rejects/samples over all of this worker's shards
 	// (including those finished by an earlier run).
 	RejectFraction float64
@@ -68,10 +69,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	cache, err := store.Create(cfg.Cache, store.Manifest{
+	if cfg.Backend == nil {
+		cfg.Backend = backend.NewCPU()
+	}
+	cache, err := store.CreateWith(cfg.Cache, store.Manifest{
 		Fingerprint: res.Fingerprint, Model: desc, Tower: source,
 		Dim: dim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
-	})
+		Producer: producerOf(cfg.Backend),
+	}, store.CreateOptions{AllowMixedProducers: cfg.AllowMixedProducers})
 	if err != nil {
 		return res, fmt.Errorf("extract: cache %s: %w", cfg.Cache, err)
 	}
@@ -88,6 +93,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return res, checkRejects(cfg, res)
 	}
+	cl := newClaims(cache, cfg.VerifyParts, cfg.Log)
 
 	tw, err := loadTower(cfg, tcfg, spec)
 	if err != nil {
@@ -108,12 +114,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		tower:     tw,
 		normalize: cfg.Normalize,
 		out:       partSink{cache: cache, split: cfg.Split, worker: cfg.Worker, workers: cfg.NumWorkers},
-		hooks:     cfg.Hooks, bar: bar, log: cfg.Log,
+		hooks:     cfg.Hooks, bar: bar, log: cfg.Log, claims: cl,
 	}
 	t0 := time.Now()
 	st, err := p.run(ctx)
 	res.PipelineSeconds = time.Since(t0).Seconds()
-	res.Samples, res.Rows, res.Rejects = st.samples, st.rows, st.rejects
+	res.Samples, res.Rows, res.Rejects, res.Busy = st.samples, st.rows, st.rejects, st.busy
 	if err != nil {
 		return res, fmt.Errorf("extract: %w", err)
 	}
@@ -125,11 +131,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.ImagesPerSecond = float64(res.Samples) / res.WallSeconds
 	}
 	res.RejectFraction = fraction(pl.rejectsBefore+res.Rejects, pl.samplesBefore+res.Samples)
-	if _, err := store.Finalize(cfg.Cache); err != nil {
+	// A run whose every shard another process held has committed nothing:
+	// there may be no cache to finalize yet (that process will).
+	if _, err := store.Finalize(cfg.Cache); err != nil && !(errors.Is(err, store.ErrNotCache) && res.Busy > 0) {
 		return res, fmt.Errorf("extract: %w", err)
 	}
-	fmt.Fprintf(cfg.Log, "extract: worker %d/%d: %d shards (%d already done), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
-		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
+	busy := ""
+	if res.Busy > 0 {
+		busy = fmt.Sprintf(", %d left to another process", res.Busy)
+	}
+	fmt.Fprintf(cfg.Log, "extract: worker %d/%d: %d shards (%d already done%s), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
+		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
 	return res, checkRejects(cfg, res)
 }
 

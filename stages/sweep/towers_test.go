@@ -252,7 +252,14 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	a := filepath.Join(dir, "a")
 	writeTowerCache(t, a, 7, classes)
 	b := filepath.Join(dir, "b")
-	if _, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1}); err != nil {
+	cb, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The manifest comes with the first committed part: commit an empty one.
+	if pw, err := cb.NewPart("part-train", "train", "train.tar"); err != nil {
+		t.Fatal(err)
+	} else if _, err := pw.Commit(0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	model := filepath.Join(dir, "model.json")

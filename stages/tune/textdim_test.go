@@ -211,6 +211,7 @@ func TestOtherTowerFinalTextOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(path, b, 0o644)
+		restampMarkers(t, dir, m.Fingerprint, m.Tower)
 	}
 	wide, _ := writeWideModel(t, w.dir)
 	cfg := w.config(filepath.Join(w.dir, "dino"))
