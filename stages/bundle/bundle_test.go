@@ -89,8 +89,20 @@ func newFakeRunOn(t *testing.T, root, towerModel, pool string) fakeRun {
 	}
 	p, _ := tc.Pool(pool)
 	rec := &store.TowerSource{Family: tc.Family(), Config: tc.JSON(), Weights: r.weights(), Pool: p}
-	if _, err := store.Create(r.cache, store.Manifest{Fingerprint: r.fingerprint, Model: "test", Dim: dim, DType: store.Float32,
-		Views: 1, Normalized: true, Tower: rec}); err != nil {
+	c, err := store.Create(r.cache, store.Manifest{Fingerprint: r.fingerprint, Model: "test", Dim: dim, DType: store.Float32,
+		Views: 1, Normalized: true, Tower: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The manifest comes with the first committed part: one row.
+	pw, err := c.NewPart("part-000000", "train", "shard-000000.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Add("k0", 0, 0, r.cls[0].Caption, make([]float32, dim)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pw.Commit(0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	be := backend.NewCPU()
