@@ -299,8 +299,20 @@ func TestRowsAreTheirImagesGPU(t *testing.T) {
 	dir := t.TempDir()
 	shards := correspondenceShards(t, dir, blocksJPEG)
 	for _, dec := range []string{DecodeCPU, DecodeGPU} {
+		// Measured on the emulator, both paths: 0.0041 largest difference
+		// (relative error 0.0079): the bf16 tower against the float32 one
+		// on the same bytes. 1e-2 leaves the GPU's other summation orders
+		// room. On a GPU nvJPEG decodes a little otherwise than libjpeg-turbo
+		// (a few levels a pixel, TestNVJPEGMatchesCPU): 2e-2 there, the bf16
+		// bound of the fixture README, until the first GPU report measures it.
+		// Another image's row is 0.165 away or more (L2), so the nearest-row
+		// check sees a row under the wrong key at either bound.
+		tol := 1e-2
+		if dec == DecodeGPU && realGPU() {
+			tol = 2e-2
+		}
 		t.Run(dec, func(t *testing.T) {
-			checkRowsAreTheirImages(t, shards, dir+"/"+dec, store.Float32, 1, clipReference(t, "clip-tiny", 7), func(c *Config) {
+			checkRowsAreTheirImages(t, shards, dir+"/"+dec, store.Float32, tol, clipReference(t, "clip-tiny", 7), func(c *Config) {
 				c.Backend, c.Decode = g, dec
 			})
 		})
