@@ -85,12 +85,13 @@ wait "$data_pid" # the benchmarks get the CPU to themselves
 part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 2s -test.v"
 part peer "$CAP_PEER" env OUT="$work" COMPILE=1 python3 "$g/pytorch_peer.py"
 # extract over all the shards, decoding on the GPU, then on the CPU; each
-# prints its steady rate (the pipeline, without start-up) beside the wall's
+# prints its steady rate (the pipeline, without start-up) beside the wall's.
+# Batches of 256, as BenchmarkViTL14 and the peer measure the tower.
 all=$(ls "$syn/shards/train/"*.tar 2>/dev/null | paste -sd, -)
 for dec in gpu cpu; do
   cap=CAP_EXTRACT_${dec^^}
   part "e2e_extract_$dec" "${!cap}" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
-    --model ViT-L-14 --weights random:1 --cache "$work/cache-$dec" --device cuda --decode "$dec" --quiet
+    --model ViT-L-14 --weights random:1 --cache "$work/cache-$dec" --device cuda --decode "$dec" --batch-size 256 --quiet
 done
 # (issue 11) part train_bench CAP ...
 
