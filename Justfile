@@ -48,6 +48,7 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzPart -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzMetadata -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
+    go test -run '^$' -fuzz FuzzGPUDecodable -fuzztime {{seconds}}s ./stages/extract/
     go test -run '^$' -fuzz FuzzFromBytes -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzParseMeta -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzWebPOrientation -fuzztime {{seconds}}s ./stages/bundle/
