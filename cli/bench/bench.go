@@ -56,6 +56,7 @@ func All() []Bench {
 		Tokenizer,
 		Caption,
 		Cache,
+		Scale,
 	}
 }
 
