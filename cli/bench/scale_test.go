@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,7 +68,7 @@ func TestScaleFigures(t *testing.T) {
 			t.Errorf("%s: %+v: want a positive value in %s beside a named positive reference", name, f, unit)
 		}
 	}
-	if strings.HasPrefix(got["scale/tune/steps-per-s"].RefName, "ablation:") == false || !strings.HasPrefix(got["scale/tune/first-step"].RefName, "ablation:") {
+	if !strings.HasPrefix(got["scale/tune/steps-per-s"].RefName, "ablation:") || !strings.HasPrefix(got["scale/tune/first-step"].RefName, "ablation:") {
 		t.Errorf("tune's references are ablations of tune and must say so: %q, %q", got["scale/tune/steps-per-s"].RefName, got["scale/tune/first-step"].RefName)
 	}
 	if rss := got["scale/index/peak-rss"]; runtime.GOOS == "linux" && rss.Value < 10 {
@@ -110,4 +112,40 @@ func TestScaleValidate(t *testing.T) {
 	if d := DefaultScaleOptions(); d.Validate() != nil || d.Batch != 1024 || d.Classes != 10_000 {
 		t.Errorf("defaults %+v: want valid, batch 1024, 10,000 classes", d)
 	}
+}
+
+// TestPeakRSSIsTheChilds: peakRSS reads the exited child's own peak, not
+// this process's: a child that touches 512 MiB peaks at least 400 MiB above
+// one that touches 16 MiB. The children are this test binary, run as
+// TestRSSHelper.
+func TestPeakRSSIsTheChilds(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peak RSS is measured on Linux only")
+	}
+	peak := func(mib int) float64 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRSSHelper$")
+		cmd.Env = append(os.Environ(), "LITCACHE_TEST_RSS_MIB="+strconv.Itoa(mib))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper: %v: %s", err, out)
+		}
+		return float64(peakRSS(cmd.ProcessState)) / (1 << 20)
+	}
+	small, large := peak(16), peak(512)
+	if small < 16 || large < 512 || large-small < 400 {
+		t.Fatalf("peak RSS of children touching 16 and 512 MiB: %.0f and %.0f MiB", small, large)
+	}
+}
+
+// TestRSSHelper touches $LITCACHE_TEST_RSS_MIB MiB when run as
+// TestPeakRSSIsTheChilds's child; otherwise it does nothing.
+func TestRSSHelper(t *testing.T) {
+	mib, err := strconv.Atoi(os.Getenv("LITCACHE_TEST_RSS_MIB"))
+	if err != nil {
+		t.Skip("run by TestPeakRSSIsTheChilds only")
+	}
+	b := make([]byte, mib<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
 }
