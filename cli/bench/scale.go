@@ -49,7 +49,7 @@ func DefaultScaleOptions() ScaleOptions {
 // Scale builds a synthetic cache of iNat2021's shape (synthcache: learnable
 // class-centre embeddings, float16, 768-d, long-tailed classes) through the
 // store API, then runs index, verify, a tiny-tower tune and eval on it, each
-// in a child process of its own (its peak RSS is that process's ru_maxrss),
+// in a child process of its own (its peak RSS is that process's VmHWM),
 // with the cache dropped from the page cache before each. Each figure
 // stands beside a reference measured in the same run:
 //   - index and verify time vs a cold sequential read of the same part files
@@ -246,7 +246,7 @@ func (r *scaleRun) child(ctx context.Context, spec scaleSpec) (scaleResult, int6
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Run(); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return res, 0, cerr
+			return res, 0, fmt.Errorf("bench scale: %s interrupted: %w", spec.Phase, cerr)
 		}
 		return res, 0, fmt.Errorf("bench scale: %s: %v: %s", spec.Phase, err, strings.TrimSpace(stderr.String()))
 	}
@@ -257,7 +257,7 @@ func (r *scaleRun) child(ctx context.Context, spec scaleSpec) (scaleResult, int6
 	if err := json.Unmarshal(out, &res); err != nil {
 		return res, 0, fmt.Errorf("bench scale: %s: result: %w", spec.Phase, err)
 	}
-	return res, peakRSS(cmd.ProcessState), nil
+	return res, res.PeakRSS, nil
 }
 
 const mib = 1 << 20

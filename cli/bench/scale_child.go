@@ -16,8 +16,8 @@ import (
 )
 
 // The phases of `bench scale` run in child processes so that each one's
-// peak RSS is its own (the kernel's ru_maxrss of that process, read by the
-// parent from wait4). A child is this same binary — litcache, or a test
+// peak RSS is its own (the child reads its VmHWM when the phase is done).
+// A child is this same binary — litcache, or a test
 // binary that links this package — started with $LITCACHE_BENCH_SCALE_CHILD
 // holding the phase's scaleSpec as JSON: this package's init runs the phase,
 // writes its result to spec.Result and exits, before main or the tests
@@ -54,7 +54,8 @@ type scaleSpec struct {
 
 // scaleResult is what a child measured.
 type scaleResult struct {
-	Seconds float64 `json:"seconds"` // the phase's call, process start excluded
+	Seconds float64 `json:"seconds"`  // the phase's call, process start excluded
+	PeakRSS int64   `json:"peak_rss"` // bytes, the child's VmHWM after the phase (0: unknown)
 	// index and verify
 	Keys   int   `json:"keys,omitempty"`
 	Parts  int   `json:"parts,omitempty"`
@@ -106,6 +107,9 @@ func runScaleChild(specJSON string) error {
 	}
 	if res.Seconds == 0 {
 		res.Seconds = time.Since(t0).Seconds()
+	}
+	if res.PeakRSS, err = selfPeakRSS(); err != nil {
+		return err
 	}
 	b, _ := json.Marshal(res)
 	return atomicfile.WriteFile(spec.Result, b)

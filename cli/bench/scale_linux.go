@@ -1,22 +1,38 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"os"
-	"syscall"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// peakRSSNote says how peakRSS measures.
-const peakRSSNote = "peak RSS = the phase's child process's ru_maxrss (wait4), anonymous and file-backed pages"
+// peakRSSNote says how selfPeakRSS measures, and why not otherwise.
+const peakRSSNote = "peak RSS = VmHWM of the phase's own child process at its end (anonymous and file-backed pages; ru_maxrss would carry the parent's peak over exec)"
 
-// peakRSS is the exited process's peak resident set in bytes (Linux reports
-// ru_maxrss in KiB), 0 when unknown.
-func peakRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024
+// selfPeakRSS is this process's peak resident set in bytes: VmHWM in
+// /proc/self/status, the high-water mark of its memory map since exec.
+// (getrusage's ru_maxrss is no use for a child: Linux folds the parent's
+// high-water mark into it when the child execs from a vfork.)
+func selfPeakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
 	}
-	return 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
+			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/self/status: VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/self/status: no VmHWM line")
 }
 
 // pageCacheNote says whether dropFromPageCache works here.

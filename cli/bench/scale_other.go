@@ -2,16 +2,12 @@
 
 package bench
 
-import (
-	"os"
-	"runtime"
-)
+import "runtime"
 
-const peakRSSNote = "peak RSS not measured on " + runtime.GOOS + " (read from ru_maxrss on Linux)"
+const peakRSSNote = "peak RSS not measured on " + runtime.GOOS + " (VmHWM of /proc/self/status on Linux)"
 
-// peakRSS is 0 (unknown) here: ru_maxrss's unit differs by system and
-// Windows has none.
-func peakRSS(*os.ProcessState) int64 { return 0 }
+// selfPeakRSS is 0 (unknown) here.
+func selfPeakRSS() (int64, error) { return 0, nil }
 
 const pageCacheNote = "page cache NOT dropped between phases on " + runtime.GOOS + " (warm reads)"
 
