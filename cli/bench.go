@@ -85,7 +85,7 @@ Example:
    litcache bench scale --rows 2690000 --dir /scratch`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "rows", Value: d.Rows, Usage: "train rows of the synthetic cache (iNat2021: 2690000)"},
-			&cli.StringFlag{Name: "dir", Usage: "folder to build the cache in (default: $TMPDIR)"},
+			&cli.StringFlag{Name: "dir", Usage: "folder to build the cache in", DefaultText: "$TMPDIR"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no status lines or progress bar"},
 		},
 		Action: func(c *cli.Context) error {

@@ -77,9 +77,12 @@ litcache sweep summarize DIR
    litcache sweep ... --out sweeps/warmup          # each task runs member $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN
    litcache sweep summarize sweeps/warmup
    # image towers × caption recipes: one cache per tower (val caches paired), classes from caption --recipes;
-   # the towers share the text model's embed_dim (ViT-B-32 and ViT-B-16: 512)
    litcache sweep --cache cache/b32/train,cache/b16/train --val-cache cache/b32/val,cache/b16/val \
-       --classes recipes/paper/classes.json,recipes/auto/classes.json --model ViT-B-16 --warmup 1000 --out sweeps/towers`,
+       --classes recipes/paper/classes.json,recipes/auto/classes.json --model ViT-B-16 --warmup 1000 --out sweeps/towers
+   # towers of other families and widths (CLIP ViT-B/16 512, DINOv2-B/14 cls+mean 1536, Swin-T 768):
+   # a random-init text tower takes each cache's dim
+   litcache sweep --cache cache/b16/train,cache/dinov2-b14/train,cache/swin-t/train \
+       --val-cache cache/b16/val,cache/dinov2-b14/val,cache/swin-t/val --classes classes.json --model ViT-B-16 --out sweeps/families`,
 		Description: `Takes every flag of litcache tune. The grid axes (--cache, --classes, --weights,
 --warmup, --lr, --batch-size, --wd, --epochs, --schedule, --seed) take
 comma-separated lists; the members are the cartesian product, each a tune run
@@ -89,8 +92,10 @@ resumes from its latest checkpoint.
 
 --cache is the image-tower axis: one cache per tower (extract once per tower),
 and --val-cache gives one val cache per --cache value, paired by position. One
---model trains every member, so the towers must embed to its embed_dim (checked
-before the first member starts).
+--model trains every member; its embed_dim meets each tower's width by tune's
+rule (a random-init text tower takes the cache's dim; a pretrained one must
+project to it, or --new-projection), checked before the first member starts.
+A member over a DINOv2 or Swin cache writes the text tower alone in final/.
 --classes is the caption-recipe axis (captions are per class, so a recipe needs
 no re-extraction; litcache caption --recipes writes one classes.json each).
 --weights is the text-init axis in tune's words: a weights file, random:SEED,

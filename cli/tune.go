@@ -121,6 +121,8 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			}},
 		{flag: &cli.BoolFlag{Name: "image-head", Usage: "train a linear head on the image side (off: LiT locks it)"},
 			set: flag("image-head", func(c *tune.Config) *bool { return &c.ImageHead }, false)},
+		{flag: &cli.BoolFlag{Name: "new-projection", Usage: "with pretrained --weights: a fresh text_projection to the cache's dim (OpenCLIP's init), the rest of the text tower from --weights; for a cache of another tower (DINOv2, Swin)"},
+			set: flag("new-projection", func(c *tune.Config) *bool { return &c.NewProjection }, false)},
 		{flag: &cli.BoolFlag{Name: "text-only", Usage: "final/ holds the tuned text tower alone, not the full model with the cache's image tower (implied by --image-head)"},
 			set: flag("text-only", func(c *tune.Config) *bool { return &c.TextOnly }, false)},
 		{flag: &cli.BoolFlag{Name: "no-dedup", Usage: "encode every row's caption, duplicates too (same result, slower)"},
@@ -208,8 +210,11 @@ func tuneCommand() *cli.Command {
 		Description: `Trains the text tower (and the logit scale) with the symmetric InfoNCE loss
 against the image embeddings in the cache; the image tower is locked (LiT,
 arXiv 2111.07991), so no image is decoded or encoded here. --model names the
-CLIP config whose text_cfg is trained (and whose embed_dim must match the
-cache's). Captions: each row's label picks its class's caption in classes.json
+CLIP config whose text_cfg is trained. Its embed_dim meets the cache's dim
+(the image tower's feature size: DINOv2 384/768/1024/1536, twice that with
+--pool cls+mean; Swin 768/1024): a random-init text tower takes the cache's
+dim; a pretrained one (--weights FILE) must project to it, or train a fresh
+projection (--new-projection) or an image head (--image-head). Captions: each row's label picks its class's caption in classes.json
 (--captions classes), so a classes.json written with another template
 retrains on the same cache; or --captions cache uses the caption text extract
 stored with each row. Captions are tokenized with CLIP's BPE vocabulary, built

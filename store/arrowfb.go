@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 )
 
 // Checking an Arrow IPC message's flatbuffer before arrow-go parses it.
@@ -320,4 +321,66 @@ func (c *fbCheck) dictionaryBatch(d fbTable, depth int) error {
 		return c.errorf("delta dictionary batch (parts write each dictionary once)")
 	}
 	return c.subtable(d, 1, depth, c.recordBatch)
+}
+
+// fbBlockSize is a footer Block {offset: long, metaDataLength: int (+4
+// padding), bodyLength: long}.
+const fbBlockSize = 24
+
+// checkFooterFB checks a file footer, Footer {version, schema,
+// dictionaries: [Block], recordBatches: [Block], custom_metadata}, and the
+// metadata of each dictionary message it points to in f (size bytes):
+// arrow-go's file reader decodes those as it opens the file.
+func checkFooterFB(footer []byte, f io.ReaderAt, size int64) error {
+	c := &fbCheck{buf: footer, budget: int64(len(footer))}
+	if !c.in(0, 4) {
+		return c.errorf("footer of %d bytes", len(footer))
+	}
+	var dicts, n int64
+	err := c.tableAt(c.u32(0), 0, func(t fbTable, depth int) error {
+		if err := c.subtable(t, 1, depth, c.schema); err != nil {
+			return err
+		}
+		var err error
+		if dicts, n, err = c.vector(t, 2, fbBlockSize); err != nil {
+			return err
+		}
+		if _, _, err := c.vector(t, 3, fbBlockSize); err != nil {
+			return err
+		}
+		return c.keyValues(t, 4, depth)
+	})
+	if err != nil {
+		return fmt.Errorf("footer: %w", err)
+	}
+	for i := int64(0); i < n; i++ {
+		b := dicts + i*fbBlockSize
+		off := int64(binary.LittleEndian.Uint64(footer[b:]))
+		meta := int64(int32(binary.LittleEndian.Uint32(footer[b+8:])))
+		if err := checkBlockMessage(f, size, off, meta); err != nil {
+			return fmt.Errorf("footer: dictionary block %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// checkBlockMessage reads the message metadata of a footer block (its
+// length prefix, then the flatbuffer) and checks it.
+func checkBlockMessage(f io.ReaderAt, size, off, meta int64) error {
+	if off < 0 || meta < 8 || meta > maxMessageMeta || off > size-meta {
+		return fmt.Errorf("message of %d metadata bytes at byte %d does not fit a file of %d: %w", meta, off, size, ErrCorrupt)
+	}
+	buf := make([]byte, meta)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return fmt.Errorf("message at byte %d: %w", off, err)
+	}
+	start := int64(4)
+	if binary.LittleEndian.Uint32(buf) == 0xFFFFFFFF { // continuation marker, then the length
+		start = 8
+	}
+	n := int64(binary.LittleEndian.Uint32(buf[start-4:]))
+	if n > meta-start {
+		return fmt.Errorf("message at byte %d: %d metadata bytes, its block holds %d: %w", off, n, meta-start, ErrCorrupt)
+	}
+	return checkMessage(buf[start : start+n])
 }

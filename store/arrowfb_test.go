@@ -32,6 +32,32 @@ func loadBytes(data []byte) error {
 	return p.load(testManifest(4, Float16, 2))
 }
 
+// fbVector follows, from the root table of the flatbuffer at buf[at:],
+// the table offsets in slots[:len-1] and returns the byte offset (in buf)
+// of the length of the vector in the last slot.
+func fbVector(t *testing.T, buf []byte, at int, slots ...int) int {
+	t.Helper()
+	c := &fbCheck{buf: buf[at:], budget: 1 << 30}
+	tb, err := c.table(c.u32(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range slots {
+		to, err := c.ref(tb, s)
+		if err != nil || to == 0 {
+			t.Fatalf("slot %d (step %d): %d %v", s, i, to, err)
+		}
+		if i == len(slots)-1 {
+			return at + int(to)
+		}
+		if tb, err = c.table(to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no slots")
+	return 0
+}
+
 // schemaFieldsVector finds, in an encoded part, the byte offset of the
 // length of the schema's fields vector (the first message's header, slot 1).
 func schemaFieldsVector(t *testing.T, data []byte) int {
@@ -39,28 +65,41 @@ func schemaFieldsVector(t *testing.T, data []byte) int {
 	if binary.LittleEndian.Uint32(data[8:]) != 0xFFFFFFFF {
 		t.Fatal("no continuation marker before the schema message")
 	}
-	meta := 16 // the message's flatbuffer starts after the marker and its length
-	c := &fbCheck{buf: data[meta:], budget: 1 << 30}
+	v := fbVector(t, data, 16, 2, 1) // Message.header → Schema.fields
+	if n := binary.LittleEndian.Uint32(data[v:]); n != 5 {
+		t.Fatalf("fields vector at %d holds %d fields, want the part schema's 5", v, n)
+	}
+	return v
+}
+
+// footerFieldsVector is schemaFieldsVector for the footer's copy of the schema.
+func footerFieldsVector(t *testing.T, data []byte) int {
+	t.Helper()
+	footer := len(data) - 10 - int(binary.LittleEndian.Uint32(data[len(data)-10:]))
+	v := fbVector(t, data, footer, 1, 1) // Footer.schema → Schema.fields
+	if n := binary.LittleEndian.Uint32(data[v:]); n != 5 {
+		t.Fatalf("footer's fields vector at %d holds %d fields, want 5", v, n)
+	}
+	return v
+}
+
+// dictionaryNodesVector finds the nodes vector of the dictionary batch (the
+// stream's second message, after the schema message and its empty body).
+func dictionaryNodesVector(t *testing.T, data []byte) int {
+	t.Helper()
+	second := 16 + int(binary.LittleEndian.Uint32(data[12:]))
+	if binary.LittleEndian.Uint32(data[second:]) != 0xFFFFFFFF {
+		t.Fatalf("no continuation marker at byte %d", second)
+	}
+	c := &fbCheck{buf: data[second+8:], budget: 1 << 30}
 	m, err := c.table(c.u32(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := c.ref(m, 2)
-	if err != nil || at == 0 {
-		t.Fatalf("schema header: %d %v", at, err)
+	if kind, _ := c.u8(m, 1); kind != fbHeaderDictionaryBatch {
+		t.Fatalf("second message of type %d, want a dictionary batch", kind)
 	}
-	s, err := c.table(at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := c.ref(s, 1)
-	if err != nil || v == 0 {
-		t.Fatalf("fields vector: %d %v", v, err)
-	}
-	if n := c.u32(v); n != 5 {
-		t.Fatalf("fields vector at %d holds %d fields, want the part schema's 5", v, n)
-	}
-	return meta + int(v)
+	return fbVector(t, data, second+8, 2, 1, 1) // Message.header → DictionaryBatch.data → RecordBatch.nodes
 }
 
 // TestLoadRefusesHugeVector: a schema whose fields vector claims a billion
@@ -80,6 +119,33 @@ func TestLoadRefusesHugeVector(t *testing.T) {
 	}
 	if strings.Count(err.Error(), ErrCorrupt.Error()) != 1 {
 		t.Errorf("ErrCorrupt said more than once: %v", err)
+	}
+}
+
+// TestReadFooterRefusesHugeVectors: the footer path (CheckPart's
+// readFooter, through arrow-go's file reader) refuses the same damage in the
+// footer's schema and in the dictionary message the footer points to; the
+// part's load refuses the dictionary's too.
+func TestReadFooterRefusesHugeVectors(t *testing.T) {
+	data := encodedPart(t)
+	if _, _, err := readFooter(bytes.NewReader(data)); err != nil {
+		t.Fatalf("the intact part: %v", err)
+	}
+	for name, at := range map[string]int{
+		"footer schema's fields":   footerFieldsVector(t, data),
+		"dictionary batch's nodes": dictionaryNodesVector(t, data),
+	} {
+		bad := bytes.Clone(data)
+		binary.LittleEndian.PutUint32(bad[at:], 0x3C000000)
+		_, _, err := readFooter(bytes.NewReader(bad))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "overruns") {
+			t.Errorf("%s vector of 0x3C000000, footer path: %v, want an ErrCorrupt naming the overrun", name, err)
+		}
+		if name == "dictionary batch's nodes" {
+			if err := loadBytes(bad); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "overruns") {
+				t.Errorf("%s vector of 0x3C000000, load: %v, want an ErrCorrupt naming the overrun", name, err)
+			}
+		}
 	}
 }
 

@@ -63,6 +63,11 @@ func Open(dir string, opt ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, mk := range markers {
+		if mk.Fingerprint != "" && mk.Fingerprint != m.Fingerprint {
+			return nil, fmt.Errorf("store: cache %s: part %s was made by image tower %s, the manifest says %s: %w", dir, mk.Name, mk.Fingerprint, m.Fingerprint, ErrFingerprint)
+		}
+	}
 	r := &Reader{dir: dir, m: m, parts: make([]*Part, len(markers))}
 	errs := make([]error, len(markers))
 	workers := opt.Workers

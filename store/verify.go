@@ -31,8 +31,11 @@ type VerifyReport struct {
 	Bytes                         int64
 	Keys                          int
 	IndexChecked                  bool
-	Problems                      []string
-	Warnings                      []string
+	// Producers counts the parts and rows of each producer, the cache's
+	// own (the manifest's) first; more than one is a mixed cache.
+	Producers []ProducerCount
+	Problems  []string
+	Warnings  []string
 }
 
 // OK tells whether no problem was found.
@@ -110,6 +113,9 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 			continue
 		}
 		k, err := verifyPart(p, mk, dir, problem)
+		if err == nil {
+			checkIdentity(p, mk, m, problem)
+		}
 		p.close()
 		if err != nil {
 			problem("%v", err)
@@ -123,6 +129,8 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		rep.Rejects += mk.Rejects
 		rep.Bytes += n
 	}
+	rep.Producers = producersOf(markers, m.Producer)
+	checkProducers(markers, m.Producer, problem, warn)
 
 	// Keys unique within each split.
 	type ent struct {
@@ -189,6 +197,59 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 	return rep, nil
 }
 
+// checkIdentity compares what part p says made it (schema metadata) and
+// what its marker says with the manifest.
+func checkIdentity(p *Part, mk Marker, m Manifest, problem func(string, ...any)) {
+	if mk.Fingerprint != "" && mk.Fingerprint != m.Fingerprint {
+		problem("part %s: marker says image tower %s, the manifest %s", mk.Name, mk.Fingerprint, m.Fingerprint)
+	}
+	pm, ok, err := partMetaOf(p.sr.Schema())
+	switch {
+	case err != nil:
+		problem("part %s: %v", mk.Name, err)
+	case ok && pm.Fingerprint != m.Fingerprint:
+		problem("part %s: its schema metadata says image tower %s, the manifest %s", mk.Name, pm.Fingerprint, m.Fingerprint)
+	case ok && (mk.Producer.Known() && pm.Producer.Key() != mk.Producer.Key() || pm.Name != mk.Name):
+		problem("part %s: its schema metadata says part %s by %s, its marker %s by %s", mk.Name, pm.Name, pm.Producer, mk.Name, mk.Producer)
+	}
+}
+
+// producersOf counts the markers' producers, ref's first.
+func producersOf(markers []Marker, ref Producer) []ProducerCount {
+	pc := countProducers(markers)
+	sort.SliceStable(pc, func(i, j int) bool { return pc[i].Producer.Key() == ref.Key() && pc[j].Producer.Key() != ref.Key() })
+	return pc
+}
+
+// checkProducers reports parts whose producer is not the cache's: a
+// problem, unless the part's writer was allowed to mix (then a warning),
+// and a warning for parts that record none.
+func checkProducers(markers []Marker, ref Producer, problem, warn func(string, ...any)) {
+	if !ref.Known() {
+		for _, mk := range markers {
+			if mk.Producer.Known() {
+				ref = mk.Producer // the manifest predates producers: the first recorded one
+				break
+			}
+		}
+	}
+	unknown := 0
+	for _, mk := range markers {
+		switch {
+		case !mk.Producer.Known():
+			unknown++
+		case mk.Producer.Key() == ref.Key():
+		case mk.MixedProducersAllowed:
+			warn("part %s was made by %s, the cache's rows by %s (mixing allowed when it was written)", mk.Name, mk.Producer, ref)
+		default:
+			problem("part %s was made by %s, the cache's rows by %s: the cache mixes producers", mk.Name, mk.Producer, ref)
+		}
+	}
+	if unknown > 0 {
+		warn("%d parts do not record their producer (written by an older build)", unknown)
+	}
+}
+
 // partKeys are a verified part's keys by row, copied out of the mapping
 // (one string per part holds them all), and which rows are view 0.
 type partKeys struct {
@@ -226,10 +287,10 @@ func verifyPart(p *Part, mk Marker, dir string, problem func(string, ...any)) (p
 	if kept+mk.Rejects != mk.Samples {
 		problem("part %s: %d kept + %d rejected samples, marker says %d samples", mk.Name, kept, mk.Rejects, mk.Samples)
 	}
-	if lines, err := countLines(rejectsPath(dir, mk.Name)); err != nil && mk.Rejects > 0 {
+	if lines, err := countLines(rejectsPath(dir, mk.Name)); err != nil && mk.RejectLines() > 0 {
 		problem("part %s: rejects file: %v", mk.Name, err)
-	} else if lines != mk.Rejects {
-		problem("part %s: rejects file has %d lines, marker says %d", mk.Name, lines, mk.Rejects)
+	} else if lines != mk.RejectLines() {
+		problem("part %s: rejects file has %d lines, marker says %d", mk.Name, lines, mk.RejectLines())
 	}
 	var all strings.Builder
 	for i := 0; i < p.N; i++ {

@@ -545,7 +545,7 @@ func Run(ctx context.Context, cfg Config) ([]MemberResult, *Summary, error) {
 		}
 	}
 	describe(members)
-	if err := checkDims(cfg.Base, members); err != nil {
+	if err := checkDims(cfg.Base, members, cfg.Out); err != nil {
 		return nil, nil, err
 	}
 	plan := Plan{Grid: cfg.Grid, Members: members, Classes: members[0].Classes, Cache: members[0].Cache, Val: members[0].ValCache,
@@ -631,32 +631,35 @@ func describe(members []Member) {
 	}
 }
 
-// checkDims refuses, before any member trains, a cache whose embeddings the
-// text model cannot meet (one --model trains every member: towers of
-// another embed_dim need their own sweep, or --image-head).
-func checkDims(base tune.Config, members []Member) error {
-	if base.ImageHead {
-		return nil
-	}
+// checkDims refuses, before any member trains, a member whose cache the
+// text model cannot meet, by tune's own rule (tune.FitTextModel): a
+// random-init text tower takes each cache's dim, so towers of different
+// widths (CLIP, DINOv2, Swin) compare in one sweep; a pretrained one must
+// project to it (or --new-projection, --image-head).
+func checkDims(base tune.Config, members []Member, dir string) error {
 	mc, err := clip.LoadConfig(base.TextModel)
 	if err != nil {
 		return fmt.Errorf("sweep: --model: %w", err)
 	}
-	seen := map[string]bool{}
 	for _, m := range members {
-		for _, c := range []string{m.Cache, m.ValCache} {
-			if c == "" || seen[c] {
+		c := m.TuneConfig(base, dir)
+		var train int
+		for _, cache := range []string{c.Cache, c.ValCache} {
+			if cache == "" {
 				continue
 			}
-			seen[c] = true
-			mf, err := store.ReadManifest(c)
+			mf, err := store.ReadManifest(cache)
 			if err != nil {
 				return fmt.Errorf("sweep: member %s: %w", m.Name, err)
 			}
-			if mf.Dim != mc.EmbedDim {
-				return fmt.Errorf("sweep: cache %s holds %d-d embeddings, the text model %s embeds to %d: every member trains one --model, so every tower must embed to its embed_dim (or use --image-head)",
-					c, mf.Dim, base.TextModel, mc.EmbedDim)
+			if cache == c.Cache {
+				train = mf.Dim
+			} else if mf.Dim != train {
+				return fmt.Errorf("sweep: member %s: val cache %s holds %d-d embeddings, its training cache %s %d-d", m.Name, cache, mf.Dim, c.Cache, train)
 			}
+		}
+		if _, _, err := tune.FitTextModel(c, mc, train); err != nil {
+			return fmt.Errorf("sweep: member %s (cache %s): %w", m.Name, c.Cache, err)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/litcache/litcache/internal/report"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/evaluate"
 )
 
@@ -271,32 +272,31 @@ func (tc *TowerComparison) rankChart() (report.BarChart, bool) {
 	return c, len(c.Groups) > 0
 }
 
-// describeModel shortens a manifest's model description ("{config JSON}
-// weights=W | preprocessing") to the tower's shape and weights.
+// describeModel shortens a manifest's model description (tower.Describe:
+// "[family ]{config JSON} weights=W[ pool=P] | preprocessing", CLIP's
+// without the family) to the tower's shape (tower.Config.Short), weights and
+// pooling.
 func describeModel(model string) string {
-	dec := json.NewDecoder(strings.NewReader(model))
-	var cfg struct {
-		Vision struct {
-			ImageSize int `json:"image_size"`
-			PatchSize int `json:"patch_size"`
-			Width     int `json:"width"`
-			Layers    int `json:"layers"`
-		} `json:"vision_cfg"`
+	family, rest := tower.CLIP, model
+	if f, r, ok := strings.Cut(model, " {"); ok && !strings.ContainsAny(f, "{ ") {
+		family, rest = f, "{"+r
 	}
-	if !strings.HasPrefix(model, "{") || dec.Decode(&cfg) != nil {
+	dec := json.NewDecoder(strings.NewReader(rest))
+	var raw json.RawMessage
+	var cfg tower.Config
+	err := dec.Decode(&raw)
+	if err == nil {
+		cfg, err = tower.ParseConfig(family, raw)
+	}
+	if !strings.HasPrefix(rest, "{") || err != nil {
 		if len(model) > 60 {
 			return model[:57] + "…"
 		}
 		return model
 	}
-	rest := model[dec.InputOffset():]
-	weights := ""
-	if i := strings.Index(rest, "weights="); i >= 0 {
-		weights = rest[i:]
-		if j := strings.Index(weights, " |"); j >= 0 {
-			weights = weights[:j]
-		}
+	tail := rest[dec.InputOffset():]
+	if j := strings.Index(tail, " |"); j >= 0 {
+		tail = tail[:j]
 	}
-	v := cfg.Vision
-	return strings.TrimSpace(fmt.Sprintf("ViT %d px /%d, width %d, %d layers, %s", v.ImageSize, v.PatchSize, v.Width, v.Layers, weights))
+	return strings.Join(append([]string{cfg.Short()}, strings.Fields(tail)...), ", ")
 }

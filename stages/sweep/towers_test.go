@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
-	"github.com/litcache/litcache/stages/extract"
+	registry "github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/stages/tune"
 	"github.com/litcache/litcache/store"
 )
@@ -50,7 +51,7 @@ func writeTowerCache(t *testing.T, dir string, seed int64, classes []inat.Class)
 		t.Fatal(err)
 	}
 	tower := &store.TowerSource{Config: []byte(towerModel), Weights: clip.RandomWeights(seed)}
-	fp, err := extract.Fingerprint(cfg, tower.Weights, 0)
+	fp, err := registryFingerprint(cfg, tower.Weights)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +235,10 @@ func TestSweepTowersAndRecipes(t *testing.T) {
 	}
 }
 
-// TestSweepRefusesOtherEmbedDim: a tower of another embed_dim than the text
-// model's stops the sweep before its first member trains.
+// TestSweepRefusesOtherEmbedDim: a tower of another width than a pretrained
+// text tower's embed_dim stops the sweep before its first member trains
+// (tune's rule, tune.FitTextModel: a random-init text tower would take the
+// cache's dim; a pretrained one must project to it).
 func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	dir := t.TempDir()
 	classes := towerClasses()
@@ -249,19 +252,80 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	a := filepath.Join(dir, "a")
 	writeTowerCache(t, a, 7, classes)
 	b := filepath.Join(dir, "b")
-	if _, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1}); err != nil {
+	cb, err := store.Create(b, store.Manifest{Fingerprint: "sha256:wide", Model: "wide", Dim: 32, DType: store.Float32, Views: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The manifest comes with the first committed part: commit an empty one.
+	if pw, err := cb.NewPart("part-train", "train", "train.tar"); err != nil {
+		t.Fatal(err)
+	} else if _, err := pw.Commit(0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	model := filepath.Join(dir, "model.json")
 	os.WriteFile(model, []byte(towerModel), 0o644)
+	mc, err := clip.ParseConfig([]byte(towerModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pretrained := filepath.Join(dir, "pretrained", "open_clip_model.safetensors")
+	os.MkdirAll(filepath.Dir(pretrained), 0o755)
+	tt := clip.NewRandomTextTower(backend.NewCPU(), mc, 3)
+	if err := clip.SaveTextTower(pretrained, mc, tt, 4.6); err != nil {
+		t.Fatal(err)
+	}
+	tt.Free()
 	base := tune.DefaultConfig()
-	base.TextModel, base.Classes, base.Epochs, base.BatchSize = model, cls, 1, 8
+	base.TextModel, base.Classes, base.Epochs, base.BatchSize, base.InitText = model, cls, 1, 8, pretrained
 	cfg := Config{Base: base, Out: filepath.Join(dir, "sweep"), Member: -1, Quiet: true, Grid: Grid{Cache: []string{a, b}, Warmup: []int{1}}}
-	_, _, err := Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "32-d") || !strings.Contains(err.Error(), "embed_dim") {
-		t.Fatalf("err %v, want a refusal naming the 32-d cache", err)
+	_, _, err = Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "32 wide") || !strings.Contains(err.Error(), "embed_dim 16") || !strings.Contains(err.Error(), "cache-b") {
+		t.Fatalf("err %v, want a refusal naming the 32-d cache's member", err)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Out, "cache-a")); err == nil {
 		t.Error("a member trained before the refusal")
+	}
+	// A random-init text tower meets both widths.
+	base.InitText = ""
+	if err := checkDims(base, Members(base, cfg.Grid), cfg.Out); err != nil {
+		t.Errorf("random-init text tower over 16- and 32-d caches: %v", err)
+	}
+}
+
+// registryFingerprint is the fingerprint of the caches a CLIP tower of cfg
+// with weights makes (the registry's, as extract writes it).
+func registryFingerprint(cfg clip.Config, weights string) (string, error) {
+	tc, err := registry.ParseConfig(registry.CLIP, cfg.JSON())
+	if err != nil {
+		return "", err
+	}
+	return tc.Fingerprint(weights, "")
+}
+
+// TestDescribeModel: a manifest's model line of each family comes out as the
+// tower's shape, weights and pooling; anything else is shortened as it is.
+func TestDescribeModel(t *testing.T) {
+	line := func(spec registry.Spec) string {
+		c, err := registry.Resolve(spec.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.Describe(spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for spec, want := range map[registry.Spec]string{
+		{Model: "clip-tiny", Weights: "random:7"}:                     "ViT 32 px /8, width 64, 2 layers, weights=random:7",
+		{Model: "dinov2-tiny", Weights: "random:7", Pool: "cls+mean"}: "DINOv2 56 px /14, width 64, 2 blocks, 4 registers, weights=random:7, pool=cls+mean",
+		{Model: "swin-tiny", Weights: "/w/swin_t.safetensors"}:        "Swin 64 px /4, width 32, depths 2-2, window 4, weights=swin_t.safetensors, pool=mean",
+	} {
+		if got := describeModel(line(spec)); got != want {
+			t.Errorf("%s: %q, want %q", spec.Model, got, want)
+		}
+	}
+	if got := describeModel("synthetic rows"); got != "synthetic rows" {
+		t.Errorf("a plain line: %q", got)
 	}
 }

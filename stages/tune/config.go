@@ -74,6 +74,9 @@ type Config struct {
 	Seed       uint64
 	// ImageHead trains a linear map on the image side (off: LiT locks it).
 	ImageHead bool
+	// NewProjection starts text_projection afresh at the cache's dim, the
+	// rest of the text tower from InitText (pretrained; see textdim.go).
+	NewProjection bool
 	// Dedup encodes each distinct caption of a batch once; Trim cuts the
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
@@ -165,6 +168,9 @@ func (c Config) Validate() error {
 	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
 		return fmt.Errorf("tune: --weights: %w", err)
 	}
+	if c.NewProjection && c.randomText() {
+		return fmt.Errorf("tune: --new-projection needs pretrained --weights (a random-init text tower's projection is new already)")
+	}
 	if _, err := optim.ParseKind(c.Schedule); err != nil {
 		return fmt.Errorf("tune: --schedule: %w", err)
 	}
@@ -215,13 +221,15 @@ type identity struct {
 	// existed): the data order is part of the trajectory.
 	Shuffle       string `json:",omitempty"`
 	ShuffleWindow int    `json:",omitempty"`
+	// NewProjection (false for runs from before it existed).
+	NewProjection bool `json:",omitempty"`
 }
 
 func (c Config) identity() identity {
 	id := identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
 		c.ContextLen, c.Epochs, c.BatchSize, c.Warmup, c.LR, c.Schedule, c.CooldownSteps,
 		c.CooldownPower, c.CooldownEndLR, c.WeightDecay, c.Beta1, c.Beta2, c.Eps, c.GradClip,
-		c.LogitScale, c.Seed, c.ImageHead, "", 0}
+		c.LogitScale, c.Seed, c.ImageHead, "", 0, c.NewProjection}
 	if c.shuffle() == ShuffleBlock {
 		// The global order is left out, so a run from before Shuffle existed
 		// resumes unchanged.

@@ -13,7 +13,6 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/safetensors"
-	"github.com/litcache/litcache/stages/extract"
 	"github.com/litcache/litcache/store"
 )
 
@@ -36,7 +35,7 @@ func setTower(t *testing.T, dir string, tower *store.TowerSource) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Fingerprint, err = extract.Fingerprint(cfg, tower.Weights, 0); err != nil {
+		if m.Fingerprint, err = registryFingerprint(cfg, tower.Weights); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,6 +44,29 @@ func setTower(t *testing.T, dir string, tower *store.TowerSource) {
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	restampMarkers(t, dir, m.Fingerprint, tower)
+}
+
+// restampMarkers gives every done/ marker of the cache in dir the tower and
+// fingerprint a rewritten manifest has: each marker repeats what its part
+// was made with, and readers refuse a manifest its markers contradict.
+func restampMarkers(t *testing.T, dir, fingerprint string, tower *store.TowerSource) {
+	t.Helper()
+	markers, _ := filepath.Glob(filepath.Join(dir, "done", "*.json"))
+	for _, p := range markers {
+		var mk map[string]any
+		b, err := os.ReadFile(p)
+		if err != nil || json.Unmarshal(b, &mk) != nil {
+			t.Fatalf("marker %s: %v", p, err)
+		}
+		mk["fingerprint"], mk["tower"] = fingerprint, tower
+		if b, err = json.Marshal(mk); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

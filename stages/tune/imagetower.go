@@ -7,7 +7,7 @@ import (
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/stages/extract"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -30,6 +30,11 @@ type ImageTower struct {
 // came from (a cache made before litcache recorded it).
 var ErrNoTowerRecord = errors.New("the cache does not record its image tower")
 
+// ErrNotCLIP: the cache's image tower is of another family than CLIP's
+// (DINOv2, Swin): no OpenCLIP model holds it beside the text tower, so
+// final/ holds the text tower alone.
+var ErrNotCLIP = errors.New("the cache's image tower is not a CLIP tower")
+
 // FindImageTower reads the image tower of the cache in dir from its manifest
 // and checks that the weights it names (a file, read and hashed now, or a
 // random seed) reproduce the cache's fingerprint: a weights file changed or
@@ -41,6 +46,9 @@ func FindImageTower(dir string) (ImageTower, error) {
 	}
 	if m.Tower == nil {
 		return ImageTower{}, fmt.Errorf("tune: cache %s: %w (made before litcache recorded it)", dir, ErrNoTowerRecord)
+	}
+	if f := m.Tower.Family; f != "" && f != tower.CLIP {
+		return ImageTower{}, fmt.Errorf("cache %s: %w (%s)", dir, ErrNotCLIP, f)
 	}
 	cfg, err := clip.ParseConfig(m.Tower.Config)
 	if err != nil {
@@ -54,7 +62,11 @@ func FindImageTower(dir string) (ImageTower, error) {
 			return t, fmt.Errorf("tune: cache %s was made with image tower weights %s: %w", dir, t.Weights, err)
 		}
 	}
-	fp, err := extract.Fingerprint(cfg, t.Weights, 0)
+	tc, err := tower.ParseConfig(tower.CLIP, m.Tower.Config)
+	if err != nil {
+		return t, fmt.Errorf("tune: cache %s: the recorded tower's config: %w", dir, err)
+	}
+	fp, err := tc.Fingerprint(t.Weights, m.Tower.Pool)
 	if err != nil {
 		return t, fmt.Errorf("tune: cache %s: %w", dir, err)
 	}

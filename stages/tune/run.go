@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -105,18 +106,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// The image tower is found (and its weights checked) before training,
 	// so that a missing file stops the run now rather than after its last epoch.
 	var tower *ImageTower
-	if !cfg.ImageHead && train.Dim() != mcfg.EmbedDim {
-		return Result{}, dimError(train.Dim(), mcfg.EmbedDim)
+	fitted, _, err := FitTextModel(cfg, mcfg, train.Dim()) // refused now, not after the captions; the run logs the note
+	if err != nil {
+		return Result{}, err
 	}
 	if !cfg.TextOnly && !cfg.ImageHead {
 		t, err := FindImageTower(cfg.Cache)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotCLIP):
+			fmt.Fprintf(cfgLog(cfg), "tune: final/ holds the text tower alone: %v, which an OpenCLIP model cannot hold\n", err)
+		case err != nil:
 			return Result{}, fmt.Errorf("%w; final/ holds the full model with it: restore it or pass --text-only for the text tower alone", err)
+		default:
+			if _, err := t.FullConfig(fitted); err != nil {
+				return Result{}, err
+			}
+			tower = &t
 		}
-		if _, err := t.FullConfig(mcfg); err != nil {
-			return Result{}, err
-		}
-		tower = &t
 	} else if cfg.ImageHead && !cfg.TextOnly {
 		fmt.Fprintf(cfgLog(cfg), "tune: --image-head: final/ holds the text tower and the head beside it (an OpenCLIP model has no place for a head)\n")
 	}
@@ -131,10 +137,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	in.ImageTower = tower
 	return runInputs(ctx, cfg, in, start, opened)
-}
-
-func dimError(D, E int) error {
-	return fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --model or --image-head", D, E)
 }
 
 // cfgLog is where cfg's log lines go.
@@ -256,6 +258,9 @@ type job struct {
 	tr  *Trainer
 	// valImg caches the val features (N,E), normalised, when there is no head.
 	valImg []float32
+	// given is the text model as --model gives it; in.Model is the one
+	// trained, its embed_dim fitted to the cache (FitTextModel).
+	given clip.Config
 	// start is when the run began, opened the time its cache took to open.
 	start  time.Time
 	opened time.Duration
@@ -268,9 +273,14 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	if N < B {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
 	}
-	if !cfg.ImageHead && D != E {
-		return res, dimError(D, E)
+	m, note, err := FitTextModel(cfg, in.Model, D) // textdim.go: embed_dim meets the cache's dim
+	if err != nil {
+		return res, err
 	}
+	if note != "" {
+		fmt.Fprintln(j.log, note)
+	}
+	j.given, j.in.Model, in.Model, E = in.Model, m, m, m.EmbedDim
 	if len(in.TrainCaptions.index) != N {
 		return res, fmt.Errorf("tune: %d caption indices for %d training images", len(in.TrainCaptions.index), N)
 	}
@@ -570,6 +580,18 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 			seed = int64(cfg.Seed)
 		}
 		return clip.NewRandomTextTower(j.be, j.in.Model, seed), logit, nil
+	}
+	if cfg.NewProjection {
+		// The temperature belongs to the two projections, one of them new:
+		// start where a random-init run starts.
+		if logit == 0 {
+			logit = InitLogitScale
+		}
+		text, err := withNewProjection(j.be, j.given, j.in.Model, cfg.InitText, int64(cfg.Seed))
+		if err != nil {
+			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
+		}
+		return text, logit, nil
 	}
 	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/stages/extract"
+	registry "github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -125,7 +125,7 @@ func newTestWorldSized(t *testing.T, k, nTrain, nVal int) *testWorld {
 		t.Fatal(err)
 	}
 	tower := &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed)}
-	fp, err := extract.Fingerprint(tinyCfg, tower.Weights, 0)
+	fp, err := registryFingerprint(tinyCfg, tower.Weights)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestRunErrors(t *testing.T) {
 		{"missing cache", func(c *Config) { c.Cache = filepath.Join(w.dir, "nope") }, "nope"},
 		{"batch larger than cache", func(c *Config) { c.BatchSize = 1000 }, "fewer than one batch"},
 		{"bad schedule", func(c *Config) { c.Schedule = "linear" }, "--schedule"},
-		{"dim mismatch", func(c *Config) { c.TextModel = "ViT-B-32" }, "--image-head"},
+		// A text model of another embed_dim: textdim_test.go.
 		{"fingerprint", func(c *Config) { c.ExpectFingerprint = "other" }, "other"},
 	}
 	for _, tc := range tests {
@@ -488,4 +488,14 @@ func TestInterruptCheckpoints(t *testing.T) {
 	if r2.ResumedFrom != 3 || len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("resumed from %d; final weights equal: %v", r2.ResumedFrom, bytes.Equal(a, b))
 	}
+}
+
+// registryFingerprint is the fingerprint of the caches a CLIP tower of cfg
+// with weights makes (the registry's, as extract writes it).
+func registryFingerprint(cfg clip.Config, weights string) (string, error) {
+	tc, err := registry.ParseConfig(registry.CLIP, cfg.JSON())
+	if err != nil {
+		return "", err
+	}
+	return tc.Fingerprint(weights, "")
 }
