@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/litcache/litcache/internal/atomicfile"
@@ -66,6 +68,7 @@ type scaleResult struct {
 	SamplesPerS float64   `json:"samples_per_s,omitempty"`
 	StepSeconds []float64 `json:"step_seconds,omitempty"` // tr.Step alone, per step (metrics.jsonl)
 	Checkpoint  string    `json:"checkpoint,omitempty"`
+	FirstLine   string    `json:"first_line,omitempty"` // tune's own "first step done" log line
 	// eval
 	Images        int     `json:"images,omitempty"`
 	NumClasses    int     `json:"num_classes,omitempty"`
@@ -124,7 +127,10 @@ func scaleTune(ctx context.Context, spec scaleSpec) (scaleResult, error) {
 	cfg.TextModel, cfg.Out = spec.Model, spec.Out
 	cfg.BatchSize, cfg.StopAfter = spec.Batch, spec.Steps
 	cfg.TextOnly, cfg.Seed = true, 1
-	cfg.Quiet, cfg.Log = true, io.Discard
+	// The log is kept for its start-up line; the progress bar goes to the
+	// child's stderr, which the parent shows only if the child fails.
+	var log bytes.Buffer
+	cfg.Log = &log
 	t0 := time.Now()
 	r, err := tune.Run(ctx, cfg)
 	if err != nil {
@@ -132,6 +138,11 @@ func scaleTune(ctx context.Context, spec scaleSpec) (scaleResult, error) {
 	}
 	res := scaleResult{Seconds: time.Since(t0).Seconds(), FirstStep: r.FirstStep.Seconds(),
 		SamplesPerS: r.SamplesPerS, Checkpoint: r.Checkpoint}
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.Contains(line, "first step done") {
+			res.FirstLine = strings.TrimSpace(line)
+		}
+	}
 	steps, _, err := tune.ReadMetrics(filepath.Join(spec.Out, "metrics.jsonl"))
 	if err != nil {
 		return res, err

@@ -72,6 +72,9 @@ func TestScaleFigures(t *testing.T) {
 	if !strings.HasPrefix(got["scale/tune/steps-per-s"].RefName, "ablation:") || !strings.HasPrefix(got["scale/tune/first-step"].RefName, "ablation:") {
 		t.Errorf("tune's references are ablations of tune and must say so: %q, %q", got["scale/tune/steps-per-s"].RefName, got["scale/tune/first-step"].RefName)
 	}
+	if n := got["scale/tune/first-step"].Note; !strings.Contains(n, "tune: first step done") {
+		t.Errorf("first-step note %q lacks tune's own start-up line", n)
+	}
 	if rss := got["scale/index/peak-rss"]; runtime.GOOS == "linux" && rss.Value < 10 {
 		t.Errorf("index's peak RSS %.1f MiB: a Go process holds more than 10 MiB; is it the child's?", rss.Value)
 	}
