@@ -79,7 +79,7 @@ data_pid=$!
 
 part cuda_tests "$CAP_CUDA_TESTS" bash -c "cd '$root/cuda' && exec '$work/bin/cuda.test' -test.v -test.count=1"
 part towers_tests "$CAP_TOWERS_TESTS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.v -test.count=1 -test.run Test"
-part extract_tests "$CAP_EXTRACT_TESTS" bash -c "cd '$root/stages/extract' && exec '$work/bin/extract.test' -test.v -test.count=1 -test.run 'GPU|DecodeChoice'"
+part extract_tests "$CAP_EXTRACT_TESTS" bash -c "cd '$root/stages/extract' && exec '$work/bin/extract.test' -test.v -test.count=1 -test.run '^(TestGPU|TestRowsAreTheirImagesGPU|TestDecodeChoice)'"
 wait "$data_pid" # the benchmarks get the CPU to themselves
 
 part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 2s -test.v"
