@@ -76,6 +76,8 @@ type kernelTable struct {
 	fnLitScatterRows      *Function
 	fnLitSoftmaxBwdBF16   *Function
 	fnLitSoftmaxBwdF32    *Function
+	fnLitSplitHeads1BF16  *Function
+	fnLitSplitHeads1F32   *Function
 	fnLitTextNormBF16     *Function
 	fnLitTextNormF32      *Function
 	fnLitTopk             *Function
@@ -175,6 +177,8 @@ func (kt *kernelTable) slots() []kernelSlot {
 		{"lit_scatter_rows", &kt.fnLitScatterRows},
 		{"lit_softmax_bwd_bf16", &kt.fnLitSoftmaxBwdBF16},
 		{"lit_softmax_bwd_f32", &kt.fnLitSoftmaxBwdF32},
+		{"lit_split_heads1_bf16", &kt.fnLitSplitHeads1BF16},
+		{"lit_split_heads1_f32", &kt.fnLitSplitHeads1F32},
 		{"lit_text_norm_bf16", &kt.fnLitTextNormBF16},
 		{"lit_text_norm_f32", &kt.fnLitTextNormF32},
 		{"lit_topk", &kt.fnLitTopk},
@@ -874,9 +878,9 @@ func (kt *kernelTable) launchLitLnBwdF32(l launchConfig, dx uintptr, part uintpt
 	return kt.fnLitLnBwdF32.launchArgs(l, a)
 }
 
-// launchLitMergeQKVBF16 launches lit_merge_qkv_bf16(bf16* dqkv, const bf16* dq, const bf16* dk, const bf16* dv, int B, int T, int H, int D).
-func (kt *kernelTable) launchLitMergeQKVBF16(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32) error {
-	a := newKernelArgs(8)
+// launchLitMergeQKVBF16 launches lit_merge_qkv_bf16(bf16* dqkv, const bf16* dq, const bf16* dk, const bf16* dv, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitMergeQKVBF16(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(9)
 	a.ptr(dqkv)
 	a.ptr(dq)
 	a.ptr(dk)
@@ -885,12 +889,13 @@ func (kt *kernelTable) launchLitMergeQKVBF16(l launchConfig, dqkv uintptr, dq ui
 	a.i32(T)
 	a.i32(H)
 	a.i32(D)
+	a.i32(Tp)
 	return kt.fnLitMergeQKVBF16.launchArgs(l, a)
 }
 
-// launchLitMergeQKVF32 launches lit_merge_qkv_f32(float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T, int H, int D).
-func (kt *kernelTable) launchLitMergeQKVF32(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32) error {
-	a := newKernelArgs(8)
+// launchLitMergeQKVF32 launches lit_merge_qkv_f32(float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitMergeQKVF32(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(9)
 	a.ptr(dqkv)
 	a.ptr(dq)
 	a.ptr(dk)
@@ -899,6 +904,7 @@ func (kt *kernelTable) launchLitMergeQKVF32(l launchConfig, dqkv uintptr, dq uin
 	a.i32(T)
 	a.i32(H)
 	a.i32(D)
+	a.i32(Tp)
 	return kt.fnLitMergeQKVF32.launchArgs(l, a)
 }
 
@@ -1018,43 +1024,47 @@ func (kt *kernelTable) launchLitPoolScatterF32(l launchConfig, dx uintptr, dpool
 	return kt.fnLitPoolScatterF32.launchArgs(l, a)
 }
 
-// launchLitRowsGatherBF16 launches lit_rows_gather_bf16(bf16* out, const unsigned short* rows, const int* idx, int D, long n).
-func (kt *kernelTable) launchLitRowsGatherBF16(l launchConfig, out uintptr, rows uintptr, idx uintptr, D int32, n int64) error {
-	a := newKernelArgs(5)
+// launchLitRowsGatherBF16 launches lit_rows_gather_bf16(bf16* out, const void* rows, int f32rows, const int* idx, int D, long n).
+func (kt *kernelTable) launchLitRowsGatherBF16(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
+	a := newKernelArgs(6)
 	a.ptr(out)
 	a.ptr(rows)
+	a.i32(f32rows)
 	a.ptr(idx)
 	a.i32(D)
 	a.i64(n)
 	return kt.fnLitRowsGatherBF16.launchArgs(l, a)
 }
 
-// launchLitRowsGatherF32 launches lit_rows_gather_f32(float* out, const unsigned short* rows, const int* idx, int D, long n).
-func (kt *kernelTable) launchLitRowsGatherF32(l launchConfig, out uintptr, rows uintptr, idx uintptr, D int32, n int64) error {
-	a := newKernelArgs(5)
+// launchLitRowsGatherF32 launches lit_rows_gather_f32(float* out, const void* rows, int f32rows, const int* idx, int D, long n).
+func (kt *kernelTable) launchLitRowsGatherF32(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
+	a := newKernelArgs(6)
 	a.ptr(out)
 	a.ptr(rows)
+	a.i32(f32rows)
 	a.ptr(idx)
 	a.i32(D)
 	a.i64(n)
 	return kt.fnLitRowsGatherF32.launchArgs(l, a)
 }
 
-// launchLitRowsNormBF16 launches lit_rows_norm_bf16(bf16* out, const unsigned short* rows, const int* idx, int E).
-func (kt *kernelTable) launchLitRowsNormBF16(l launchConfig, out uintptr, rows uintptr, idx uintptr, E int32) error {
-	a := newKernelArgs(4)
+// launchLitRowsNormBF16 launches lit_rows_norm_bf16(bf16* out, const void* rows, int f32rows, const int* idx, int E).
+func (kt *kernelTable) launchLitRowsNormBF16(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
+	a := newKernelArgs(5)
 	a.ptr(out)
 	a.ptr(rows)
+	a.i32(f32rows)
 	a.ptr(idx)
 	a.i32(E)
 	return kt.fnLitRowsNormBF16.launchArgs(l, a)
 }
 
-// launchLitRowsNormF32 launches lit_rows_norm_f32(float* out, const unsigned short* rows, const int* idx, int E).
-func (kt *kernelTable) launchLitRowsNormF32(l launchConfig, out uintptr, rows uintptr, idx uintptr, E int32) error {
-	a := newKernelArgs(4)
+// launchLitRowsNormF32 launches lit_rows_norm_f32(float* out, const void* rows, int f32rows, const int* idx, int E).
+func (kt *kernelTable) launchLitRowsNormF32(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
+	a := newKernelArgs(5)
 	a.ptr(out)
 	a.ptr(rows)
+	a.i32(f32rows)
 	a.ptr(idx)
 	a.i32(E)
 	return kt.fnLitRowsNormF32.launchArgs(l, a)
@@ -1071,26 +1081,54 @@ func (kt *kernelTable) launchLitScatterRows(l launchConfig, dst uintptr, src uin
 	return kt.fnLitScatterRows.launchArgs(l, a)
 }
 
-// launchLitSoftmaxBwdBF16 launches lit_softmax_bwd_bf16(bf16* ds, const float* dp, const bf16* p, int T, float scale).
-func (kt *kernelTable) launchLitSoftmaxBwdBF16(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, scale float32) error {
-	a := newKernelArgs(5)
+// launchLitSoftmaxBwdBF16 launches lit_softmax_bwd_bf16(bf16* ds, const float* dp, const bf16* p, int T, int pitch, float scale).
+func (kt *kernelTable) launchLitSoftmaxBwdBF16(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
+	a := newKernelArgs(6)
 	a.ptr(ds)
 	a.ptr(dp)
 	a.ptr(p)
 	a.i32(T)
+	a.i32(pitch)
 	a.f32(scale)
 	return kt.fnLitSoftmaxBwdBF16.launchArgs(l, a)
 }
 
-// launchLitSoftmaxBwdF32 launches lit_softmax_bwd_f32(float* ds, const float* dp, const float* p, int T, float scale).
-func (kt *kernelTable) launchLitSoftmaxBwdF32(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, scale float32) error {
-	a := newKernelArgs(5)
+// launchLitSoftmaxBwdF32 launches lit_softmax_bwd_f32(float* ds, const float* dp, const float* p, int T, int pitch, float scale).
+func (kt *kernelTable) launchLitSoftmaxBwdF32(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
+	a := newKernelArgs(6)
 	a.ptr(ds)
 	a.ptr(dp)
 	a.ptr(p)
 	a.i32(T)
+	a.i32(pitch)
 	a.f32(scale)
 	return kt.fnLitSoftmaxBwdF32.launchArgs(l, a)
+}
+
+// launchLitSplitHeads1BF16 launches lit_split_heads1_bf16(bf16* heads, const bf16* x, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitSplitHeads1BF16(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(7)
+	a.ptr(heads)
+	a.ptr(x)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitSplitHeads1BF16.launchArgs(l, a)
+}
+
+// launchLitSplitHeads1F32 launches lit_split_heads1_f32(float* heads, const float* x, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitSplitHeads1F32(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(7)
+	a.ptr(heads)
+	a.ptr(x)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitSplitHeads1F32.launchArgs(l, a)
 }
 
 // launchLitTextNormBF16 launches lit_text_norm_bf16(bf16* tn, const float* emb, const int* rowcap, int E).
@@ -1514,11 +1552,11 @@ func (kt *kernelTable) launchLitLnBwd(l launchConfig, dx uintptr, part uintptr, 
 }
 
 // launchLitMergeQKV launches lit_merge_qkv_f32 or lit_merge_qkv_bf16 by the table's precision.
-func (kt *kernelTable) launchLitMergeQKV(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32) error {
+func (kt *kernelTable) launchLitMergeQKV(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
 	if kt.f32 {
-		return kt.launchLitMergeQKVF32(l, dqkv, dq, dk, dv, B, T, H, D)
+		return kt.launchLitMergeQKVF32(l, dqkv, dq, dk, dv, B, T, H, D, Tp)
 	}
-	return kt.launchLitMergeQKVBF16(l, dqkv, dq, dk, dv, B, T, H, D)
+	return kt.launchLitMergeQKVBF16(l, dqkv, dq, dk, dv, B, T, H, D, Tp)
 }
 
 // launchLitNceGrad launches lit_nce_grad_f32 or lit_nce_grad_bf16 by the table's precision.
@@ -1546,27 +1584,35 @@ func (kt *kernelTable) launchLitPoolScatter(l launchConfig, dx uintptr, dpooled 
 }
 
 // launchLitRowsGather launches lit_rows_gather_f32 or lit_rows_gather_bf16 by the table's precision.
-func (kt *kernelTable) launchLitRowsGather(l launchConfig, out uintptr, rows uintptr, idx uintptr, D int32, n int64) error {
+func (kt *kernelTable) launchLitRowsGather(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
 	if kt.f32 {
-		return kt.launchLitRowsGatherF32(l, out, rows, idx, D, n)
+		return kt.launchLitRowsGatherF32(l, out, rows, f32rows, idx, D, n)
 	}
-	return kt.launchLitRowsGatherBF16(l, out, rows, idx, D, n)
+	return kt.launchLitRowsGatherBF16(l, out, rows, f32rows, idx, D, n)
 }
 
 // launchLitRowsNorm launches lit_rows_norm_f32 or lit_rows_norm_bf16 by the table's precision.
-func (kt *kernelTable) launchLitRowsNorm(l launchConfig, out uintptr, rows uintptr, idx uintptr, E int32) error {
+func (kt *kernelTable) launchLitRowsNorm(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
 	if kt.f32 {
-		return kt.launchLitRowsNormF32(l, out, rows, idx, E)
+		return kt.launchLitRowsNormF32(l, out, rows, f32rows, idx, E)
 	}
-	return kt.launchLitRowsNormBF16(l, out, rows, idx, E)
+	return kt.launchLitRowsNormBF16(l, out, rows, f32rows, idx, E)
 }
 
 // launchLitSoftmaxBwd launches lit_softmax_bwd_f32 or lit_softmax_bwd_bf16 by the table's precision.
-func (kt *kernelTable) launchLitSoftmaxBwd(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, scale float32) error {
+func (kt *kernelTable) launchLitSoftmaxBwd(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
 	if kt.f32 {
-		return kt.launchLitSoftmaxBwdF32(l, ds, dp, p, T, scale)
+		return kt.launchLitSoftmaxBwdF32(l, ds, dp, p, T, pitch, scale)
 	}
-	return kt.launchLitSoftmaxBwdBF16(l, ds, dp, p, T, scale)
+	return kt.launchLitSoftmaxBwdBF16(l, ds, dp, p, T, pitch, scale)
+}
+
+// launchLitSplitHeads1 launches lit_split_heads1_f32 or lit_split_heads1_bf16 by the table's precision.
+func (kt *kernelTable) launchLitSplitHeads1(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	if kt.f32 {
+		return kt.launchLitSplitHeads1F32(l, heads, x, B, T, H, D, Tp)
+	}
+	return kt.launchLitSplitHeads1BF16(l, heads, x, B, T, H, D, Tp)
 }
 
 // launchLitTextNorm launches lit_text_norm_f32 or lit_text_norm_bf16 by the table's precision.
@@ -1714,6 +1760,8 @@ var kernelWrappers = map[string]any{
 	"lit_scatter_rows":       (*kernelTable).launchLitScatterRows,
 	"lit_softmax_bwd_bf16":   (*kernelTable).launchLitSoftmaxBwdBF16,
 	"lit_softmax_bwd_f32":    (*kernelTable).launchLitSoftmaxBwdF32,
+	"lit_split_heads1_bf16":  (*kernelTable).launchLitSplitHeads1BF16,
+	"lit_split_heads1_f32":   (*kernelTable).launchLitSplitHeads1F32,
 	"lit_text_norm_bf16":     (*kernelTable).launchLitTextNormBF16,
 	"lit_text_norm_f32":      (*kernelTable).launchLitTextNormF32,
 	"lit_topk":               (*kernelTable).launchLitTopk,
@@ -1766,6 +1814,7 @@ var familyWrappers = map[string]any{
 	"lit_rows_gather":   (*kernelTable).launchLitRowsGather,
 	"lit_rows_norm":     (*kernelTable).launchLitRowsNorm,
 	"lit_softmax_bwd":   (*kernelTable).launchLitSoftmaxBwd,
+	"lit_split_heads1":  (*kernelTable).launchLitSplitHeads1,
 	"lit_text_norm":     (*kernelTable).launchLitTextNorm,
 	"merge_heads":       (*kernelTable).launchMergeHeads,
 	"normalize_u8":      (*kernelTable).launchNormalizeU8,

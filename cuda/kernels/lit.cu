@@ -81,36 +81,38 @@ INSTANTIATE(lit_pool_scatter,
             (bf16* dx, const bf16* dpooled, const int* caps, const int* pool, int Tt, int W, long n),
             (dx, dpooled, caps, pool, Tt, W, n))
 
-// ---- the image side: rows of the resident float16 cache ----
+// ---- the image side: rows of the resident cache ----
+// The table is float16 (f32rows = 0) or float32 (f32rows = 1).
 
-__device__ __forceinline__ float ldh(const unsigned short* p, long i) { return h2f(p[i]); }
+__device__ __forceinline__ float ldrow(const void* rows, long i, int f32rows) {
+    return f32rows ? ((const float*)rows)[i] : h2f(((const unsigned short*)rows)[i]);
+}
 
-// out (B,E) = rows[idx[b]] / ‖rows[idx[b]]‖, rows float16 (R,E); one block per row.
-template <typename T> __device__ void lit_rows_norm_impl(T* out, const unsigned short* rows, const int* idx, int E) {
+// out (B,E) = rows[idx[b]] / ‖rows[idx[b]]‖; one block per row.
+template <typename T> __device__ void lit_rows_norm_impl(T* out, const void* rows, int f32rows, const int* idx, int E) {
     __shared__ float sh[32];
-    long b = blockIdx.x;
-    const unsigned short* r = rows + (long)idx[b] * E;
+    long b = blockIdx.x, r = (long)idx[b] * E;
     float s = 0.f;
     for (int c = threadIdx.x; c < E; c += blockDim.x) {
-        float v = ldh(r, c);
+        float v = ldrow(rows, r + c, f32rows);
         s += v * v;
     }
     float inv = rsqrtf(fmaxf(block_sum(s, sh), 1e-24f));
-    for (int c = threadIdx.x; c < E; c += blockDim.x) st(out, b * E + c, ldh(r, c) * inv);
+    for (int c = threadIdx.x; c < E; c += blockDim.x) st(out, b * E + c, ldrow(rows, r + c, f32rows) * inv);
 }
-INSTANTIATE(lit_rows_norm, (float* out, const unsigned short* rows, const int* idx, int E),
-            (bf16* out, const unsigned short* rows, const int* idx, int E), (out, rows, idx, E))
+INSTANTIATE(lit_rows_norm, (float* out, const void* rows, int f32rows, const int* idx, int E),
+            (bf16* out, const void* rows, int f32rows, const int* idx, int E), (out, rows, f32rows, idx, E))
 
 // out (B,D) = rows[idx[b]], not normalised (the image head's input). n = B·D.
-template <typename T> __device__ void lit_rows_gather_impl(T* out, const unsigned short* rows, const int* idx, int D, long n) {
+template <typename T> __device__ void lit_rows_gather_impl(T* out, const void* rows, int f32rows, const int* idx, int D, long n) {
     GRID_STRIDE(i, n) {
         long b = i / D;
         int c = (int)(i - b * D);
-        st(out, i, ldh(rows, (long)idx[b] * D + c));
+        st(out, i, ldrow(rows, (long)idx[b] * D + c, f32rows));
     }
 }
-INSTANTIATE(lit_rows_gather, (float* out, const unsigned short* rows, const int* idx, int D, long n),
-            (bf16* out, const unsigned short* rows, const int* idx, int D, long n), (out, rows, idx, D, n))
+INSTANTIATE(lit_rows_gather, (float* out, const void* rows, int f32rows, const int* idx, int D, long n),
+            (bf16* out, const void* rows, int f32rows, const int* idx, int D, long n), (out, rows, f32rows, idx, D, n))
 
 // tn (B,E) = emb[u] / ‖emb[u]‖ with u = rowcap[b] (b itself when rowcap is
 // null): the text embeddings of the batch rows, normalised, from the
@@ -272,42 +274,60 @@ template <typename T> __device__ void lit_act_bwd_impl(T* dx, const T* dout, con
 INSTANTIATE(lit_act_bwd, (float* dx, const float* dout, const float* x, long n, int act),
             (bf16* dx, const bf16* dout, const bf16* x, long n, int act), (dx, dout, x, n, act))
 
-// Attention softmax backward, one block per row of T_ probabilities:
-// ds = p ∘ (dp − Σ p∘dp) · scale, dp float32 from the dO·Vᵀ GEMM, ds of the
-// activation type for the next GEMMs (masked entries have p = 0).
-template <typename T> __device__ void lit_softmax_bwd_impl(T* ds, const float* dp, const T* p, int T_, float scale) {
+// Attention softmax backward, one block per row of T_ probabilities at a
+// pitch ≥ T_ (every array): ds = p ∘ (dp − Σ p∘dp) · scale, dp
+// float32 from the dO·Vᵀ GEMM, ds of the activation type for the next
+// GEMMs (masked entries have p = 0; the pitch's tail is written 0).
+template <typename T> __device__ void lit_softmax_bwd_impl(T* ds, const float* dp, const T* p, int T_, int pitch, float scale) {
     __shared__ float sh[32];
     long row = blockIdx.x;
     float s = 0.f;
-    for (int k = threadIdx.x; k < T_; k += blockDim.x) s += ld(p, row * T_ + k) * dp[row * T_ + k];
+    for (int k = threadIdx.x; k < T_; k += blockDim.x) s += ld(p, row * pitch + k) * dp[row * pitch + k];
     s = block_sum(s, sh);
-    for (int k = threadIdx.x; k < T_; k += blockDim.x) {
-        float pk = ld(p, row * T_ + k);
-        st(ds, row * T_ + k, pk * (dp[row * T_ + k] - s) * scale);
+    for (int k = threadIdx.x; k < pitch; k += blockDim.x) {
+        float v = 0.f;
+        if (k < T_) v = ld(p, row * pitch + k) * (dp[row * pitch + k] - s) * scale;
+        st(ds, row * pitch + k, v);
     }
 }
-INSTANTIATE(lit_softmax_bwd, (float* ds, const float* dp, const float* p, int T, float scale),
-            (bf16* ds, const float* dp, const bf16* p, int T, float scale), (ds, dp, p, T, scale))
+INSTANTIATE(lit_softmax_bwd, (float* ds, const float* dp, const float* p, int T, int pitch, float scale),
+            (bf16* ds, const float* dp, const bf16* p, int T, int pitch, float scale), (ds, dp, p, T, pitch, scale))
 
-// dqkv (B·T, 3C) = dq, dk, dv each (B·H, T, D), written (not accumulated).
-template <typename T> __device__ void lit_merge_qkv_impl(T* dqkv, const T* dq, const T* dk, const T* dv, int B, int T_,
-                                                         int H, int D) {
+// heads (B·H, Tp, D) = x (B·T, C) split by head, rows at a pitch of Tp ≥ T
+// (rows T..Tp are not written): the attention output's gradient.
+template <typename T> __device__ void lit_split_heads1_impl(T* heads, const T* x, int B, int T_, int H, int D, int Tp) {
     long C = (long)H * D;
     GRID_STRIDE(i, (long)B * T_ * C) {
         long bt = i / C;
         int c = (int)(i - bt * C);
         int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
         int h = c / D, d = c - h * D;
-        long o = (((long)b * H + h) * T_ + t) * D + d;
+        heads[(((long)b * H + h) * Tp + t) * D + d] = x[i];
+    }
+}
+INSTANTIATE(lit_split_heads1, (float* heads, const float* x, int B, int T, int H, int D, int Tp),
+            (bf16* heads, const bf16* x, int B, int T, int H, int D, int Tp), (heads, x, B, T, H, D, Tp))
+
+// dqkv (B·T, 3C) = dq, dk, dv each (B·H, Tp, D), written (not accumulated).
+template <typename T> __device__ void lit_merge_qkv_impl(T* dqkv, const T* dq, const T* dk, const T* dv, int B, int T_,
+                                                         int H, int D, int Tp) {
+    long C = (long)H * D;
+    GRID_STRIDE(i, (long)B * T_ * C) {
+        long bt = i / C;
+        int c = (int)(i - bt * C);
+        int b = (int)(bt / T_), t = (int)(bt - (long)b * T_);
+        int h = c / D, d = c - h * D;
+        long o = (((long)b * H + h) * Tp + t) * D + d;
         T* row = dqkv + bt * 3 * C;
         row[c] = dq[o];
         row[C + c] = dk[o];
         row[2 * C + c] = dv[o];
     }
 }
-INSTANTIATE(lit_merge_qkv, (float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T, int H, int D),
-            (bf16* dqkv, const bf16* dq, const bf16* dk, const bf16* dv, int B, int T, int H, int D),
-            (dqkv, dq, dk, dv, B, T, H, D))
+INSTANTIATE(lit_merge_qkv,
+            (float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T, int H, int D, int Tp),
+            (bf16* dqkv, const bf16* dq, const bf16* dk, const bf16* dv, int B, int T, int H, int D, int Tp),
+            (dqkv, dq, dk, dv, B, T, H, D, Tp))
 
 // ---- column reductions (bias gradients, the positional embedding's) ----
 // Two stages instead of one thread per column looping over every row (a
