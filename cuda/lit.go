@@ -39,7 +39,7 @@ type LiT struct {
 	act uint64 // bytes per activation element (the backend's precision)
 
 	master, grad, mom1, mom2 Buffer // float32 (n)
-	copy16                        Buffer // bf16 (n), BF16 only: the forward's weights
+	copy16                   Buffer // bf16 (n), BF16 only: the forward's weights
 
 	arena  Buffer // activations, laid out per step shape (litActs)
 	arenaU int    // the shape the arena was sized for
@@ -115,12 +115,12 @@ type litLayer struct {
 // elements below ndecay), each tensor 64-element aligned (128 bytes in
 // bf16: every GEMM operand 16-byte aligned).
 type litParams struct {
-	tok, pos             litTensor
-	layers               []litLayer
-	lnfg, lnfb, proj     litTensor
-	headW, headB, logit  litTensor
-	order                []litNamed // the caller's order
-	n, ndecay            int64
+	tok, pos            litTensor
+	layers              []litLayer
+	lnfg, lnfb, proj    litTensor
+	headW, headB, logit litTensor
+	order               []litNamed // the caller's order
+	n, ndecay           int64
 }
 
 type litNamed struct {

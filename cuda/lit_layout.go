@@ -25,7 +25,7 @@ func (p *bump) take(bytes uint64) uintptr {
 // recompute cheaply; the LayerNorm outputs and the post-activation MLP
 // values are recomputed from the saved statistics and pre-activations.
 type litActs struct {
-	U, T, N int
+	U, T, N                  int
 	res                      []uintptr // L+1 residual streams (N,W)
 	mean1, rstd1             []uintptr // (N) float32
 	mean2, rstd2             []uintptr
@@ -137,18 +137,18 @@ func (l *LiT) fits(U, T int) bool { return l.arena.Ptr != 0 && l.ArenaBytes(U, T
 
 // litLoss holds the B-level tensors of the loss and the image side.
 type litLoss struct {
-	buf                        Buffer
-	B, chunks, rowsPerChunk    int
-	imgN, tn                   uintptr // (B,E)
-	gram                       uintptr // (B,B) float32: img·tnᵀ
-	dG                         uintptr // (B,B)
-	colM, colS                 uintptr // (chunks,B) float32
-	rowLse, colLse, rowPart    uintptr // (B) float32
-	dtn                        uintptr // (B,E) float32
-	imgRaw, imgH               uintptr // (B,D), (B,E): the image head's input and output
-	dimg, dimgH                uintptr // (B,E) float32
-	dimgH16                    uintptr // (B,E)
-	stats                      uintptr // {loss float32, pad, Σ g² float64}
+	buf                     Buffer
+	B, chunks, rowsPerChunk int
+	imgN, tn                uintptr // (B,E)
+	gram                    uintptr // (B,B) float32: img·tnᵀ
+	dG                      uintptr // (B,B)
+	colM, colS              uintptr // (chunks,B) float32
+	rowLse, colLse, rowPart uintptr // (B) float32
+	dtn                     uintptr // (B,E) float32
+	imgRaw, imgH            uintptr // (B,D), (B,E): the image head's input and output
+	dimg, dimgH             uintptr // (B,E) float32
+	dimgH16                 uintptr // (B,E)
+	stats                   uintptr // {loss float32, pad, Σ g² float64}
 }
 
 // nceRows is how many rows of the B×B logits one block of lit_nce_stats takes.
