@@ -42,8 +42,8 @@ type Agreement struct {
 
 // CPUTolerances bound MatchesCPU's differences (relative; 0 skips a check).
 type CPUTolerances struct {
-	Loss    float64 // loss, gradient norm and logit scale of each step
-	Grads   float64 // each tensor's gradient, ‖a−b‖/‖b‖ ...
+	Loss  float64 // loss, gradient norm and logit scale of each step
+	Grads float64 // each tensor's gradient, ‖a−b‖/‖b‖ ...
 	// GradSteps: ... at the first GradSteps steps (0: all). In bf16 the
 	// weights part after the first update (Adam's steps are about lr
 	// whatever the gradient's size, so rounding noise in a tiny gradient
