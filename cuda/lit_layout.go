@@ -118,7 +118,9 @@ func (l *LiT) reserve(U, T int) error {
 		return nil
 	}
 	l.dropGraphs() // they hold the old arena's addresses
+	old := l.arena.Bytes
 	if l.arena.Ptr != 0 {
+		// freed first: the old and the new arena need not fit side by side
 		if err := l.b.dv.Free(l.arena); err != nil {
 			return &OpError{Op: "LiT activations", Err: err}
 		}
@@ -126,6 +128,9 @@ func (l *LiT) reserve(U, T int) error {
 	}
 	buf, err := l.b.dv.Alloc(need)
 	if err != nil {
+		if old > 0 { // keep the trainer usable for the shapes it had room for
+			l.arena, _ = l.b.dv.Alloc(old)
+		}
 		return &OpError{Op: fmt.Sprintf("LiT activations for %d captions × %d tokens", U, T), Err: err}
 	}
 	l.arena, l.arenaU, l.arenaT = buf, U, T

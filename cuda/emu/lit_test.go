@@ -1,6 +1,8 @@
 package emu_test
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/litcache/litcache/cuda"
@@ -50,4 +52,39 @@ func TestLiTMatchesCPU(t *testing.T) {
 			t.Run(p.prec.String()+"/"+c.String(), func(t *testing.T) { littest.MatchesCPU(t, g, c, p.tol) })
 		}
 	}
+}
+
+// TestLiTMemoryStable: device memory after step 10 equals after step 2
+// over steps of changing shapes (issue 11).
+func TestLiTMemoryStable(t *testing.T) {
+	littest.MemoryStable(t, open(t, cuda.Options{Precision: cuda.BF16}))
+}
+
+// TestLiTGraphsMatch: CUDA graphs replay exactly what direct launches do
+// (the emulator runs the recorded tasks unchanged: bit-identical).
+func TestLiTGraphsMatch(t *testing.T) {
+	for _, p := range []cuda.Precision{cuda.F32, cuda.BF16} {
+		littest.GraphsMatch(t, open(t, cuda.Options{Precision: p}), 0)
+	}
+}
+
+// TestLiTOutOfMemory: errors that name the op and the size, at start-up and
+// when a step needs a larger arena than the device has room for (the
+// emulator's memory limit; the weights stay the last step's).
+func TestLiTOutOfMemory(t *testing.T) {
+	g := open(t, cuda.Options{Precision: cuda.BF16})
+	limit := func(extra int64) {
+		free, total, err := g.Device().MemInfo() // the emulator's: every backend of the process
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Setenv("LITCACHE_EMU_MEM_LIMIT", fmt.Sprint(max(1, int64(total-free)+extra)))
+	}
+	unlimit := func() { os.Unsetenv("LITCACHE_EMU_MEM_LIMIT") }
+	t.Run("start", func(t *testing.T) {
+		limit(64 << 20)
+		defer unlimit()
+		littest.OutOfMemory(t, g, 8192) // 8192² float32 logits alone are 256 MiB
+	})
+	t.Run("growth", func(t *testing.T) { littest.GrowthOutOfMemory(t, g, limit, unlimit) })
 }

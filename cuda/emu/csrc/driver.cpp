@@ -346,7 +346,7 @@ CUresult cuMemGetInfo_v2(size_t* f, size_t* t) {
     long limit = env_long("LITCACHE_EMU_MEM_LIMIT");
     std::lock_guard<std::mutex> l(mu);
     *t = limit > 0 ? (size_t)limit : (size_t)8 << 30;
-    *f = limit > 0 ? (device_bytes < (size_t)limit ? (size_t)limit - device_bytes : 0) : (size_t)4 << 30;
+    *f = device_bytes < *t ? *t - device_bytes : 0;
     return OK;
 }
 CUresult cuMemAlloc_v2(uintptr_t* p, size_t n) {
