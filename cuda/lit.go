@@ -50,6 +50,9 @@ type LiT struct {
 	graphs map[litGraphKey]*litGraph
 
 	pending bool
+	// dirty is set once a step's work is queued and cleared when it has
+	// completed: while it is set the device's weights may be part updated.
+	dirty bool
 }
 
 // LiTModel is the text tower a LiT trains (OpenCLIP's text_cfg and
@@ -292,6 +295,7 @@ func sameInts(a, b []int) bool {
 // it was for and its size.
 func NewLiT(b *Backend, m LiTModel, params []LiTParam, o LiTOptions) (l *LiT, err error) {
 	defer Recover(&err)
+	defer guard("LiT set-up")
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -374,12 +378,18 @@ func (l *LiT) Model() LiTModel { return l.m }
 // Options are the settings the trainer runs with.
 func (l *LiT) Options() LiTOptions { return l.o }
 
+// Intact reports whether the device's weights, moments and step count are
+// those of the last completed step: true unless a launched step failed
+// while running (a Launch refused before queueing anything leaves it true).
+func (l *LiT) Intact() bool { return !l.dirty }
+
 // Steps is the number of AdamW steps taken (SetState restores it).
 func (l *LiT) Steps() int { return l.step }
 
 // Params copies the master weights to the host, in the order NewLiT got them.
 func (l *LiT) Params() (ps []LiTParam, err error) {
 	defer Recover(&err)
+	defer guard("LiT weights download")
 	if err := l.settle(); err != nil {
 		return nil, err
 	}
@@ -395,6 +405,7 @@ func (l *LiT) Params() (ps []LiTParam, err error) {
 // order NewLiT got the parameters.
 func (l *LiT) Moments() (m, v [][]float32, err error) {
 	defer Recover(&err)
+	defer guard("LiT moments download")
 	if err := l.settle(); err != nil {
 		return nil, nil, err
 	}
@@ -410,6 +421,7 @@ func (l *LiT) Moments() (m, v [][]float32, err error) {
 // NewLiT's parameter order: for tests against a reference's.
 func (l *LiT) Grads() (g [][]float32, err error) {
 	defer Recover(&err)
+	defer guard("LiT gradients download")
 	if err := l.settle(); err != nil {
 		return nil, err
 	}
@@ -424,6 +436,7 @@ func (l *LiT) Grads() (g [][]float32, err error) {
 // step count, as a checkpoint saved them.
 func (l *LiT) SetState(m, v [][]float32, steps int) (err error) {
 	defer Recover(&err)
+	defer guard("LiT moments upload")
 	if len(m) != len(l.p.order) || len(v) != len(l.p.order) {
 		return fmt.Errorf("cuda: LiT: moments for %d and %d tensors, the model has %d", len(m), len(v), len(l.p.order))
 	}
@@ -452,6 +465,7 @@ func (l *LiT) SetState(m, v [][]float32, steps int) (err error) {
 // LogitScale reads the current log temperature.
 func (l *LiT) LogitScale() (v float32, err error) {
 	defer Recover(&err)
+	defer guard("LiT logit scale")
 	if err := l.settle(); err != nil {
 		return 0, err
 	}

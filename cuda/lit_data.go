@@ -76,6 +76,7 @@ func (r *DeviceRows) UploadF16(first int, rows []uint16) error {
 // of values lo.. into each staging slot.
 func (r *DeviceRows) upload(first, n int, fill func(dst []byte, lo int)) (err error) {
 	defer Recover(&err)
+	defer guard("resident embeddings upload")
 	if n%r.D != 0 || first < 0 || first+n/r.D > r.N {
 		return fmt.Errorf("cuda: upload of %d values at row %d into %d rows of %d", n, first, r.N, r.D)
 	}
@@ -162,6 +163,7 @@ type DeviceCaptions struct {
 // (K) (clip.TextTower.PoolPositions: the first end-of-text, else the largest id).
 func (b *Backend) NewDeviceCaptions(ids []int32, K, T int, pool []int) (c *DeviceCaptions, err error) {
 	defer Recover(&err)
+	defer guard("caption table")
 	if K < 1 || T < 1 || len(ids) != K*T || len(pool) != K {
 		return nil, fmt.Errorf("cuda: caption table of %d ids and %d positions for %d rows of %d", len(ids), len(pool), K, T)
 	}
@@ -192,6 +194,15 @@ func (b *Backend) NewDeviceCaptions(ids []int32, K, T int, pool []int) (c *Devic
 	must(b.dv.CopyToDevice(c.ids, unsafe.Slice((*byte)(unsafe.Pointer(&ids[0])), 4*len(ids))))
 	must(b.dv.CopyToDevice(c.pool, unsafe.Slice((*byte)(unsafe.Pointer(&p32[0])), 4*K)))
 	return c, nil
+}
+
+// Longest is the longest caption's length in tokens.
+func (c *DeviceCaptions) Longest() int {
+	n := 1
+	for _, l := range c.lens {
+		n = max(n, l)
+	}
+	return n
 }
 
 // Len is caption k's length in tokens (up to its last non-zero id, its

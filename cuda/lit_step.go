@@ -72,6 +72,7 @@ func (l *LiT) check(train *DeviceRows, caps *DeviceCaptions, bt LiTBatch) error 
 // and the weights stay those of the last step.
 func (l *LiT) Launch(train *DeviceRows, caps *DeviceCaptions, bt LiTBatch) (err error) {
 	defer Recover(&err)
+	defer guard("LiT step")
 	if l.pending {
 		return fmt.Errorf("cuda: LiT step launched before the previous one was waited for")
 	}
@@ -87,6 +88,7 @@ func (l *LiT) Launch(train *DeviceRows, caps *DeviceCaptions, bt LiTBatch) (err 
 	t := l.step + 1
 	hyper := [3]float32{float32(bt.LR),
 		float32(1 - math.Pow(l.o.Beta1, float64(t))), float32(1 - math.Pow(l.o.Beta2, float64(t)))}
+	l.dirty = true
 	l.io.put(l.b, l.o.Batch, bt.Rows, bt.Caps, bt.RowCap, hyper)
 	key := litGraphKey{U: U, T: T, rowcap: bt.RowCap != nil, train: train.buf.Ptr, caps: caps.ids.Ptr}
 	if l.o.Graphs {
@@ -115,6 +117,7 @@ func (l *LiT) Wait() (s LiTStats, err error) {
 	if err := l.b.dv.EventSync(l.io.done); err != nil {
 		return s, &OpError{Op: fmt.Sprintf("LiT step %d", l.step), Err: err}
 	}
+	l.dirty = false
 	st := l.io.stats
 	s.Loss = float64(math.Float32frombits(binary.LittleEndian.Uint32(st[0:])))
 	s.GradNorm = math.Sqrt(math.Float64frombits(binary.LittleEndian.Uint64(st[8:])))
@@ -191,12 +194,15 @@ func (l *LiT) oneBlock() launchConfig {
 }
 
 // nceStats fills rowLse and colLse from the B×B Gram matrix and ls.
-func (l *LiT) nceStats(ls uintptr) {
+func (l *LiT) nceStats(ls uintptr) { l.nceStatsB(ls, l.loss.B) }
+
+// nceStatsB is nceStats for a Gram matrix of B ≤ the batch rows (val batches).
+func (l *LiT) nceStatsB(ls uintptr, B int) {
 	b, s := l.b, &l.loss
-	B := s.B
-	st := launchConfig{grid: Dim3{X: uint32(s.chunks)}, block: Dim3{X: 256}, stream: b.dv.Stream}
+	chunks := (B + s.rowsPerChunk - 1) / s.rowsPerChunk
+	st := launchConfig{grid: Dim3{X: uint32(chunks)}, block: Dim3{X: 256}, stream: b.dv.Stream}
 	must(b.k.launchLitNceStats(st, s.rowLse, s.colM, s.colS, s.gram, ls, int32(B), int32(s.rowsPerChunk)))
-	must(b.k.launchLitNceColmerge(b.gridN(B), s.colLse, s.colM, s.colS, int32(B), int32(s.chunks)))
+	must(b.k.launchLitNceColmerge(b.gridN(B), s.colLse, s.colM, s.colS, int32(B), int32(chunks)))
 }
 
 // imageForward gathers the batch's rows from the resident table into imgN

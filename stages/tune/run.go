@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/atomicfile"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
@@ -127,7 +128,7 @@ func BuildInputs(cfg Config, mcfg clip.Config, T int, tok *tokenizer.Tokenizer, 
 			return in, err
 		}
 		if len(cfg.EvalTemplates) > 0 {
-			in.Classifier = func(text *clip.TextTower) ([]float32, error) {
+			in.Classifier = func(text evaluate.TextEncoder) ([]float32, error) {
 				return evaluate.ClassEmbeddings(text, tok, classes, cfg.EvalTemplates, T)
 			}
 		}
@@ -151,7 +152,7 @@ type Inputs struct {
 	// classifier; Classifier, when set, replaces it (other templates).
 	Classes     []inat.Class
 	ClassTokens []int32
-	Classifier  func(text *clip.TextTower) ([]float32, error)
+	Classifier  func(text evaluate.TextEncoder) ([]float32, error)
 }
 
 // NewCaptionSet makes a caption table for in-memory inputs: tokens (K,T) and
@@ -161,7 +162,7 @@ func NewCaptionSet(tokens []int32, T int, index []int32) *CaptionSet {
 }
 
 // RunInputs is Run over prepared inputs.
-func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
+func RunInputs(ctx context.Context, cfg Config, in Inputs) (res Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -172,6 +173,15 @@ func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
 	if cfg.Quiet {
 		j.log = io.Discard
 	}
+	if err := cfg.checkDevice(); err != nil {
+		return Result{}, err
+	}
+	if cfg.cudaBackend() != nil {
+		j.be = backend.NewCPU() // the host mirror of the GPU trainer (gpu.go)
+	}
+	// A device failure inside an op arrives as a panic carrying the op's
+	// error (the backend interface has no error returns).
+	defer cuda.Recover(&err)
 	return j.run(ctx)
 }
 
@@ -183,6 +193,8 @@ type job struct {
 	tr  *Trainer
 	// valImg caches the val features (N,E), normalised, when there is no head.
 	valImg []float32
+	// gpu trains on a CUDA backend (gpu.go); tr is then its host mirror.
+	gpu *gpuRun
 }
 
 func (j *job) run(ctx context.Context) (res Result, err error) {
@@ -271,6 +283,12 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		tr.step = st.Step
 		keep = st.Step
 	}
+	if g := cfg.cudaBackend(); g != nil {
+		if j.gpu, err = newGPURun(j, g, tr); err != nil {
+			return res, err
+		}
+		defer j.gpu.free()
+	}
 	res = Result{Out: cfg.Out, Metrics: filepath.Join(cfg.Out, "metrics.jsonl"), StepsPerEpoch: spe,
 		ResumedFrom: st.Step, Epochs: st.Epoch, Classes: len(in.Classes), Checkpoint: ckpt}
 	mw, err := openMetrics(res.Metrics, keep)
@@ -290,9 +308,16 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	ids := make([]int32, B*in.Context)
 	lossSum, lossN := st.EpochLossSum, st.EpochSteps
 	runStart, runSteps := time.Now(), 0
+	unscored := false // between an epoch's last step and its evaluation
 	save := func(epochDone bool) error {
+		if err := j.syncHost(); err != nil {
+			return err
+		}
 		s := TrainerState{Step: tr.step, Epoch: tr.step / spe, StepsPerEpoch: spe, Seed: cfg.Seed,
 			EpochLossSum: lossSum, EpochSteps: lossN}
+		if unscored {
+			s.Epoch-- // its steps are done, its evaluation is not: a resume scores it
+		}
 		if epochDone {
 			s.EpochLossSum, s.EpochSteps = 0, 0
 		}
@@ -305,7 +330,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 	finish := func() {
 		res.Steps = tr.step
-		res.LogitScale = float64(tr.LogitScale())
+		res.LogitScale = j.logitScale()
 		if el := time.Since(runStart).Seconds(); el > 0 {
 			res.SamplesPerS = float64(runSteps*B) / el
 		}
@@ -323,9 +348,11 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 				res.Stopped = true
 				return res, fmt.Errorf("tune: interrupted at step %d (checkpoint %s): %w", tr.step, res.Checkpoint, err)
 			}
-			j.batch(perm[k*B:(k+1)*B], views, img, ids)
 			t0 := time.Now()
-			s := tr.Step(img, ids, B, in.Context)
+			s, kept, err := j.trainStep(perm, views, k, img, ids)
+			if err != nil {
+				return res, j.stepFailed(err, kept, save)
+			}
 			dt := time.Since(t0).Seconds()
 			runSteps++
 			if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
@@ -361,10 +388,12 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		res.Loss = el.Loss
 		msg := fmt.Sprintf("tune: epoch %d/%d: step %d, train loss %.4f", epoch+1, cfg.Epochs, tr.step, el.Loss)
 		if in.Val != nil {
+			unscored = true
 			top1, top5, vl, err := j.evalVal()
 			if err != nil {
-				return res, err
+				return res, j.evalFailed(epoch, err, save)
 			}
+			unscored = false
 			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
 			res.HasVal, res.Top1, res.Top5, res.ValLoss = true, top1, top5, vl
 			msg += fmt.Sprintf(", val loss %.4f, zero-shot top-1 %.2f%% top-5 %.2f%% (chance %.2f%%)", vl, 100*top1, 100*top5, 100/float64(max(len(in.Classes), 1)))
@@ -397,6 +426,9 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 
 	// ---- the tuned tower, loadable by OpenCLIP and clip.LoadTextTower ----
+	if err := j.syncHost(); err != nil {
+		return res, err
+	}
 	final := filepath.Join(cfg.Out, "final")
 	if err := os.MkdirAll(final, 0o755); err != nil {
 		return res, fmt.Errorf("tune: final: %w", err)

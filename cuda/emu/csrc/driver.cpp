@@ -14,7 +14,8 @@
 //     table the build generates;
 //   - cuBLASLt matmuls computed naively in float32 from the descriptors.
 // Test knobs: LITCACHE_EMU_FAULT=kernel (that kernel faults: a sticky
-// CUDA_ERROR_ILLEGAL_ADDRESS), LITCACHE_EMU_NO_ALGO=1 (cuBLASLt offers no
+// CUDA_ERROR_ILLEGAL_ADDRESS; LITCACHE_EMU_FAULT_SKIP=n lets its first n
+// launches run), LITCACHE_EMU_NO_ALGO=1 (cuBLASLt offers no
 // algorithm), LITCACHE_EMU_STRICT=1 (none for leading dims or strides not a
 // multiple of 16 bytes), LITCACHE_EMU_DELAY_US=n (each stream task waits n µs
 // first, which widens host/stream races), LITCACHE_EMU_MEM_LIMIT=bytes (device
@@ -599,7 +600,8 @@ CUresult cuModuleGetFunction(uintptr_t* f, uintptr_t, const char* name) {
 static void run_kernel(KernelInfo* k, dim3 grid, dim3 block, std::vector<std::vector<char>>* params) {
     std::lock_guard<std::mutex> l(exec_mu);
     const char* fault = getenv("LITCACHE_EMU_FAULT");
-    if (fault && strcmp(fault, k->name) == 0) {
+    static long fault_seen = 0; // launches of the faulting kernel so far (exec_mu held)
+    if (fault && strcmp(fault, k->name) == 0 && fault_seen++ >= env_long("LITCACHE_EMU_FAULT_SKIP")) {
         set_sticky(ERR_ILLEGAL_ADDRESS, std::string("kernel ") + k->name + " faulted (LITCACHE_EMU_FAULT)");
         return;
     }
