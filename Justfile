@@ -44,6 +44,9 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzTokenize -fuzztime {{seconds}}s ./internal/tokenizer/
     go test -run '^$' -fuzz FuzzDecode -fuzztime {{seconds}}s ./internal/imageproc/
     go test -run '^$' -fuzz FuzzReader -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzDamage -fuzztime {{seconds}}s ./internal/wds/
+    go test -run '^$' -fuzz FuzzPart -fuzztime {{seconds}}s ./store/
+    go test -run '^$' -fuzz FuzzMetadata -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
 
 # GPU test binaries for a machine without Go (../shared/scripts/gpu-build.sh),

@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/internal/progress"
-	"github.com/litcache/litcache/stages/extract"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -50,7 +50,7 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 			},
 			{
 				Name:      "verify",
-				Usage:     "check every part against its marker (size, sha256, schema, rows), keys unique, index agrees",
+				Usage:     "check every part against its marker (size, sha256, schema, rows, tower, producer), keys unique, index agrees; report a cache that mixes producers",
 				ArgsUsage: "DIR",
 				Flags:     []cli.Flag{&cli.StringFlag{Name: "expect-fingerprint", Usage: "fail unless the cache was made by this image tower"}},
 				Action: func(c *cli.Context) error {
@@ -70,6 +70,9 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 					}})
 					bar.Finish()
 					w := c.App.Writer
+					if len(rep.Producers) > 1 {
+						fmt.Fprintf(w, "producers: %s\n", producerList(rep.Producers))
+					}
 					for _, p := range rep.Problems {
 						fmt.Fprintf(w, "PROBLEM %s\n", p)
 					}
@@ -96,9 +99,6 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 					if err != nil {
 						return err
 					}
-					if _, err := store.ReadManifest(dir); err != nil {
-						return err
-					}
 					bar := progress.New("index", 0, progress.Options{W: c.App.ErrWriter, Unit: "rows"})
 					var last int
 					st, err := store.BuildIndex(dir, store.IndexOptions{Progress: func(n int) {
@@ -121,7 +121,7 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 					if c.NArg() != 2 {
 						return fmt.Errorf("cache get: want DIR KEY, got %d arguments", c.NArg())
 					}
-					return cacheGet(c.App.Writer, c.Args().Get(0), c.Args().Get(1))
+					return cacheGet(c.App.Writer, c.App.ErrWriter, c.Args().Get(0), c.Args().Get(1))
 				},
 			},
 			{
@@ -163,24 +163,26 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			withRequired(&cli.Command{
-				Name:      "fingerprint",
-				Usage:     "print the fingerprint a cache made with this image tower has (for --expect-fingerprint)",
-				UsageText: "litcache cache fingerprint --model CONFIG --weights FILE|random:SEED",
+				Name:  "fingerprint",
+				Usage: "print the fingerprint a cache made with this image tower has (for --expect-fingerprint)",
+				UsageText: `litcache cache fingerprint --model CONFIG --weights FILE|random:SEED [--pool P]
+
+   litcache cache fingerprint --model dinov2-vitb14 --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean`,
 				Flags: []cli.Flag{
-					modelFlag("its vision_cfg is the image tower"),
-					weightsFlag("image tower weights, as given to litcache extract", ""),
+					towerModelFlag("as given to litcache extract"),
+					towerWeightsFlag("image tower weights, as given to litcache extract"),
+					poolFlag(),
 				},
 				Action: func(c *cli.Context) error {
 					if err := noArgs(c); err != nil {
 						return err
 					}
-					weights, seed, err := imageWeights(c)
-					if err != nil {
+					if _, _, err := imageWeights(c); err != nil {
 						return err
 					}
-					fp, err := extract.FingerprintFor(c.String("model"), weights, seed)
+					fp, err := tower.Fingerprint(tower.Spec{Model: c.String("model"), Weights: c.String("weights"), Pool: c.String("pool")})
 					if err != nil {
-						return err
+						return fmt.Errorf("cache fingerprint: %w", err)
 					}
 					fmt.Fprintln(c.App.Writer, fp)
 					return nil
@@ -252,6 +254,7 @@ func cacheInfo(w io.Writer, dir string, asJSON bool) error {
 	fmt.Fprintf(w, "model        %s\n", m.Model)
 	fmt.Fprintf(w, "embeddings   dim %d, %s, %d view(s) per image, normalised %v\n", m.Dim, m.DType, m.Views, m.Normalized)
 	fmt.Fprintf(w, "created      %s\n", m.Created)
+	printProducers(w, m, r.Parts())
 	type agg struct{ parts, rows, samples, rejects int }
 	splits := map[string]*agg{}
 	var bytes int64
@@ -281,7 +284,7 @@ func cacheInfo(w io.Writer, dir string, asJSON bool) error {
 	// The reasons for rejection, most frequent first.
 	reasons := map[string]int{}
 	for _, p := range r.Parts() {
-		if p.Marker.Rejects == 0 {
+		if p.Marker.RejectLines() == 0 {
 			continue
 		}
 		lines, err := store.ReadRejects(dir, p.Name)
@@ -289,7 +292,7 @@ func cacheInfo(w io.Writer, dir string, asJSON bool) error {
 			return err
 		}
 		for _, l := range lines {
-			reasons[reasonClass(l.Reason)]++
+			reasons[reasonClass(l)]++
 		}
 	}
 	if len(reasons) > 0 {
@@ -310,15 +313,71 @@ func cacheInfo(w io.Writer, dir string, asJSON bool) error {
 	return nil
 }
 
-// reasonClass shortens a reject reason to its kind (the part before the first colon).
-func reasonClass(r string) string {
+// printProducers prints the producer (backend, precision, JPEG decoder) of
+// the cache's rows, and each one with its share when the parts mix them.
+func printProducers(w io.Writer, m store.Manifest, parts []*store.Part) {
+	type share struct {
+		p           store.Producer
+		parts, rows int
+		allowed     bool
+	}
+	var shares []*share
+	at := map[string]*share{}
+	for _, p := range parts {
+		k := p.Marker.Producer.Key()
+		s := at[k]
+		if s == nil {
+			s = &share{p: p.Marker.Producer}
+			at[k] = s
+			shares = append(shares, s)
+		}
+		s.parts++
+		s.rows += p.N
+		s.allowed = s.allowed || p.Marker.MixedProducersAllowed
+	}
+	fmt.Fprintf(w, "producer     %s\n", m.Producer)
+	if len(shares) < 2 {
+		return
+	}
+	fmt.Fprintf(w, "producers    %d: the cache mixes them\n", len(shares))
+	for _, s := range shares {
+		note := ""
+		if s.allowed {
+			note = " (written with --allow-mixed-producers)"
+		}
+		fmt.Fprintf(w, "             %s: %d parts, %d rows%s\n", s.p, s.parts, s.rows, note)
+	}
+}
+
+// producerList is "cpu/float32/go: 3 parts, cuda/bf16/nvjpeg: 1 part".
+func producerList(pc []store.ProducerCount) string {
+	var parts []string
+	for _, c := range pc {
+		parts = append(parts, fmt.Sprintf("%s: %d parts, %d rows", c.Producer.Key(), c.Parts, c.Rows))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reasonClass shortens a reject to its kind: a member left out with why,
+// the damage that ended a shard, or the part of a sample's reason before
+// its first colon.
+func reasonClass(rj store.Reject) string {
+	switch rj.Kind {
+	case store.KindMember:
+		return "member left out: " + rj.Reason
+	case store.KindDamage:
+		return "shard unreadable part-way (samples after it lost)"
+	}
+	r := rj.Reason
 	if i := strings.Index(r, ":"); i > 0 {
 		return r[:i]
 	}
 	return r
 }
 
-func cacheGet(w io.Writer, dir, key string) error {
+// cacheGet prints key's rows on w as JSON lines; notes go to errw, so that
+// w holds only JSON.
+func cacheGet(w, errw io.Writer, dir, key string) error {
 	r, err := store.Open(dir, store.ReadOptions{})
 	if err != nil {
 		return err
@@ -327,7 +386,7 @@ func cacheGet(w io.Writer, dir, key string) error {
 	loc, err := r.Lookup(key)
 	if errors.Is(err, store.ErrNoIndex) || errors.Is(err, store.ErrStaleIndex) {
 		// Without a usable index, scan (slow on a big cache; says so).
-		fmt.Fprintf(w, "# %v; scanning the parts\n", err)
+		fmt.Fprintf(errw, "cache get: %v; scanning the parts\n", err)
 		loc, err = r.Scan(key)
 	}
 	if err != nil {

@@ -22,6 +22,7 @@ func captionCommand() *cli.Command {
 		UsageText: `litcache caption --json train.json --images ROOT --out shards/train [flags]
 litcache caption --categories categories.csv --images ROOT/train --out shards/train [flags]
 litcache caption --categories categories.csv --classes-only --out shards
+litcache caption --categories categories.csv --classes-only --recipes "paper;{name};{common_name} {name};auto" --out recipes
 litcache caption --categories categories.csv --preview 3308,2738 | --stats
 litcache caption --synthetic DIR [--species N ...] [--out shards/train]`,
 		Description: `Turns an image-only dataset into an image-text one (the paper's first step):
@@ -30,6 +31,15 @@ every image gets its class's caption, by default the paper's
 supercategory "Animalia" left out ("A photo of the Oakmoss Fungi Evernia
 prunastri"). Placeholders are the iNat category fields: ` + strings.Join(inat.Fields, ", ") + `.
 --fields auto picks the smallest set of fields giving every class its own caption.
+
+--recipes "R1;R2;…" with --classes-only writes one classes.json per caption
+recipe, --out/NAME/classes.json: "paper" (the paper's template), "auto" (--fields
+auto) or a template ("{name}" → folder name, "{common_name} {name}" →
+common_name-name), and a table of how many classes each recipe leaves
+indistinct (sharing a caption with another class) in --out/recipes.md and
+recipes.json. Captions are per class, so each recipe retrains on the same
+cache: litcache sweep --classes recipes/paper/classes.json,recipes/auto/classes.json.
+Every classes.json has its recipe beside it (classes.recipe.json).
 
 Input: an iNat2021 json (train.json/val.json, COCO style; images under
 --images/file_name), or a folder tree --images/{image_dir_name}/*.jpg with the
@@ -47,6 +57,7 @@ Examples:
    litcache caption --json inat/train.json --images inat --out shards/train --max-size 256
    litcache caption --categories categories.csv --preview 3308,5407
    litcache caption --categories categories.csv --stats
+   litcache caption --categories categories.csv --classes-only --recipes "paper;{name};auto" --out recipes
    litcache caption --synthetic /tmp/mini --species 30 --out /tmp/mini/shards/train`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "json", Usage: "iNat COCO json: train.json, val.json, .json.gz, or train.json.tar.gz as the dataset ships it"},
@@ -66,6 +77,7 @@ Examples:
 			&cli.IntFlag{Name: "limit", Usage: "caption only the first N samples of the (shuffled) order", DefaultText: "all"},
 			threadsFlag("parallel image readers (and --synthetic image painters)"),
 			&cli.BoolFlag{Name: "classes-only", Usage: "write classes.json only (no images needed)"},
+			&cli.StringFlag{Name: "recipes", Usage: `with --classes-only: one classes.json per caption recipe, ";"-separated: "paper", "auto" or a template`},
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace shards of a run with another configuration in --out"},
 			&cli.StringFlag{Name: "preview", Usage: "print the captions of these category ids (comma list) and stop"},
 			&cli.BoolFlag{Name: "stats", Usage: "print class, image and caption counts and stop"},
@@ -97,6 +109,16 @@ func runCaption(c *cli.Context) error {
 	}
 	if c.IsSet("template") && c.IsSet("fields") {
 		return usageError(c, "--template and --fields exclude each other (--fields makes the template)")
+	}
+	if c.IsSet("recipes") {
+		for _, other := range []string{"template", "fields", "preview", "stats", "images", "synthetic"} {
+			if c.IsSet(other) {
+				return usageError(c, "--recipes and --%s exclude each other (each recipe is a template; recipes need metadata only)", other)
+			}
+		}
+		if !c.Bool("classes-only") || c.String("out") == "" {
+			return usageError(c, "--recipes writes classes files only: give --classes-only and --out")
+		}
 	}
 	if c.Bool("stats") {
 		if err := checkPaths(c, "vocab"); err != nil {
@@ -178,6 +200,9 @@ func runCaption(c *cli.Context) error {
 		st.Print(c.App.Writer)
 		return nil
 	}
+	if c.IsSet("recipes") {
+		return runRecipes(c, cfg)
+	}
 	res, err := caption.Run(c.Context, cfg)
 	if err != nil {
 		return err
@@ -189,5 +214,24 @@ func runCaption(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s: %d classes (%d distinct captions); %d samples in %d shards (%d kept from an earlier run), %d skipped\n",
 		cfg.Out, res.Classes, res.DistinctCaptions, res.Samples, res.Shards, res.ShardsKept, res.Skipped)
+	return nil
+}
+
+// runRecipes writes one classes.json per recipe and prints their table.
+func runRecipes(c *cli.Context, cfg caption.Config) error {
+	list, err := caption.ParseRecipes(c.String("recipes"))
+	if err != nil {
+		return usageError(c, "%v", strings.TrimPrefix(err.Error(), "caption: "))
+	}
+	rs, err := caption.Recipes(cfg, list)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprint(w, caption.RecipeTable(rs).Markdown())
+	for _, r := range rs {
+		fmt.Fprintf(w, "wrote %s\n", r.ClassesFile)
+	}
+	fmt.Fprintf(w, "wrote %s\n", filepath.Join(cfg.Out, caption.RecipesMarkdown))
 	return nil
 }

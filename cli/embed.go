@@ -19,31 +19,43 @@ import (
 func embedCommand() *cli.Command {
 	return withRequired(&cli.Command{
 		Name:  "embed",
-		Usage: "run the CLIP towers on images and texts: embeddings, a cosine table, or tensors to compare with PyTorch",
-		UsageText: `litcache embed --model CONFIG --weights FILE|random:SEED [--image a.jpg ...] [--text "..." ...]
+		Usage: "run an image tower (CLIP, DINOv2, Swin) on images, and CLIP's text tower on texts: embeddings, a cosine table, or tensors to compare with PyTorch",
+		UsageText: `litcache embed --model CONFIG --weights FILE|random:SEED [--pool P] [--image a.jpg ...] [--text "..." ...]
+litcache embed --weights RUN [--image a.jpg ...] [--text "..." ...]
 litcache embed --model CONFIG --weights FILE [--pixels in.safetensors] [--ids in.safetensors] --out out.safetensors`,
-		Description: `Loads a CLIP model (an OpenCLIP config name or JSON file, and a safetensors
-file with OpenCLIP or HF transformers names) and embeds:
+		Description: `Loads an image tower of any family the registry knows (a built-in name or a
+config file: OpenCLIP/HF CLIP, DINOv2, torchvision Swin; weights under the
+family's names) and, for a CLIP model, its text tower, and embeds:
 
-  --image FILE   JPEG/PNG photos, preprocessed as OpenCLIP's eval transform
+  --image FILE   JPEG/PNG photos, preprocessed with the tower's eval transform
+                 (OpenCLIP's for CLIP; resize, centre crop, ImageNet norm for DINOv2 and Swin)
   --text TEXT    captions, tokenized with CLIP's BPE (built in; --vocab for another file)
   --pixels FILE  a safetensors tensor pixel_values (B,3,S,S), already normalised
   --ids FILE     a safetensors tensor input_ids (B,T) of token ids
 
-With both images and texts it prints the image×text cosine-similarity table,
-otherwise one embedding per line (projected, not normalised). --out writes
-image_embeds and text_embeds (float32) for comparison with a PyTorch dump
-(--device cpu for the float32 CPU reference).
+Texts need a CLIP model (DINOv2 and Swin have no text tower). With both
+images and texts it prints the image×text cosine-similarity table, otherwise
+one embedding per line (not normalised; --pool picks DINOv2's pooling). --out
+writes image_embeds and text_embeds (float32) for comparison with a PyTorch
+dump (--device cpu for the float32 CPU reference).
 --weights random:SEED uses a random initialisation instead of a file.
+A tuned model serves in either form: tune's final/open_clip_model.safetensors
+is a full model (image tower + tuned text tower); one written with tune
+--text-only holds the text tower alone, enough for --text and --ids. A tune run
+folder as --weights (its final/, with its own config: no --model) gives images
+the training cache's image tower in either form.
 
 Examples:
    litcache embed --model ViT-B-32-quickgelu --weights open_clip_model.safetensors \
        --image junco.jpg --image owl.jpg --text "a photo of a junco" --text "a photo of an owl"
+   litcache embed --model dinov2-vitb14 --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean --image junco.jpg
    litcache embed --model open_clip_config.json --weights model.safetensors --device cpu \
-       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors`,
+       --pixels forward.safetensors --ids forward.safetensors --out ours.safetensors
+   litcache embed --weights runs/lit --image junco.jpg --text "A photo of the Dark-eyed Junco Aves Junco hyemalis"`,
 		Flags: append([]cli.Flag{
-			modelFlag("both towers"),
-			weightsFlag("model weights", ""),
+			embedModelFlag(),
+			embedWeightsFlag(),
+			poolFlag(),
 			vocabFlag(" for --text"),
 			&cli.StringSliceFlag{Name: "image", Usage: "image file to embed (repeatable)"},
 			&cli.StringSliceFlag{Name: "text", Usage: "text to embed (repeatable)"},
@@ -60,6 +72,7 @@ Examples:
 			if err := checkDependencies(c,
 				dependency{"vocab", len(c.StringSlice("text")) > 0, "without --text"},
 				dependency{"batch-size", images, "without --image or --pixels"},
+				dependency{"pool", images, "without --image or --pixels"},
 			); err != nil {
 				return err
 			}
@@ -68,22 +81,37 @@ Examples:
 				return err
 			}
 			return runEmbed(c.App.Writer, embedOptions{
-				model: c.String("model"), weights: c.String("weights"), vocab: vocabPath(c),
+				model: c.String("model"), weights: c.String("weights"), pool: c.String("pool"), vocab: vocabPath(c),
 				images: c.StringSlice("image"), texts: c.StringSlice("text"),
 				pixels: c.String("pixels"), ids: c.String("ids"), out: c.String("out"), batch: c.Int("batch-size"),
 				device: dev, log: c.App.ErrWriter,
 			})
 		},
-	}, "model", "weights")
+	}, "weights")
+}
+
+// embedModelFlag is --model, which a run folder given as --weights supplies.
+func embedModelFlag() *cli.StringFlag {
+	f := towerModelFlag("for --text a CLIP model (both towers)")
+	f.DefaultText = "a run folder's open_clip_config.json; else required"
+	return f
+}
+
+// embedWeightsFlag is embed's --weights: a tower's file, a CLIP model in
+// either of tune's forms, or a tune run folder.
+func embedWeightsFlag() *cli.StringFlag {
+	f := towerWeightsFlag("model weights")
+	f.Usage += "; for CLIP also a full model or a text tower alone (tune --text-only), or a tune run folder"
+	return f
 }
 
 type embedOptions struct {
-	model, weights, vocab string
-	images, texts         []string
-	pixels, ids, out      string
-	batch                 int
-	device                deviceChoice
-	log                   io.Writer
+	model, weights, pool, vocab string
+	images, texts               []string
+	pixels, ids, out            string
+	batch                       int
+	device                      deviceChoice
+	log                         io.Writer
 }
 
 func runEmbed(w io.Writer, o embedOptions) error {
@@ -96,117 +124,149 @@ func runEmbed(w io.Writer, o embedOptions) error {
 	if o.batch <= 0 {
 		return fmt.Errorf("embed: --batch-size %d must be positive", o.batch)
 	}
-	cfg, err := clip.LoadConfig(o.model)
+	em, err := resolveEmbedModel(o.model, o.weights)
 	if err != nil {
-		return fmt.Errorf("embed: --model: %w", err)
+		return err
+	}
+	if err := em.checkPool(o.pool); err != nil {
+		return fmt.Errorf("embed: --pool: %w", err)
 	}
 	// Read and check every input before the (slow) weights load.
-	var tok *tokenizer.Tokenizer
-	if len(o.texts) > 0 {
-		if tok, err = tokenizer.Open(o.vocab); err != nil {
-			return fmt.Errorf("embed: --vocab: %w", err)
-		}
-	}
+	wantImages, wantTexts := len(o.images) > 0 || o.pixels != "", len(o.texts) > 0 || o.ids != ""
 	var pixels []float32
 	var nPix int
 	if o.pixels != "" {
-		if pixels, nPix, err = readPixels(o.pixels, cfg.Vision.ImageSize); err != nil {
+		if pixels, nPix, err = readPixels(o.pixels, em.imageSize()); err != nil {
 			return err
 		}
 	}
-	var ids []int32
-	var nIDs, T int
-	switch {
-	case o.ids != "":
-		if ids, nIDs, T, err = readIDs(o.ids, cfg.Text); err != nil {
+	var text textInputs
+	if wantTexts {
+		if err := em.checkTexts(o.model); err != nil {
 			return err
 		}
-	case tok != nil:
-		if cfg.Text.VocabSize != tokenizer.VocabSize {
-			return fmt.Errorf("embed: --text: the model's vocabulary has %d ids, CLIP's BPE %d (use --ids for other vocabularies)", cfg.Text.VocabSize, tokenizer.VocabSize)
+		if text, err = readTexts(o, em.cfg); err != nil {
+			return err
 		}
-		T = cfg.Text.ContextLength
-		ids, nIDs = tok.TokenizeBatch(o.texts, T), len(o.texts)
+	}
+	if err := em.checkImages(wantImages); err != nil {
+		return err // before the device opens: the file's contents are known already
 	}
 
 	be, err := openBackend(o.device, cuda.F32, o.log)
 	if err != nil {
 		return fmt.Errorf("embed: %w", err)
 	}
-	var m *clip.Model
-	if seed, ok, err := clip.ParseRandomWeights(o.weights); ok {
-		if err != nil {
-			return fmt.Errorf("embed: --weights: %w", err)
-		}
-		m = clip.NewRandomModel(be, cfg, seed)
-	} else if m, err = clip.LoadModel(be, cfg, o.weights); err != nil {
-		return fmt.Errorf("embed: --weights: %w", err)
-	}
-	defer m.Free()
-
 	var imgEmb, txtEmb []float32
 	var imgNames, txtNames []string
-	switch {
-	case len(o.images) > 0:
-		imgEmb, err = embedImages(m.Vision, cfg, o.images, o.batch)
+	var imgDim int
+	if wantImages {
+		tw, err := em.loadImages(be, o.pool)
 		if err != nil {
 			return err
 		}
-		imgNames = o.images
-	case pixels != nil:
-		S := cfg.Vision.ImageSize
-		for b := 0; b < nPix; b += o.batch {
-			n := min(o.batch, nPix-b)
-			imgEmb = append(imgEmb, m.Vision.Encode(pixels[b*3*S*S:(b+n)*3*S*S], n)...)
+		defer tw.Free()
+		imgDim = tw.Dim()
+		if len(o.images) > 0 {
+			if imgEmb, err = embedImages(tw, o.images, o.batch); err != nil {
+				return err
+			}
+			imgNames = o.images
+		} else {
+			S := tw.ImageSize()
+			for b := 0; b < nPix; b += o.batch {
+				n := min(o.batch, nPix-b)
+				imgEmb = append(imgEmb, tw.Encode(pixels[b*3*S*S:(b+n)*3*S*S], n)...)
+			}
+			imgNames = indexNames("pixel_values", nPix)
 		}
-		imgNames = indexNames("pixel_values", nPix)
 	}
-	if ids != nil {
-		txtEmb = m.Text.Encode(ids, nIDs, T)
+	if wantTexts {
+		tt, err := em.loadText(be)
+		if err != nil {
+			return err
+		}
+		defer tt.Free()
+		txtEmb = tt.Encode(text.ids, text.n, text.T)
 		txtNames = o.texts
 		if len(txtNames) == 0 {
-			txtNames = indexNames("input_ids", nIDs)
+			txtNames = indexNames("input_ids", text.n)
 		}
 	}
+	return writeEmbeddings(w, o, imgNames, txtNames, imgEmb, txtEmb, imgDim, em.cfg.EmbedDim)
+}
 
-	E := cfg.EmbedDim
+// textInputs are embed's texts as token ids.
+type textInputs struct {
+	ids  []int32
+	n, T int
+}
+
+// readTexts tokenizes --text or reads --ids for the text tower of cfg.
+func readTexts(o embedOptions, cfg clip.Config) (textInputs, error) {
+	var in textInputs
+	var err error
+	if o.ids != "" {
+		in.ids, in.n, in.T, err = readIDs(o.ids, cfg.Text)
+		return in, err
+	}
+	tok, err := tokenizer.Open(o.vocab)
+	if err != nil {
+		return in, fmt.Errorf("embed: --vocab: %w", err)
+	}
+	if cfg.Text.VocabSize != tokenizer.VocabSize {
+		return in, fmt.Errorf("embed: --text: the model's vocabulary has %d ids, CLIP's BPE %d (use --ids for other vocabularies)", cfg.Text.VocabSize, tokenizer.VocabSize)
+	}
+	in.T = cfg.Text.ContextLength
+	in.ids, in.n = tok.TokenizeBatch(o.texts, in.T), len(o.texts)
+	return in, nil
+}
+
+// writeEmbeddings writes --out, or prints the cosine table (images and
+// texts), or one embedding per line.
+func writeEmbeddings(w io.Writer, o embedOptions, imgNames, txtNames []string, imgEmb, txtEmb []float32, imgDim, txtDim int) error {
 	if o.out != "" {
 		var ts []safetensors.Tensor
 		if imgEmb != nil {
-			ts = append(ts, safetensors.F32("image_embeds", []int{len(imgEmb) / E, E}, imgEmb))
+			ts = append(ts, safetensors.F32("image_embeds", []int{len(imgEmb) / imgDim, imgDim}, imgEmb))
 		}
 		if txtEmb != nil {
-			ts = append(ts, safetensors.F32("text_embeds", []int{len(txtEmb) / E, E}, txtEmb))
+			ts = append(ts, safetensors.F32("text_embeds", []int{len(txtEmb) / txtDim, txtDim}, txtEmb))
 		}
-		if err := safetensors.Write(o.out, ts, map[string]string{"model": o.model, "weights": o.weights}); err != nil {
+		meta := map[string]string{"model": o.model, "weights": o.weights}
+		if o.pool != "" {
+			meta["pool"] = o.pool
+		}
+		if err := safetensors.Write(o.out, ts, meta); err != nil {
 			return fmt.Errorf("embed: --out: %w", err)
 		}
 		return nil
 	}
 	if imgEmb != nil && txtEmb != nil {
-		printCosineTable(w, imgNames, txtNames, imgEmb, txtEmb, E)
+		printCosineTable(w, imgNames, txtNames, imgEmb, txtEmb, imgDim)
 		return nil
 	}
 	for i, name := range imgNames {
-		printEmbedding(w, name, imgEmb[i*E:(i+1)*E])
+		printEmbedding(w, name, imgEmb[i*imgDim:(i+1)*imgDim])
 	}
 	for i, name := range txtNames {
-		printEmbedding(w, name, txtEmb[i*E:(i+1)*E])
+		printEmbedding(w, name, txtEmb[i*txtDim:(i+1)*txtDim])
 	}
 	return nil
 }
 
-// embedImages decodes and preprocesses the files and runs the image tower in batches.
-func embedImages(vt *clip.VisionTower, cfg clip.Config, files []string, batch int) ([]float32, error) {
-	S := cfg.Vision.ImageSize
-	pre := imageproc.CLIPPreprocessor(S)
+// embedImages decodes and preprocesses the files with the tower's eval
+// transform and runs the tower in batches.
+func embedImages(tw imageEncoder, files []string, batch int) ([]float32, error) {
+	S := tw.ImageSize()
+	pre := tw.Preprocessor()
 	bar := progress.New("embed", int64(len(files)), progress.Options{Unit: "img", Quiet: len(files) < 2*batch})
 	defer bar.Finish()
 	var out []float32
 	px := make([]float32, 0, batch*3*S*S)
 	flush := func() {
 		if n := len(px) / (3 * S * S); n > 0 {
-			out = append(out, vt.Encode(px, n)...)
+			out = append(out, tw.Encode(px, n)...)
 			bar.Add(int64(n))
 			px = px[:0]
 		}

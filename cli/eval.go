@@ -32,7 +32,10 @@ classes and the most confused pairs.
 
 --weights: a tune run folder (its final/), a checkpoint folder, a weights file
 (OpenCLIP or HF names; --model when no open_clip_config.json is beside it), or
-random:SEED with --model (a random-init text tower: the floor to beat).
+random:SEED with --model (a random-init text tower: the floor to beat). A tuned
+final/ serves in either form, the full model (tune's default) or the text tower
+alone (--text-only); a full model is refused on a cache made by another image
+tower than the one it holds.
 --split follows the rule of every reader: the named split, or the cache's only
 split, or "val" in a cache holding several. Prompts are tokenized with CLIP's
 BPE vocabulary, built in (--vocab or $LITCACHE_VOCAB for another file).

@@ -11,6 +11,7 @@ import (
 	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/internal/wds"
 	"github.com/litcache/litcache/stages/extract"
 )
@@ -25,29 +26,49 @@ func extractCommand() *cli.Command {
    # ViT-B/16 OpenCLIP weights over 100 training shards, 4 augmented views per image
    litcache extract --shards 'shards/train-{000000..000099}.tar' --model ViT-B-16 \
        --weights open_clip_model.safetensors --cache cache --split train --views 4
+   # DINOv2-B/14 (Meta's or HF weights), class token and mean patch token concatenated
+   litcache extract --shards 'shards/train-{000000..000099}.tar' --model dinov2-vitb14 \
+       --weights dinov2_vitb14_pretrain.safetensors --pool cls+mean --cache cache-dinov2
    # one of 8 machines (also read from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX), then index
    litcache extract ... --worker 3 --workers 8
    litcache cache index cache`,
 		Description: `LiT locks the image tower (arXiv 2111.07991), so its output for an image
 never changes: this runs it once and keeps the embeddings. Shards are read in
-order, decoded and preprocessed (OpenCLIP's eval transform; views 1..K-1 are
-RandomResizedCrop with scale 0.9–1.0, seeded by key and view) on --threads
+order, decoded and preprocessed (the tower's eval transform: OpenCLIP's for
+CLIP, resize, centre crop and ImageNet norm for DINOv2 and Swin; views 1..K-1
+are RandomResizedCrop with scale 0.9–1.0, seeded by key and view) on --threads
 goroutines, embedded in batches and written as one Arrow part per shard; a
-done/ marker, written last, makes each part count. A killed run resumes: rerun
+done/ marker, written last, makes each part count. The cache's fingerprint
+covers the tower's config, weights, preprocessing and pooling
+('litcache cache fingerprint' prints it without a run). A killed run resumes: rerun
 the same command and only the shards without a marker are redone.
 
 Samples that cannot be used (undecodable or empty image, bad .cls) go to
-CACHE/rejects.jsonl with their key and reason; a shard cut short keeps the
-samples before the damage. The run fails (after finishing) when more than
---max-reject-fraction of the samples were rejected.
+CACHE/rejects.jsonl with their key and reason, and so does a member with an
+unsafe name (../x, /abs) or of another type (a link), after which the shard
+is read on. A shard cut short or otherwise unreadable keeps every complete
+sample before the damage; the samples it never gave (by its sizes.json,
+img2dataset _stats.json or wids index) count as rejected. The run fails
+(after finishing) when more than --max-reject-fraction of the samples were
+rejected.
+
+A rerun checks each finished part before skipping it: its input shard must
+be the same file content (another shard under the same file name is an
+error), and the part must match its marker (size and footer; with --verify
+its sha256): a part that does not is made again. Each shard is locked while
+its part is made, so a second identical command skips the shards the first
+holds (the lock goes with the process, however it ends). The cache records
+the producer of its rows (backend, precision, JPEG decoder) and refuses a
+worker of another producer unless --allow-mixed-producers is given.
 
 Machines: shard i goes to worker i mod --workers. Each writes only its own
 parts; run 'litcache cache index DIR' once all are done. On a node with
 several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "shards", Usage: "input shards: brace patterns such as 'train-{000000..000099}.tar' (.tar, .tar.gz, .tar.zst); repeat or comma-separate"},
-			modelFlag("its vision_cfg is the image tower"),
-			weightsFlag("image tower weights", ""),
+			towerModelFlag("the locked image tower"),
+			towerWeightsFlag("image tower weights"),
+			poolFlag(),
 			&cli.StringFlag{Name: "cache", Usage: "cache folder (created when absent)"},
 			&cli.StringFlag{Name: "split", Value: d.Split, Usage: "split these shards belong to (train, val, ...)"},
 			&cli.IntFlag{Name: "views", Value: d.Views, Usage: "rows per image: view 0 the eval transform, the others random resized crops"},
@@ -57,7 +78,9 @@ several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
 			&cli.IntFlag{Name: "workers", Usage: "number of machines sharing the shards", DefaultText: "$SLURM_ARRAY_TASK_COUNT or $LITCACHE_WORKERS, else 1"},
 			&cli.StringFlag{Name: "dtype", Value: d.DType, Usage: "stored embedding type: float16 or float32"},
 			&cli.BoolFlag{Name: "no-normalize", Usage: "store the tower's raw embeddings instead of L2-normalised ones"},
-			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected"},
+			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected (a damaged shard's unread samples count, by its sizes.json or index)"},
+			&cli.BoolFlag{Name: "verify", Usage: "before skipping a finished part, check its whole sha256 against its marker (always checked: size and Arrow footer)"},
+			&cli.BoolFlag{Name: "allow-mixed-producers", Usage: "add rows to a cache whose rows another producer made (backend, precision or JPEG decoder: CPU float32 next to GPU bf16, say)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		}, deviceFlags("bf16 on the GPU")...),
 		Action: runExtract,
@@ -108,10 +131,13 @@ func runExtract(c *cli.Context) error {
 		}
 	}
 	cfg.Shards = shards
-	cfg.ModelConfig = c.String("model")
-	mc, err := clip.LoadConfig(cfg.ModelConfig)
+	cfg.ModelConfig, cfg.Pool = c.String("model"), c.String("pool")
+	tc, err := tower.Resolve(cfg.ModelConfig)
 	if err != nil {
 		return fmt.Errorf("extract: --model: %w", err)
+	}
+	if _, err := tc.Pool(cfg.Pool); err != nil {
+		return usageError(c, "--pool: %v", err)
 	}
 	if cfg.Weights, cfg.Seed, err = imageWeights(c); err != nil {
 		return err
@@ -124,6 +150,8 @@ func runExtract(c *cli.Context) error {
 	cfg.DType = c.String("dtype")
 	cfg.Normalize = !c.Bool("no-normalize")
 	cfg.MaxRejectFraction = c.Float64("max-reject-fraction")
+	cfg.VerifyParts = c.Bool("verify")
+	cfg.AllowMixedProducers = c.Bool("allow-mixed-producers")
 
 	w, n, _, err := extract.WorkerFromEnv(os.Getenv)
 	if err != nil {
@@ -152,7 +180,7 @@ func runExtract(c *cli.Context) error {
 		return fmt.Errorf("extract: %w", err)
 	}
 	if gpu, ok := cfg.Backend.(*cuda.Backend); ok && !c.IsSet("batch-size") {
-		cfg.BatchSize = gpu.SuggestBatch(mc.VisionBytesPerImage(2))
+		cfg.BatchSize = gpu.SuggestBatch(tc.BytesPerImage(2))
 		fmt.Fprintf(c.App.ErrWriter, "extract: batch size %d from the GPU's free memory (--batch-size to override)\n", cfg.BatchSize)
 	}
 	cfg.Progress = progress.Options{W: c.App.ErrWriter, Quiet: c.Bool("quiet")}
@@ -161,8 +189,12 @@ func runExtract(c *cli.Context) error {
 	if err != nil && !errors.Is(err, extract.ErrTooManyRejects) {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "cache %s (split %s, worker %d/%d): %d shards, %d already done; %d samples, %d rows, %d rejected (%.2f%%)\n",
-		cfg.Cache, cfg.Split, cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, res.Samples, res.Rows, res.Rejects, 100*res.RejectFraction)
+	busy := ""
+	if res.Busy > 0 {
+		busy = fmt.Sprintf(", %d left to another process", res.Busy)
+	}
+	fmt.Fprintf(c.App.Writer, "cache %s (split %s, worker %d/%d): %d shards, %d already done%s; %d samples, %d rows, %d rejected (%.2f%%)\n",
+		cfg.Cache, cfg.Split, cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rows, res.Rejects, 100*res.RejectFraction)
 	if res.Samples > 0 {
 		fmt.Fprintf(c.App.Writer, "%.1f images/s; decode+preprocess %.1f s (summed over threads), tower %.1f s, writing %.1f s, wall %.1f s\n",
 			res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds, res.WriteSeconds, res.WallSeconds)

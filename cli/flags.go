@@ -10,11 +10,15 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/internal/tokenizer/clipvocab"
+	"github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/stages/tune"
 )
 
 // The flags below mean the same in every command that has them (issue 16):
 //
-//	--model CONFIG             the CLIP model config (built-in name or OpenCLIP/HF JSON)
+//	--model CONFIG             the CLIP model config (built-in name or OpenCLIP/HF JSON);
+//	                           in extract, embed and cache fingerprint any image tower of internal/tower
+//	--pool P                   the image tower's pooling (extract, embed, cache fingerprint)
 //	--weights FILE|random:SEED the weights the command starts from
 //	--vocab FILE               BPE vocabulary; default $LITCACHE_VOCAB, else CLIP's, built in
 //	--threads N                in-process parallelism (0 = all cores)
@@ -32,10 +36,30 @@ func modelFlag(what string) *cli.StringFlag {
 		strings.Join(clip.BuiltinNames(), ", ") + ") or an OpenCLIP/HF config JSON; " + what}
 }
 
+// towerModelFlag is --model CONFIG of the commands that run an image tower
+// (extract, embed, cache fingerprint): any family of the registry
+// (internal/tower), listed in the help.
+func towerModelFlag(what string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "model", Usage: "image tower `CONFIG`: a built-in name (" +
+		strings.Join(tower.Builtins(), ", ") + ") or a config JSON (OpenCLIP/HF CLIP, DINOv2, torchvision Swin); " + what}
+}
+
+// poolFlag is --pool: how the tower's tokens become one embedding.
+func poolFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "pool", Usage: "pooling `P`: cls, mean or cls+mean for DINOv2 (cls+mean, twice as wide, is its linear-probe recipe); CLIP has cls only, Swin mean only",
+		DefaultText: "cls for CLIP and DINOv2, mean for Swin"}
+}
+
 // weightsFlag is --weights FILE|random:SEED; what says whose weights, more
 // what else the command takes.
 func weightsFlag(what, more string) *cli.StringFlag {
 	return &cli.StringFlag{Name: "weights", Usage: what + ": a safetensors `FILE` (OpenCLIP or HF names)" + more +
+		", or random:SEED for a random initialisation"}
+}
+
+// towerWeightsFlag is the image tower's --weights FILE|random:SEED.
+func towerWeightsFlag(what string) *cli.StringFlag {
+	return &cli.StringFlag{Name: "weights", Usage: what + ": a safetensors `FILE` under the family's names (CLIP: OpenCLIP or HF; DINOv2: Meta's or HF; Swin: torchvision's or timm's)" +
 		", or random:SEED for a random initialisation"}
 }
 
@@ -196,7 +220,7 @@ func setUsageErrors(cmds []*cli.Command) {
 }
 
 // checkPaths stats the files and folders the named flags give (when given;
-// --vocab also from $LITCACHE_VOCAB; --weights unless random:SEED), so that a
+// --vocab also from $LITCACHE_VOCAB; --weights unless random or random:SEED), so that a
 // typo is reported before a device is opened or any work starts.
 func checkPaths(c *cli.Context, names ...string) error {
 	for _, n := range names {
@@ -204,7 +228,7 @@ func checkPaths(c *cli.Context, names ...string) error {
 		if n == "vocab" {
 			v = vocabPath(c)
 		}
-		if _, random, _ := clip.ParseRandomWeights(v); v == "" || (n == "weights" && random) {
+		if _, random, _ := clip.ParseRandomWeights(v); v == "" || (n == "weights" && (random || v == tune.RandomInit)) {
 			continue
 		}
 		if _, err := os.Stat(v); err != nil {

@@ -191,7 +191,7 @@ func TestSweepTakesEveryTuneFlag(t *testing.T) {
 			axes[f.flag.Names()[0]] = true
 		}
 	}
-	if want := []string{"batch-size", "epochs", "lr", "schedule", "seed", "warmup", "wd"}; len(axes) != len(want) {
+	if want := []string{"batch-size", "cache", "classes", "epochs", "lr", "schedule", "seed", "val-cache", "warmup", "wd", "weights"}; len(axes) != len(want) {
 		t.Errorf("grid axes %v, want %v", axes, want)
 	}
 	for name, tf := range tuneFl {

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/stages/extract"
 	"github.com/litcache/litcache/stages/sweep"
 	"github.com/litcache/litcache/stages/tune"
@@ -17,6 +18,15 @@ import (
 // sweepAxisDefaults are the axes whose sweep default differs from tune's:
 // the paper's warm-up ablation.
 var sweepAxisDefaults = map[string]string{"warmup": "500,1000,2000"}
+
+// sweepAxisUsage says more of the axes whose list means more than "one
+// member per value".
+var sweepAxisUsage = map[string]string{
+	"cache":     " (comma-separated list: the image-tower axis, one cache per tower)",
+	"val-cache": " (comma-separated list: one per --cache value, paired by position)",
+	"classes":   " (comma-separated list: the caption-recipe axis, e.g. from caption --recipes)",
+	"weights":   " (comma-separated list: the text-init axis)",
+}
 
 // sweepFlags are every tune flag (tuneFlags; the grid axes as
 // comma-separated lists) and sweep's own.
@@ -33,7 +43,15 @@ func sweepFlags(shared []tuneFlag) []cli.Flag {
 			def = flagDefault(f.flag)
 		}
 		usage := f.flag.(cli.DocGenerationFlag).GetUsage()
-		flags = append(flags, &cli.StringFlag{Name: name, Value: def, Usage: usage + " (comma-separated list: a grid axis)"})
+		more, ok := sweepAxisUsage[name]
+		if !ok {
+			more = " (comma-separated list: a grid axis)"
+		}
+		sf := &cli.StringFlag{Name: name, Value: def, Usage: usage + more}
+		if df, ok := f.flag.(*cli.StringFlag); ok && def == "" {
+			sf.DefaultText = df.DefaultText
+		}
+		flags = append(flags, sf)
 	}
 	flags = append(flags,
 		&cli.StringFlag{Name: "out", Usage: "sweep folder: OUT/<member> per member, OUT/sweep.json, the summary"},
@@ -48,7 +66,7 @@ func sweepCommand() *cli.Command {
 	shared := tuneFlags(d)
 	return withRequired(&cli.Command{
 		Name:  "sweep",
-		Usage: "a grid of tuning runs over one cache (e.g. warm-up 500/1000/2000), with a summary table and overlay plots",
+		Usage: "a grid of tuning runs (warm-ups, learning rates, image towers, caption recipes, text inits), with a summary table and overlay plots",
 		UsageText: `litcache sweep --cache CACHE --classes classes.json --model CONFIG --out DIR --warmup 500,1000,2000 [--lr ...] [tune flags]
 litcache sweep summarize DIR
 
@@ -57,12 +75,35 @@ litcache sweep summarize DIR
        --model ViT-B-32 --epochs 18 --batch-size 1024 --warmup 500,1000,2000 --out sweeps/warmup
    # one member per SLURM array task (sbatch --array=0-2), then the summary
    litcache sweep ... --out sweeps/warmup          # each task runs member $SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN
-   litcache sweep summarize sweeps/warmup`,
-		Description: `Takes every flag of litcache tune. The grid axes (--warmup, --lr, --batch-size,
---wd, --epochs, --schedule, --seed) take comma-separated lists; the members are
-the cartesian product, each a tune run in DIR/<member> (e.g. DIR/warmup-500),
-the grid itself in DIR/sweep.json. A finished member is not run again; a
-stopped one resumes from its latest checkpoint.
+   litcache sweep summarize sweeps/warmup
+   # image towers × caption recipes: one cache per tower (val caches paired), classes from caption --recipes;
+   litcache sweep --cache cache/b32/train,cache/b16/train --val-cache cache/b32/val,cache/b16/val \
+       --classes recipes/paper/classes.json,recipes/auto/classes.json --model ViT-B-16 --warmup 1000 --out sweeps/towers
+   # towers of other families and widths (CLIP ViT-B/16 512, DINOv2-B/14 cls+mean 1536, Swin-T 768):
+   # a random-init text tower takes each cache's dim
+   litcache sweep --cache cache/b16/train,cache/dinov2-b14/train,cache/swin-t/train \
+       --val-cache cache/b16/val,cache/dinov2-b14/val,cache/swin-t/val --classes classes.json --model ViT-B-16 --out sweeps/families`,
+		Description: `Takes every flag of litcache tune. The grid axes (--cache, --classes, --weights,
+--warmup, --lr, --batch-size, --wd, --epochs, --schedule, --seed) take
+comma-separated lists; the members are the cartesian product, each a tune run
+in DIR/<member> (e.g. DIR/warmup-500, DIR/cache-b16_classes-paper), the grid
+itself in DIR/sweep.json. A finished member is not run again; a stopped one
+resumes from its latest checkpoint.
+
+--cache is the image-tower axis: one cache per tower (extract once per tower),
+and --val-cache gives one val cache per --cache value, paired by position. One
+--model trains every member; its embed_dim meets each tower's width by tune's
+rule (a random-init text tower takes the cache's dim; a pretrained one must
+project to it, or --new-projection), checked before the first member starts.
+A member over a DINOv2 or Swin cache writes the text tower alone in final/.
+--classes is the caption-recipe axis (captions are per class, so a recipe needs
+no re-extraction; litcache caption --recipes writes one classes.json each).
+--weights is the text-init axis in tune's words: a weights file, random:SEED,
+or random (a random init from --seed). A value is named in member folders and
+legends by what tells it from the others (the folder "paper" of
+recipes/paper/classes.json); sweep.json and summary.json keep each member's
+value on every axis in full ("axes", keyed by flag name) with the cache's
+fingerprint and model and the classes file's template.
 
 --member i runs only member i. In an array job it defaults to the task's index,
 read as litcache extract reads its worker index: $SLURM_ARRAY_TASK_ID minus
@@ -70,9 +111,14 @@ $SLURM_ARRAY_TASK_MIN (sbatch --array=0-(members-1)), or Kubernetes'
 $JOB_COMPLETION_INDEX (with $LITCACHE_WORKERS, the Job's completions). Without
 either every member runs in turn and the summary is written at the end.
 "sweep summarize DIR" writes it from whatever the members have logged so far:
-summary.md (the table, chance level beside top-1/top-5), summary.json, and
-overlay plots with one line per member: loss per step and per epoch, zero-shot
-top-1 and top-5 per epoch, val loss, and the learning rate per step.`,
+summary.md (the table with a column per varying axis, chance level beside
+top-1/top-5), summary.json, and overlay plots with one line per member: loss
+per step and per epoch, zero-shot top-1 and top-5 per epoch, val loss, and the
+learning rate per step; with two or more varying axes, a line's colour is its
+value on the first and its dash and marker its values on the others. With a
+cache axis it adds the image-tower comparison: top-1/top-5 per tower, and the
+best member of each tower evaluated on its val cache per taxonomic rank and
+supercategory (DIR/<member>/eval/, and towers_top1_by_rank.png).`,
 		Flags: sweepFlags(shared),
 		Subcommands: []*cli.Command{{
 			Name:      "summarize",
@@ -142,6 +188,9 @@ func sweepConfig(c *cli.Context, shared []tuneFlag) (sweep.Config, error) {
 	cfg.Base, cfg.Grid, cfg.Out = b, g, c.String("out")
 	cfg.Quiet, cfg.Log = b.Quiet, c.App.ErrWriter
 	cfg.PruneCheckpoints = c.Bool("prune-checkpoints")
+	if err := g.Validate(b); err != nil {
+		return cfg, usageError(c, "%v", strings.TrimPrefix(err.Error(), "sweep: "))
+	}
 	members := sweep.Members(b, g)
 	if cfg.Member, err = sweepMember(c, len(members)); err != nil {
 		return cfg, err
@@ -151,10 +200,31 @@ func sweepConfig(c *cli.Context, shared []tuneFlag) (sweep.Config, error) {
 			return cfg, fmt.Errorf("sweep: member %s: %w", m.Name, err)
 		}
 	}
-	if err := checkPaths(c, tunePaths...); err != nil {
+	if err := checkSweepPaths(c, members); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// checkSweepPaths stats every input the members name (each value of the
+// list flags) and the vocabulary, before a device opens.
+func checkSweepPaths(c *cli.Context, members []sweep.Member) error {
+	if err := checkPaths(c, "vocab"); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, m := range members {
+		for _, in := range []struct{ flag, path string }{{"cache", m.Cache}, {"val-cache", m.ValCache}, {"classes", m.Classes}, {"weights", m.Weights}} {
+			if _, random, _ := clip.ParseRandomWeights(in.path); in.path == "" || seen[in.path] || (in.flag == "weights" && (random || in.path == tune.RandomInit)) {
+				continue
+			}
+			seen[in.path] = true
+			if _, err := os.Stat(in.path); err != nil {
+				return fmt.Errorf("%s: --%s: %w", commandPath(c), in.flag, err)
+			}
+		}
+	}
+	return nil
 }
 
 // sweepMember is the member to run: --member, else the array task's index

@@ -52,20 +52,24 @@ func tuneFlags(d tune.Config) []tuneFlag {
 	model.Value = d.TextModel
 	return []tuneFlag{
 		{flag: &cli.StringFlag{Name: "cache", Usage: "training cache folder (from litcache extract)"},
-			set: str("cache", func(c *tune.Config) *string { return &c.Cache })},
+			set:  str("cache", func(c *tune.Config) *string { return &c.Cache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Cache = splitList(c.String("cache")); return nil }},
 		{flag: splitFlag("split", store.SplitTrain, "the training cache"),
 			set: str("split", func(c *tune.Config) *string { return &c.Split })},
 		{flag: &cli.StringFlag{Name: "val-cache", Usage: "val cache folder: zero-shot top-1/top-5 and val loss each epoch"},
-			set: str("val-cache", func(c *tune.Config) *string { return &c.ValCache })},
+			set:  str("val-cache", func(c *tune.Config) *string { return &c.ValCache }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.ValCache = splitList(c.String("val-cache")); return nil }},
 		{flag: splitFlag("val-split", store.SplitVal, "the val cache"),
 			set: str("val-split", func(c *tune.Config) *string { return &c.ValSplit })},
 		{flag: &cli.StringFlag{Name: "classes", Usage: "classes.json (from litcache caption): captions and zero-shot classes"},
-			set: str("classes", func(c *tune.Config) *string { return &c.Classes })},
+			set:  str("classes", func(c *tune.Config) *string { return &c.Classes }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Classes = splitList(c.String("classes")); return nil }},
 		{flag: &cli.StringFlag{Name: "captions", Value: d.Captions, Usage: `"classes" (caption of each row's class) or "cache" (caption stored with the row)`},
 			set: str("captions", func(c *tune.Config) *string { return &c.Captions })},
 		{flag: model, set: str("model", func(c *tune.Config) *string { return &c.TextModel })},
 		{flag: tuneWeightsFlag(),
-			set: str("weights", func(c *tune.Config) *string { return &c.InitText })},
+			set:  str("weights", func(c *tune.Config) *string { return &c.InitText }),
+			axis: func(c *cli.Context, g *sweep.Grid) error { g.Weights = splitList(c.String("weights")); return nil }},
 		{flag: vocabFlag(""), set: func(c *cli.Context, cfg *tune.Config) { cfg.Vocab = vocabPath(c) }},
 		{flag: &cli.IntFlag{Name: "context", Usage: "token context", DefaultText: "the model's context_length"},
 			set: num("context", func(c *tune.Config) *int { return &c.ContextLen })},
@@ -117,10 +121,16 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			}},
 		{flag: &cli.BoolFlag{Name: "image-head", Usage: "train a linear head on the image side (off: LiT locks it)"},
 			set: flag("image-head", func(c *tune.Config) *bool { return &c.ImageHead }, false)},
+		{flag: &cli.BoolFlag{Name: "new-projection", Usage: "with pretrained --weights: a fresh text_projection to the cache's dim (OpenCLIP's init), the rest of the text tower from --weights; for a cache of another tower (DINOv2, Swin)"},
+			set: flag("new-projection", func(c *tune.Config) *bool { return &c.NewProjection }, false)},
+		{flag: &cli.BoolFlag{Name: "text-only", Usage: "final/ holds the tuned text tower alone, not the full model with the cache's image tower (implied by --image-head)"},
+			set: flag("text-only", func(c *tune.Config) *bool { return &c.TextOnly }, false)},
 		{flag: &cli.BoolFlag{Name: "no-dedup", Usage: "encode every row's caption, duplicates too (same result, slower)"},
 			set: flag("no-dedup", func(c *tune.Config) *bool { return &c.Dedup }, true)},
 		{flag: &cli.BoolFlag{Name: "no-trim", Usage: "run the text tower on the full context (same result, slower)"},
 			set: flag("no-trim", func(c *tune.Config) *bool { return &c.Trim }, true)},
+		{flag: &cli.StringFlag{Name: "shuffle", Value: d.Shuffle, Usage: `epoch order: "global" (uniform over all images) or "block" (parts shuffled, then images within windows of 8 parts: sequential reads for a cache larger than memory)`},
+			set: str("shuffle", func(c *tune.Config) *string { return &c.Shuffle })},
 		{flag: &cli.IntFlag{Name: "checkpoint-every", Usage: "steps between checkpoints", DefaultText: "at epoch ends only"},
 			set: num("checkpoint-every", func(c *tune.Config) *int { return &c.CheckpointEvery })},
 		{flag: &cli.IntFlag{Name: "stop-after", Usage: "stop after this many steps in total, with a checkpoint", DefaultText: "run every epoch"},
@@ -151,7 +161,7 @@ func tuneConfig(c *cli.Context, d tune.Config, flags []tuneFlag, sweeping bool) 
 		}
 	}
 	cfg.Log = c.App.ErrWriter
-	hasVal := cfg.ValCache != ""
+	hasVal := cfg.ValCache != "" || (sweeping && c.String("val-cache") != "")
 	coolable := strings.Contains(c.String("schedule"), string(optim.ConstCooldown))
 	if err := checkDependencies(c,
 		dependency{"val-split", hasVal, "without --val-cache"},
@@ -200,8 +210,11 @@ func tuneCommand() *cli.Command {
 		Description: `Trains the text tower (and the logit scale) with the symmetric InfoNCE loss
 against the image embeddings in the cache; the image tower is locked (LiT,
 arXiv 2111.07991), so no image is decoded or encoded here. --model names the
-CLIP config whose text_cfg is trained (and whose embed_dim must match the
-cache's). Captions: each row's label picks its class's caption in classes.json
+CLIP config whose text_cfg is trained. Its embed_dim meets the cache's dim
+(the image tower's feature size: DINOv2 384/768/1024/1536, twice that with
+--pool cls+mean; Swin 768/1024): a random-init text tower takes the cache's
+dim; a pretrained one (--weights FILE) must project to it, or train a fresh
+projection (--new-projection) or an image head (--image-head). Captions: each row's label picks its class's caption in classes.json
 (--captions classes), so a classes.json written with another template
 retrains on the same cache; or --captions cache uses the caption text extract
 stored with each row. Captions are tokenized with CLIP's BPE vocabulary, built
@@ -221,7 +234,14 @@ scale is clamped to [0, ln 100] after each step. A seed fixes everything.
 Writes OUT/config.json, OUT/metrics.jsonl (a line per step and per epoch),
 OUT/checkpoints/step-NNNNNNN/ (every --checkpoint-every steps and at each epoch
 end: text tower in OpenCLIP names + open_clip_config.json, optimizer and
-trainer state) and OUT/final/ (the tuned tower; litcache eval --weights OUT).
+trainer state) and OUT/final/: a full OpenCLIP model (open_clip_model.safetensors
++ open_clip_config.json) of the cache's locked image tower, copied from the
+weights the cache was made with (or regenerated from its random seed; the cache
+manifest records which, and the weights are checked against the cache's
+fingerprint before training starts), and the tuned text tower. OpenCLIP loads it
+with strict=True; litcache eval, embed and bundle take OUT. --text-only writes
+the text tower alone (the form before full models; also with --image-head,
+whose head an OpenCLIP model has no place for).
 --resume continues bit-exactly from the latest checkpoint; an interrupted run
 (Ctrl-C) writes a checkpoint before it stops.`,
 		Flags: flags,
@@ -269,9 +289,12 @@ func printTuneResult(c *cli.Context, res tune.Result) {
 	}
 	fmt.Fprintf(w, "metrics:    %s\n", res.Metrics)
 	fmt.Fprintf(w, "checkpoint: %s\n", res.Checkpoint)
-	if res.Final != "" {
+	switch {
+	case res.Final != "" && res.FullModel:
+		fmt.Fprintf(w, "full model: %s (locked image tower + tuned text tower)\n", res.Final)
+	case res.Final != "":
 		fmt.Fprintf(w, "text tower: %s\n", res.Final)
-	} else {
+	default:
 		fmt.Fprintf(w, "stopped early: continue with --resume\n")
 	}
 }
@@ -284,9 +307,10 @@ func flagDefault(f cli.Flag) string {
 	return ""
 }
 
-// tuneWeightsFlag is --weights, by default a random init from --seed.
+// tuneWeightsFlag is --weights, by default a random init from --seed
+// (spelled "random" where it must be spelled, as in a sweep's list).
 func tuneWeightsFlag() *cli.StringFlag {
-	f := weightsFlag("text weights to start from", "")
-	f.DefaultText = "a random init from --seed"
+	f := weightsFlag("text weights to start from", ", "+tune.RandomInit+" (a random init from --seed)")
+	f.DefaultText = tune.RandomInit
 	return f
 }

@@ -57,6 +57,9 @@ func (m *mappedMessages) Message() (*ipc.Message, error) {
 	if int64(n) > int64(len(d)-m.off) || n < 8 {
 		return nil, fmt.Errorf("arrow message metadata of %d bytes at byte %d overruns the file: %w", n, m.off, ErrCorrupt)
 	}
+	if err := checkMessageFB(d[m.off : m.off+int(n)]); err != nil {
+		return nil, err
+	}
 	meta := memory.NewBufferBytes(d[m.off : m.off+int(n)])
 	m.off += int(n)
 	probe, err := newMessage(meta, memory.NewBufferBytes(nil))

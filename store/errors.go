@@ -23,4 +23,13 @@ var (
 	ErrStaleIndex = errors.New("index is stale (run `litcache cache index DIR` again)")
 	// ErrNotFound: a key is not in the cache.
 	ErrNotFound = errors.New("key not found")
+	// ErrMixedProducers: a writer's producer (backend, precision, JPEG
+	// decoder) differs from the one that made the cache's rows.
+	ErrMixedProducers = errors.New("rows of another producer (backend, precision, JPEG decoder)")
+	// ErrSourceMismatch: an input shard is not the one a part of the same
+	// name was made from.
+	ErrSourceMismatch = errors.New("input shard differs from the one the part was made from")
+	// ErrLocked: another process holds the lock (of a shard's part, or of
+	// the manifest).
+	ErrLocked = errors.New("locked by another process")
 )

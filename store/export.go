@@ -53,6 +53,12 @@ func ExportCLIPRetrieval(dir, out string, opt ExportOptions) (ExportStats, error
 		if opt.Split != "" && p.Split != opt.Split {
 			continue
 		}
+		if err := p.CheckKeys(); err != nil {
+			return st, err
+		}
+		if err := p.CheckCaptions(); err != nil {
+			return st, err
+		}
 		var rows []int
 		for i, v := range p.Views() {
 			if v == 0 {

@@ -109,6 +109,9 @@ func BuildIndex(dir string, opt IndexOptions) (IndexStats, error) {
 	var meta []indexedPart
 	scanned := 0
 	for _, p := range r.Parts() {
+		if err := p.CheckKeys(); err != nil {
+			return st, err
+		}
 		meta = append(meta, indexedPart{p.Name, p.N})
 		vs := p.Views()
 		for i := 0; i < p.N; {
@@ -281,7 +284,15 @@ func (r *Reader) LookupSplit(split, key string) (Location, error) {
 	if err != nil {
 		return Location{}, fmt.Errorf("store: index: %w", err)
 	}
-	return r.decodeLocation(key, v)
+	loc, err := r.decodeLocation(key, v)
+	if err != nil {
+		return loc, err
+	}
+	// The caller reads the row's key and caption next.
+	if err := loc.Part.CheckKeys(); err != nil {
+		return loc, err
+	}
+	return loc, loc.Part.CheckCaptions()
 }
 
 // decodeLocation parses an index value (uvarint part, row, views).

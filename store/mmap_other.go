@@ -12,3 +12,8 @@ func mapFile(path string) (data []byte, unmap func() error, err error) {
 	}
 	return data, func() error { return nil }, nil
 }
+
+// adviseRange does nothing: the part was read into memory.
+func adviseRange(b []byte, a Advice) error { return nil }
+
+func pageSize() int { return os.Getpagesize() }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapFile maps path read-only; unmap releases it.
@@ -26,5 +28,26 @@ func mapFile(path string) (data []byte, unmap func() error, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
+	// No read-around: a fault reads its own page. Readers ask for what they
+	// scan (Part.prefetch, Part.Advise); the kernel's default read-around
+	// (read_ahead_kb, 8 MB on the project's machines) made the first page of
+	// every part pull in most of the file when a cache was opened cold.
+	_ = unix.Madvise(data, unix.MADV_RANDOM)
 	return data, func() error { return syscall.Munmap(data) }, nil
 }
+
+// adviseRange applies a to b, a page-aligned range of a mapping.
+func adviseRange(b []byte, a Advice) error {
+	adv := unix.MADV_NORMAL
+	switch a {
+	case AdviseRandom:
+		adv = unix.MADV_RANDOM
+	case AdviseSequential:
+		adv = unix.MADV_SEQUENTIAL
+	case AdviseWillNeed:
+		adv = unix.MADV_WILLNEED
+	}
+	return unix.Madvise(b, adv)
+}
+
+func pageSize() int { return os.Getpagesize() }

@@ -8,15 +8,30 @@ import (
 	"os"
 )
 
-// Reject is one line of rejects/NAME.jsonl and of rejects.jsonl: a sample
-// that was not embedded, and why. Key is "" for damage to the shard itself
-// (a cut or corrupt tar), which costs the samples after it.
+// Reject is one line of rejects/NAME.jsonl and of rejects.jsonl: something
+// of an input shard that was not embedded, and why. Kind says what: a
+// sample (undecodable image, bad label; the default, written as no kind), a
+// member left out of every sample (unsafe name, link: Member is its name as
+// stored), or the damage that ended the shard early (After: the last sample
+// read whole; Key: the sample it cut short, when known; Lost: the samples
+// never read).
 type Reject struct {
-	Key    string `json:"key"`
+	Kind   string `json:"kind,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Member string `json:"member,omitempty"`
+	After  string `json:"after,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Lost   int    `json:"lost,omitempty"`
 	Reason string `json:"reason"`
 	Shard  string `json:"shard"`
 	Part   string `json:"part"`
 }
+
+// The kinds of Reject besides a sample's.
+const (
+	KindMember = "member"
+	KindDamage = "damage"
+)
 
 // ReadRejects reads part NAME's rejects (none when the file is absent).
 func ReadRejects(dir, name string) ([]Reject, error) {

@@ -15,8 +15,12 @@ import (
 
 // testManifest is a small cache identity for tests.
 func testManifest(dim int, dtype string, views int) Manifest {
-	return Manifest{Fingerprint: "sha256:test-tower", Model: "test", Dim: dim, DType: dtype, Views: views, Normalized: true}
+	return Manifest{Fingerprint: "sha256:test-tower", Model: "test", Dim: dim, DType: dtype, Views: views, Normalized: true,
+		Producer: testProducer}
 }
+
+// testProducer is the producer of the test caches.
+var testProducer = Producer{Backend: "cpu", Precision: "float32", Decoder: "go", Detail: "test"}
 
 // fillPart writes part NAME with n samples of synthetic rows and rejects
 // every sample whose index is in reject; it returns the rows written.
@@ -121,10 +125,12 @@ func TestRoundTrip(t *testing.T) {
 
 func TestFingerprintRefusal(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Create(dir, testManifest(4, Float32, 1)); err != nil {
+	c, err := Create(dir, testManifest(4, Float32, 1))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(dir, ReadOptions{ExpectFingerprint: "sha256:other-tower"})
+	fillPart(t, c, "train", "a-000000.tar", 2, 1, nil) // the first part binds the cache
+	_, err = Open(dir, ReadOptions{ExpectFingerprint: "sha256:other-tower"})
 	if !errors.Is(err, ErrFingerprint) {
 		t.Fatalf("err %v, want ErrFingerprint", err)
 	}

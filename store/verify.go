@@ -31,8 +31,11 @@ type VerifyReport struct {
 	Bytes                         int64
 	Keys                          int
 	IndexChecked                  bool
-	Problems                      []string
-	Warnings                      []string
+	// Producers counts the parts and rows of each producer, the cache's
+	// own (the manifest's) first; more than one is a mixed cache.
+	Producers []ProducerCount
+	Problems  []string
+	Warnings  []string
 }
 
 // OK tells whether no problem was found.
@@ -77,12 +80,12 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		}
 	}
 
-	var parts []*Part
-	defer func() {
-		for _, p := range parts {
-			p.close()
-		}
-	}()
+	// Part by part: each is hashed, opened, checked, its keys copied for the
+	// checks across parts, and unmapped before the next, so that verifying
+	// needs the memory of one part, not of the cache (5 GB of mapped pages at
+	// iNat2021's size when every part stayed mapped to the end).
+	var parts []*Part // closed: names and row counts for the index check
+	var keys []partKeys
 	var hashed int64
 	for _, mk := range markers {
 		path := partPath(dir, mk.Name)
@@ -109,34 +112,25 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 			problem("%v", err)
 			continue
 		}
+		k, err := verifyPart(p, mk, dir, problem)
+		if err == nil {
+			checkIdentity(p, mk, m, problem)
+		}
+		p.close()
+		if err != nil {
+			problem("%v", err)
+			continue
+		}
 		parts = append(parts, p)
+		keys = append(keys, k)
 		rep.Parts++
 		rep.Rows += p.N
 		rep.Samples += mk.Samples
 		rep.Rejects += mk.Rejects
 		rep.Bytes += n
-		if bad := nonFinite(p); bad >= 0 {
-			problem("part %s: row %d has a non-finite embedding value", mk.Name, bad)
-		}
-		vs := p.Views()
-		kept := 0
-		for i := 0; i < p.N; i++ {
-			if vs[i] == 0 {
-				kept++
-			} else if p.keyView(i) != p.keyView(i-1) || vs[i] != vs[i-1]+1 {
-				problem("part %s: row %d: view %d of key %q does not follow view %d of the same key", mk.Name, i, vs[i], p.keyView(i), vs[i]-1)
-				break
-			}
-		}
-		if kept+mk.Rejects != mk.Samples {
-			problem("part %s: %d kept + %d rejected samples, marker says %d samples", mk.Name, kept, mk.Rejects, mk.Samples)
-		}
-		if lines, err := countLines(rejectsPath(dir, mk.Name)); err != nil && mk.Rejects > 0 {
-			problem("part %s: rejects file: %v", mk.Name, err)
-		} else if lines != mk.Rejects {
-			problem("part %s: rejects file has %d lines, marker says %d", mk.Name, lines, mk.Rejects)
-		}
 	}
+	rep.Producers = producersOf(markers, m.Producer)
+	checkProducers(markers, m.Producer, problem, warn)
 
 	// Keys unique within each split.
 	type ent struct {
@@ -145,9 +139,9 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 	}
 	var ents []ent
 	for pi, p := range parts {
-		for i, v := range p.Views() {
-			if v == 0 {
-				ents = append(ents, ent{p.Split, p.keyView(i), pi, i})
+		for i, k := range keys[pi].key {
+			if keys[pi].first[i] {
+				ents = append(ents, ent{p.Split, k, pi, i})
 			}
 		}
 	}
@@ -174,8 +168,8 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		n := 0
 		err := r.indexKeys(func(key string, loc Location) error {
 			n++
-			if loc.Part.keyView(loc.Row) != key || loc.Views < 1 {
-				return fmt.Errorf("index: key %q points at row %d of part %s, which holds %q", key, loc.Row, loc.Part.Name, loc.Part.keyView(loc.Row))
+			if got := keys[loc.Part.ID].key[loc.Row]; got != key || !keys[loc.Part.ID].first[loc.Row] || loc.Views < 1 {
+				return fmt.Errorf("index: key %q points at row %d of part %s, which holds %q", key, loc.Row, loc.Part.Name, got)
 			}
 			return nil
 		})
@@ -201,6 +195,116 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		return rep, fmt.Errorf("store: verify %s: %d problems: %w", dir, len(rep.Problems), ErrCorrupt)
 	}
 	return rep, nil
+}
+
+// checkIdentity compares what part p says made it (schema metadata) and
+// what its marker says with the manifest.
+func checkIdentity(p *Part, mk Marker, m Manifest, problem func(string, ...any)) {
+	if mk.Fingerprint != "" && mk.Fingerprint != m.Fingerprint {
+		problem("part %s: marker says image tower %s, the manifest %s", mk.Name, mk.Fingerprint, m.Fingerprint)
+	}
+	pm, ok, err := partMetaOf(p.sr.Schema())
+	switch {
+	case err != nil:
+		problem("part %s: %v", mk.Name, err)
+	case ok && pm.Fingerprint != m.Fingerprint:
+		problem("part %s: its schema metadata says image tower %s, the manifest %s", mk.Name, pm.Fingerprint, m.Fingerprint)
+	case ok && (mk.Producer.Known() && pm.Producer.Key() != mk.Producer.Key() || pm.Name != mk.Name):
+		problem("part %s: its schema metadata says part %s by %s, its marker %s by %s", mk.Name, pm.Name, pm.Producer, mk.Name, mk.Producer)
+	}
+}
+
+// producersOf counts the markers' producers, ref's first.
+func producersOf(markers []Marker, ref Producer) []ProducerCount {
+	pc := countProducers(markers)
+	sort.SliceStable(pc, func(i, j int) bool { return pc[i].Producer.Key() == ref.Key() && pc[j].Producer.Key() != ref.Key() })
+	return pc
+}
+
+// checkProducers reports parts whose producer is not the cache's: a
+// problem, unless the part's writer was allowed to mix (then a warning),
+// and a warning for parts that record none.
+func checkProducers(markers []Marker, ref Producer, problem, warn func(string, ...any)) {
+	if !ref.Known() {
+		for _, mk := range markers {
+			if mk.Producer.Known() {
+				ref = mk.Producer // the manifest predates producers: the first recorded one
+				break
+			}
+		}
+	}
+	unknown := 0
+	for _, mk := range markers {
+		switch {
+		case !mk.Producer.Known():
+			unknown++
+		case mk.Producer.Key() == ref.Key():
+		case mk.MixedProducersAllowed:
+			warn("part %s was made by %s, the cache's rows by %s (mixing allowed when it was written)", mk.Name, mk.Producer, ref)
+		default:
+			problem("part %s was made by %s, the cache's rows by %s: the cache mixes producers", mk.Name, mk.Producer, ref)
+		}
+	}
+	if unknown > 0 {
+		warn("%d parts do not record their producer (written by an older build)", unknown)
+	}
+}
+
+// partKeys are a verified part's keys by row, copied out of the mapping
+// (one string per part holds them all), and which rows are view 0.
+type partKeys struct {
+	key   []string
+	first []bool
+}
+
+// verifyPart checks one open part against its marker: keys and captions
+// valid, embeddings finite, consecutive views per key, sample and reject
+// counts. It returns the part's keys for the checks across parts.
+func verifyPart(p *Part, mk Marker, dir string, problem func(string, ...any)) (partKeys, error) {
+	var pk partKeys
+	if err := p.CheckKeys(); err != nil {
+		return pk, err
+	}
+	if err := p.CheckCaptions(); err != nil {
+		return pk, err
+	}
+	// Sequential reads of every embedding: readahead, and pages dropped
+	// behind the scan.
+	p.Advise(AdviseSequential)
+	if bad := nonFinite(p); bad >= 0 {
+		problem("part %s: row %d has a non-finite embedding value", mk.Name, bad)
+	}
+	vs := p.Views()
+	kept := 0
+	for i := 0; i < p.N; i++ {
+		if vs[i] == 0 {
+			kept++
+		} else if p.keyView(i) != p.keyView(i-1) || vs[i] != vs[i-1]+1 {
+			problem("part %s: row %d: view %d of key %q does not follow view %d of the same key", mk.Name, i, vs[i], p.keyView(i), vs[i]-1)
+			break
+		}
+	}
+	if kept+mk.Rejects != mk.Samples {
+		problem("part %s: %d kept + %d rejected samples, marker says %d samples", mk.Name, kept, mk.Rejects, mk.Samples)
+	}
+	if lines, err := countLines(rejectsPath(dir, mk.Name)); err != nil && mk.RejectLines() > 0 {
+		problem("part %s: rejects file: %v", mk.Name, err)
+	} else if lines != mk.RejectLines() {
+		problem("part %s: rejects file has %d lines, marker says %d", mk.Name, lines, mk.RejectLines())
+	}
+	var all strings.Builder
+	for i := 0; i < p.N; i++ {
+		all.WriteString(p.keyView(i))
+	}
+	arena := all.String()
+	pk.key, pk.first = make([]string, p.N), make([]bool, p.N)
+	off := 0
+	for i := 0; i < p.N; i++ {
+		n := len(p.keyView(i))
+		pk.key[i], pk.first[i] = arena[off:off+n], vs[i] == 0
+		off += n
+	}
+	return pk, nil
 }
 
 // nonFinite returns the first row holding a NaN or Inf, or -1.

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -24,30 +26,59 @@ import (
 type Cache struct {
 	dir string
 	m   Manifest
+	opt CreateOptions
+
+	bindMu sync.Mutex
+	bound  bool // a part of this Cache was committed: the manifest is ours
 }
 
-// Create opens DIR for writing, creating it and its manifest when absent.
-// When a manifest exists its fingerprint, dim, dtype and views must equal
-// m's (ErrFingerprint / ErrIncompatible otherwise, naming both sides).
-// Several workers may call Create on the same DIR at once.
-func Create(dir string, m Manifest) (*Cache, error) {
+// CreateOptions tune CreateWith.
+type CreateOptions struct {
+	// AllowMixedProducers lets this writer add parts whose producer differs
+	// from the cache's (see Producer); each such marker says so.
+	AllowMixedProducers bool
+}
+
+// Create is CreateWith with the default options.
+func Create(dir string, m Manifest) (*Cache, error) { return CreateWith(dir, m, CreateOptions{}) }
+
+// CreateWith opens DIR for writing rows described by m (its identity fields
+// and producer), creating the folder when absent. When the cache already
+// holds parts, their tower, dim, dtype, views and normalisation must equal
+// m's (ErrFingerprint / ErrIncompatible otherwise, naming both sides), and
+// so must their producer unless opt allows mixing (ErrMixedProducers). A
+// lost manifest.json is rebuilt from the markers for this check.
+//
+// Nothing is written but the folders: the manifest is written with the first
+// committed part (see bind), so a run that fails before that leaves nothing
+// to refuse a retry. Several workers may call CreateWith on the same DIR at
+// once; the first to commit a part binds the cache and the others' commits
+// are checked again then.
+func CreateWith(dir string, m Manifest, opt CreateOptions) (*Cache, error) {
 	m.SchemaVersion = SchemaVersion
-	for _, sub := range []string{"", "parts", "done", "rejects"} {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"", "parts", "done", "rejects", "locks"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("store: create %s: %w", dir, err)
 		}
 	}
-	got, err := createManifest(dir, m)
+	st, err := readState(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{dir: dir, m: got}, nil
+	if err := st.admits(dir, m, opt.AllowMixedProducers); err != nil {
+		return nil, err
+	}
+	return &Cache{dir: dir, m: m, opt: opt}, nil
 }
 
 // Dir is the cache directory.
 func (c *Cache) Dir() string { return c.dir }
 
-// Manifest is the cache's manifest as created (counts not refreshed).
+// Manifest is the identity this writer's rows have (as given to CreateWith;
+// no counts).
 func (c *Cache) Manifest() Manifest { return c.m }
 
 // Done returns part NAME's marker when the part is complete.
@@ -71,6 +102,24 @@ func (c *Cache) NewPart(name, split, shard string) (*PartWriter, error) {
 	return &PartWriter{c: c, name: name, split: split, shard: shard, dict: map[string]int32{}}, nil
 }
 
+// Redo drops finished part NAME so that it can be made again: its marker
+// goes first (from then on the part does not count), then the part and its
+// rejects. A rerun calls it for a part that fails CheckPart.
+func (c *Cache) Redo(name string) error {
+	if err := os.Remove(markerPath(c.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: part %s: %w", name, err)
+	}
+	if err := syncDir(filepath.Join(c.dir, "done")); err != nil {
+		return err
+	}
+	for _, p := range []string{partPath(c.dir, name), rejectsPath(c.dir, name)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("store: part %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // PartWriter collects the rows of one part in memory (one input shard's
 // worth) and writes them with Commit.
 type PartWriter struct {
@@ -91,7 +140,13 @@ type PartWriter struct {
 	lastKey      string
 	lastView     int
 	haveLastView bool
+	lines        int // of rejects
+	source       Source
+	damage       *Damage
 }
+
+// SetSource records the input shard's identity (SourceOf) in the marker.
+func (w *PartWriter) SetSource(s Source) { w.source = s }
 
 // Rows is the number of rows added so far.
 func (w *PartWriter) Rows() int { return len(w.keys) }
@@ -139,10 +194,35 @@ func (w *PartWriter) Add(key string, label int32, view int, caption string, emb 
 
 // Reject records a sample that could not be embedded and why.
 func (w *PartWriter) Reject(key, reason string) {
-	b, _ := json.Marshal(Reject{Key: key, Reason: reason, Shard: w.shard, Part: w.name})
-	w.rejects = append(append(w.rejects, b...), '\n')
+	w.addReject(Reject{Key: key, Reason: reason})
 	w.nrejects++
 	w.samples++
+}
+
+// RejectMember records a member of the shard left out of every sample (an
+// unsafe name, a link, …): name as stored, key when it gives one, offset of
+// its header. It counts as one rejected sample.
+func (w *PartWriter) RejectMember(name, key string, offset int64, reason string) {
+	w.addReject(Reject{Kind: KindMember, Key: key, Member: name, Offset: offset, Reason: reason})
+	w.nrejects++
+	w.samples++
+}
+
+// Damaged records that the shard ended early: one rejects line, and the
+// samples it never gave (d.Lost) counted as samples and rejects.
+func (w *PartWriter) Damaged(d Damage) {
+	w.damage = &d
+	w.addReject(Reject{Kind: KindDamage, Key: d.Key, After: d.After, Offset: d.Offset, Lost: d.Lost,
+		Reason: fmt.Sprintf("%s; %d samples never read (%s)", d.Reason, d.Lost, d.How)})
+	w.samples += d.Lost
+	w.nrejects += d.Lost
+}
+
+func (w *PartWriter) addReject(r Reject) {
+	r.Shard, r.Part = w.shard, w.name
+	b, _ := json.Marshal(r)
+	w.rejects = append(append(w.rejects, b...), '\n')
+	w.lines++
 }
 
 // Abort drops the part (nothing was written yet; leftovers of a failed
@@ -163,7 +243,10 @@ type Hooks struct {
 
 // Commit writes the part: parts/NAME.arrow.tmp → fsync → rename, then
 // rejects/NAME.jsonl the same way, then the done/NAME.json marker, each
-// followed by an fsync of its directory. worker/workers are recorded in the marker.
+// followed by an fsync of its directory. worker/workers are recorded in the
+// marker. The Cache's first commit also writes manifest.json, with its
+// marker under the manifest lock (see bind); it fails, leaving no part, when
+// another tower's or producer's part was committed since CreateWith.
 func (w *PartWriter) Commit(worker, workers int, hooks *Hooks) (Marker, error) {
 	if hooks == nil {
 		hooks = &Hooks{}
@@ -188,23 +271,57 @@ func (w *PartWriter) Commit(worker, workers int, hooks *Hooks) (Marker, error) {
 		return Marker{}, err
 	}
 	call(hooks.AfterPartRename)
-	if w.nrejects > 0 {
+	if w.lines > 0 {
 		if err := atomicWrite(dir, filepath.Join("rejects", name+".jsonl"), w.rejects); err != nil {
 			return Marker{}, err
 		}
 	}
 	call(hooks.AfterRejects)
-	mk := Marker{Name: name, Split: w.split, Shard: w.shard, Samples: w.samples, Rows: len(w.keys),
-		Rejects: w.nrejects, Size: size, SHA256: sum, Worker: worker, Workers: workers}
+	mk := w.marker(size, sum, worker, workers)
 	b, err := json.MarshalIndent(mk, "", "  ")
 	if err != nil {
 		return mk, fmt.Errorf("store: marker %s: %w", name, err)
 	}
-	if err := atomicWrite(dir, filepath.Join("done", name+".json"), b); err != nil {
+	// The first commit binds the cache: manifest and marker under the
+	// manifest lock, after checking the rows may still join.
+	c := w.c
+	c.bindMu.Lock()
+	defer c.bindMu.Unlock()
+	unlock := func() error { return nil }
+	if !c.bound {
+		if unlock, err = c.bind(); err != nil {
+			// Refused (another tower or producer committed first): the part
+			// has no marker and is ours alone, so it goes.
+			os.Remove(partPath(dir, name))
+			os.Remove(rejectsPath(dir, name))
+			return mk, fmt.Errorf("store: part %s: %w", name, err)
+		}
+	}
+	err = atomicWrite(dir, filepath.Join("done", name+".json"), b)
+	if uerr := unlock(); err == nil && uerr != nil {
+		err = fmt.Errorf("store: manifest lock: %w", uerr)
+	}
+	if err != nil {
 		return mk, err
 	}
+	c.bound = true
 	call(hooks.AfterMarker)
 	return mk, nil
+}
+
+// marker is the done/ marker of the part as written.
+func (w *PartWriter) marker(size int64, sum string, worker, workers int) Marker {
+	m := w.c.m
+	mk := Marker{Name: w.name, Split: w.split, Shard: w.shard, Samples: w.samples, Rows: len(w.keys),
+		Rejects: w.nrejects, Size: size, SHA256: sum, Worker: worker, Workers: workers,
+		Damage: w.damage, Source: w.source,
+		Fingerprint: m.Fingerprint, Model: m.Model, Tower: m.Tower, Dim: m.Dim, DType: m.DType, Views: m.Views, Normalized: m.Normalized,
+		Producer: m.Producer, MixedProducersAllowed: w.c.opt.AllowMixedProducers,
+		Committed: time.Now().UTC().Format(time.RFC3339Nano)}
+	if w.damage != nil {
+		mk.Lost = w.damage.Lost
+	}
+	return mk
 }
 
 // Schema is the Arrow schema of a part with embeddings of width dim.
@@ -249,7 +366,7 @@ func (w *PartWriter) encode(dst io.Writer) error {
 	m := w.c.m
 	n := len(w.keys)
 	mem := memory.DefaultAllocator
-	schema := Schema(m.Dim, m.DType)
+	schema := w.schema()
 
 	kb := array.NewStringBuilder(mem)
 	defer kb.Release()

@@ -51,6 +51,7 @@ func All() []Bench {
 		Matmul,
 		Decode,
 		ViT,
+		Towers,
 		Eval,
 		Tune,
 		Tokenizer,

@@ -328,6 +328,7 @@ func compare(bench map[string]Metrics, peer map[string]any) []Comparison {
 		}
 		out = append(out, cm)
 	}
+	out = append(out, otherTowers(bench)...)
 	for _, ab := range []struct{ name, ours, ref, unit string }{
 		{"ViT-L/14 fused vs unfused ablation (images/s)", "BenchmarkViTL14/tower", "BenchmarkViTL14/unfused", "images/s"},
 		{"attention flash vs GEMM path ablation (TFLOP/s)", "BenchmarkAttentionViTL14/flash", "BenchmarkAttentionViTL14/gemm", "TFLOP/s"},
@@ -335,6 +336,29 @@ func compare(bench map[string]Metrics, peer map[string]any) []Comparison {
 		cm := Comparison{Name: ab.name, Ours: metric(bench, ab.ours, ab.unit), OursWhat: ab.ours + " " + ab.unit,
 			Ref: metric(bench, ab.ref, ab.unit), RefWhat: ab.ref + " " + ab.unit}
 		cm.Ratio = ratio(cm.Ours, cm.Ref)
+		out = append(out, cm)
+	}
+	return out
+}
+
+// otherTowers sets DINOv2-B/14 and Swin-T (issue 18, BenchmarkTowerGPU)
+// beside the GEMM ceiling of the same part: BenchmarkGEMMBF16's TFLOP/s over
+// each tower's GFLOP/img, which the benchmark reports (tower.Config.FLOPs).
+func otherTowers(bench map[string]Metrics) []Comparison {
+	var out []Comparison
+	ceil := metric(bench, "BenchmarkGEMMBF16", "TFLOP/s")
+	for _, tw := range []struct{ name, bench string }{
+		{"DINOv2-B/14", "BenchmarkTowerGPU/dinov2-vitb14"},
+		{"Swin-T", "BenchmarkTowerGPU/swin-t"},
+	} {
+		ips, gflop := metric(bench, tw.bench, "images/s"), metric(bench, tw.bench, "GFLOP/img")
+		var ceilIPS *float64
+		if ceil != nil && gflop != nil && *gflop > 0 {
+			ceilIPS = ptr(*ceil * 1e3 / *gflop)
+		}
+		cm := Comparison{Name: tw.name + " tower images/s (host pixels) vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ its GFLOP/img)",
+			Ours: ips, OursWhat: tw.bench + " images/s", Ref: ceilIPS, RefWhat: "BenchmarkGEMMBF16 TFLOP/s × 1000 / " + tw.bench + " GFLOP/img"}
+		cm.Ratio = ratio(ips, ceilIPS)
 		out = append(out, cm)
 	}
 	return out

@@ -107,6 +107,26 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestCompareOtherTowers: DINOv2-B/14 and Swin-T against the GEMM ceiling
+// over their own GFLOP/img; a tower whose benchmark failed has no ratio.
+func TestCompareOtherTowers(t *testing.T) {
+	b := parseBenchmarks(`BenchmarkGEMMBF16-16          	     200	   1485000 ns/op	       740.2 TFLOP/s
+BenchmarkTowerGPU/dinov2-vitb14-16         	       9	 120000000 ns/op	      4100 images/s	       189.8 TFLOP/s	        46.30 GFLOP/img	         0 fallback-GEMMs
+--- FAIL: BenchmarkTowerGPU/swin-t
+`)
+	by := map[string]Comparison{}
+	for _, c := range compare(b, nil) {
+		by[c.Name] = c
+	}
+	d := by["DINOv2-B/14 tower images/s (host pixels) vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ its GFLOP/img)"]
+	if want := 4100 / (740.2e3 / 46.3); d.Ratio == nil || *d.Ratio < want-1e-6 || *d.Ratio > want+1e-6 {
+		t.Errorf("DINOv2-B/14: %+v, want ratio %.4f", d, want)
+	}
+	if s := by["Swin-T tower images/s (host pixels) vs the GEMM ceiling (BenchmarkGEMMBF16 TFLOP/s ÷ its GFLOP/img)"]; s.Ratio != nil || s.Ours != nil {
+		t.Errorf("a failed Swin-T benchmark has a ratio: %+v", s)
+	}
+}
+
 func TestParseExtract(t *testing.T) {
 	out := "cache /x (split train, worker 0/1): 12 shards, 0 already done; 12000 samples, 12000 rows, 0 rejected (0.00%)\n" +
 		"2950.1 images/s; decode+preprocess 60.2 s (summed over decoders), tower 3.1 s, writing 0.2 s, wall 4.1 s\n"
@@ -217,4 +237,30 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 		t.Errorf("the peer's partial output is kept: %v", r.Peer)
 	}
 	t.Logf("%s", raw)
+}
+
+// TestCheckScriptExtractHasRequiredFlags: check.sh's extract parts give every
+// flag litcache extract requires (--weights was missing once: the parts then
+// failed in a second with "--weights is required", on a GPU too).
+func TestCheckScriptExtractHasRequiredFlags(t *testing.T) {
+	script, err := os.ReadFile("check.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.ReplaceAll(string(script), "\\\n", " ")
+	n := 0
+	for _, line := range strings.Split(joined, "\n") {
+		if !strings.Contains(line, `litcache" extract`) {
+			continue
+		}
+		n++
+		for _, f := range []string{"--shards", "--model", "--weights", "--cache"} {
+			if !strings.Contains(line, f+" ") {
+				t.Errorf("check.sh runs extract without %s: %s", f, strings.TrimSpace(line))
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d extract parts in check.sh, want 2", n)
+	}
 }

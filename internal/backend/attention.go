@@ -139,7 +139,10 @@ func (c *CPU) AttentionBackward(dqkv, dout, qkv, probs Tensor, B, T, H int, caus
 	qd, gd, dd := data(qkv), data(dqkv), data(dout)
 	if probs == nil {
 		probs = c.Zeros(B, H, T, T)
-		c.Attention(c.Zeros(B*T, C), qkv, B, T, H, causal, probs)
+		defer c.Free(probs)
+		out := c.Zeros(B*T, C)
+		c.Attention(out, qkv, B, T, H, causal, probs)
+		c.Free(out)
 	}
 	pd := data(probs)
 	mustLen("AttentionBackward", "probs", len(pd), B*H*T*T)

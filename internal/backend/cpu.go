@@ -33,9 +33,14 @@ type CPU struct {
 	blas    *openBLAS  // nil: pure-Go GEMM
 	kernel  gemmKernel // the pure-Go GEMM's micro-kernel
 	bufs    *gemmBuffers
+	pool    *tensorPool // storage of freed tensors, for reuse (pool.go)
 }
 
-var _ Backend = (*CPU)(nil)
+var (
+	_ Backend = (*CPU)(nil)
+	_ Viewer  = (*CPU)(nil)
+	_ Trimmer = (*CPU)(nil)
+)
 
 // NewCPU returns a CPU backend using every core, with the faster GEMM of the
 // machine: the pure-Go one when it has its AVX-512 kernel, else OpenBLAS when
@@ -44,7 +49,7 @@ func NewCPU() *CPU { return NewCPUWith(CPUOptions{}) }
 
 // NewCPUWith returns a CPU backend configured by opts.
 func NewCPUWith(opts CPUOptions) *CPU {
-	c := &CPU{threads: opts.Threads, kernel: kernels()[0], bufs: &gemmBuffers{}}
+	c := &CPU{threads: opts.Threads, kernel: kernels()[0], bufs: &gemmBuffers{}, pool: newTensorPool()}
 	if c.threads <= 0 {
 		c.threads = runtime.GOMAXPROCS(0)
 	}
@@ -86,10 +91,12 @@ func (c *CPU) BLAS() string {
 	return c.blas.describe()
 }
 
-// cpuTensor is a CPU tensor: a float32 slice and its shape.
+// cpuTensor is a CPU tensor: a float32 slice and its shape. An owner's
+// storage goes back to the pool on Free; views (Reshape, View) own nothing.
 type cpuTensor struct {
 	data  []float32
 	shape []int
+	owner bool
 }
 
 func (t *cpuTensor) Shape() []int { return t.shape }
@@ -137,9 +144,28 @@ func rowsCols(t Tensor) (rows, cols int) {
 	return t.Len() / cols, cols
 }
 
-// Zeros allocates a zero-filled tensor.
+// Zeros allocates a zero-filled tensor (pooled storage when some of its
+// length was freed).
 func (c *CPU) Zeros(shape ...int) Tensor {
-	return &cpuTensor{data: make([]float32, numel(shape)), shape: append([]int(nil), shape...)}
+	t, fresh := c.alloc(shape)
+	if !fresh {
+		clear(t.data)
+	}
+	return t
+}
+
+// alloc returns an owning tensor of shape, its storage pooled (stale
+// contents) or fresh (zeroed).
+func (c *CPU) alloc(shape []int) (t *cpuTensor, fresh bool) {
+	n := numel(shape)
+	t = &cpuTensor{shape: append([]int(nil), shape...)}
+	if c.pool == nil {
+		t.data = make([]float32, n)
+		return t, true
+	}
+	t.data, fresh = c.pool.get(n)
+	t.owner = true
+	return t, fresh
 }
 
 // FromFloat32 allocates a tensor holding a copy of data.
@@ -148,7 +174,7 @@ func (c *CPU) FromFloat32(d []float32, shape ...int) Tensor {
 	if len(d) != n {
 		panic(fmt.Sprintf("backend: cpu: FromFloat32: %d values for shape %v (%d elements)", len(d), shape, n))
 	}
-	t := &cpuTensor{data: make([]float32, n), shape: append([]int(nil), shape...)}
+	t, _ := c.alloc(shape)
 	copy(t.data, d)
 	return t
 }
@@ -173,14 +199,43 @@ func (c *CPU) Reshape(t Tensor, shape ...int) Tensor {
 	return &cpuTensor{data: d, shape: append([]int(nil), shape...)}
 }
 
-// Free drops t's storage; the garbage collector reclaims it.
+// View returns a tensor over the first numel(shape) elements of t's storage.
+func (c *CPU) View(t Tensor, shape ...int) Tensor {
+	d := data(t)
+	n := numel(shape)
+	if n > len(d) {
+		panic(fmt.Sprintf("backend: cpu: View %v (%d elements) of %v (%d elements)", shape, n, t.Shape(), len(d)))
+	}
+	return &cpuTensor{data: d[:n:n], shape: append([]int(nil), shape...)}
+}
+
+// Free releases t: an owner's storage goes to the pool for the next
+// allocation of its length (pool.go); views release nothing.
 func (c *CPU) Free(t Tensor) {
 	if t == nil {
 		return
 	}
 	if ct, ok := t.(*cpuTensor); ok {
-		ct.data, ct.shape = nil, nil
+		if ct.owner && ct.data != nil && c.pool != nil {
+			c.pool.put(ct.data)
+		}
+		ct.data, ct.shape, ct.owner = nil, nil, false
 	}
+}
+
+// Trim releases the storage kept for reuse to the garbage collector.
+func (c *CPU) Trim() {
+	if c.pool != nil {
+		c.pool.trim()
+	}
+}
+
+// MemStats counts the backend's tensor storage.
+func (c *CPU) MemStats() MemStats {
+	if c.pool == nil {
+		return MemStats{}
+	}
+	return c.pool.memStats()
 }
 
 // Zero sets every element of t to 0.

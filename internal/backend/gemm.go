@@ -74,8 +74,7 @@ func (c *CPU) serialGemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 	checkGemmLen("a", a, transA, m, k, lda)
 	checkGemmLen("b", b, transB, k, n, ldb)
 	checkGemmLen("c", cm, false, m, n, ldc)
-	serial := CPU{threads: 1, kernel: c.kernel, bufs: c.bufs}
-	goGemm(&serial, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
+	gemmSerial(c.kernel, c.bufs, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cm, ldc)
 }
 
 // blasGemm runs OpenBLAS sgemm split over the backend's goroutines: row slabs

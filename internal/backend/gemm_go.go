@@ -1,6 +1,9 @@
 package backend
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // The pure-Go GEMM, blocked and packed as in BLIS/GotoBLAS:
 //
@@ -82,21 +85,78 @@ func kernel2x4(k int, a, b, c []float32, ldc int, acc bool) {
 	r1[3] += c13
 }
 
-// gemmBuffers holds the packing buffers a GEMM call borrows.
+// gemmBuffers holds the packing buffers GEMM calls borrow, by power-of-two
+// size class. A sync.Pool here handed a small buffer (attention's per-head
+// products) to a request for a large one (a Linear's 6 MB B panel), which
+// then allocated: about 25 MB of garbage per LiT step of a 12×512 tower,
+// enough to keep the heap growing between collections (issue 15). Classes
+// keep every buffer reusable; their number is bounded by the goroutines
+// packing at once.
 type gemmBuffers struct {
-	pool sync.Pool // *[]float32
+	mu   sync.Mutex
+	free [48][]*[]float32
 }
 
 func (g *gemmBuffers) get(n int) *[]float32 {
-	if p, ok := g.pool.Get().(*[]float32); ok && cap(*p) >= n {
+	c := bits.Len(uint(max(n, 1) - 1)) // smallest class with 1<<c ≥ n
+	g.mu.Lock()
+	if l := g.free[c]; len(l) > 0 {
+		p := l[len(l)-1]
+		g.free[c] = l[:len(l)-1]
+		g.mu.Unlock()
 		*p = (*p)[:n]
 		return p
 	}
-	s := make([]float32, n)
+	g.mu.Unlock()
+	s := make([]float32, n, 1<<c)
 	return &s
 }
 
-func (g *gemmBuffers) put(p *[]float32) { g.pool.Put(p) }
+func (g *gemmBuffers) put(p *[]float32) {
+	c := bits.Len(uint(cap(*p)) - 1)
+	g.mu.Lock()
+	g.free[c] = append(g.free[c], p)
+	g.mu.Unlock()
+}
+
+// gemmSerial is goGemm on one goroutine (c.threads = 1), with the same
+// blocking, so the same results, but without goroutines or closures: the
+// attention ops call it per (batch, head), tens of thousands of times a step,
+// and goGemmEpilogue's closures and its escaping *CPU cost a heap allocation
+// each time.
+func gemmSerial(kern gemmKernel, bufs *gemmBuffers, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	if alpha == 0 || k == 0 || beta != 0 && beta != 1 {
+		scaleC(&CPU{threads: 1}, m, n, beta, cm, ldc)
+		if alpha == 0 || k == 0 {
+			return
+		}
+	}
+	overwrite := beta == 0
+	mr, nr := kern.mr, kern.nr
+	perThread := (m + gemmMC - 1) / gemmMC
+	mc := max(roundUp((m+perThread-1)/perThread, mr), mr)
+	nc := min(gemmNC, roundUp(n, nr))
+	kc := min(gemmKC, k)
+	bufB := bufs.get(kc * nc)
+	bufA := bufs.get(mc*kc + mr*nr)
+	bp := *bufB
+	for jc := 0; jc < n; jc += nc {
+		ncur := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kcur := min(kc, k-pc)
+			acc := pc > 0 || !overwrite
+			packB(bp, b, ldb, transB, pc, kcur, jc, ncur, nr, 0, (ncur+nr-1)/nr)
+			ap, tile := (*bufA)[:mc*kcur], (*bufA)[mc*kcur:]
+			for ic := 0; ic < m; ic += mc {
+				mcur := min(mc, m-ic)
+				packA(ap, a, lda, transA, alpha, ic, mcur, pc, kcur, mr)
+				macroKernel(kern, ap, bp, cm[ic*ldc+jc:], ldc, mcur, ncur, kcur, tile, acc)
+			}
+		}
+	}
+	bufs.put(bufA)
+	bufs.put(bufB)
+}
 
 // goGemm is the pure-Go sgemm (row-major, leading dimensions as BLAS).
 func goGemm(c *CPU, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {

@@ -48,17 +48,20 @@ type blockActs struct {
 	fc           backend.Tensor // (N,F) c_fc output before the activation
 }
 
-func newBlockActs(be backend.Backend, d seqDims, C, F int) *blockActs {
+// allocFunc returns a tensor of shape: be.Zeros, or a view of a workspace.
+type allocFunc func(shape ...int) backend.Tensor
+
+func newBlockActs(alloc allocFunc, d seqDims, C, F int) *blockActs {
 	N := d.B * d.T
-	return &blockActs{
-		mean1: be.Zeros(N), rstd1: be.Zeros(N),
-		qkv:   be.Zeros(N, 3*C),
-		probs: be.Zeros(d.B, d.H, d.T, d.T),
-		att:   be.Zeros(N, C),
-		x1:    be.Zeros(N, C),
-		mean2: be.Zeros(N), rstd2: be.Zeros(N),
-		fc: be.Zeros(N, F),
-	}
+	a := &blockActs{}
+	a.mean1, a.rstd1 = alloc(N), alloc(N)
+	a.qkv = alloc(N, 3*C)
+	a.probs = alloc(d.B, d.H, d.T, d.T)
+	a.att = alloc(N, C)
+	a.x1 = alloc(N, C)
+	a.mean2, a.rstd2 = alloc(N), alloc(N)
+	a.fc = alloc(N, F)
+	return a
 }
 
 func (a *blockActs) free(be backend.Backend) {
@@ -82,12 +85,13 @@ type blockScratch struct {
 	dqkv backend.Tensor // (N,3C)
 }
 
-func newBlockScratch(be backend.Backend, N, C, F int, training bool) *blockScratch {
-	s := &blockScratch{ln: be.Zeros(N, C), fca: be.Zeros(N, F)}
+func newBlockScratch(alloc allocFunc, N, C, F int, training bool) *blockScratch {
+	s := &blockScratch{}
+	s.ln, s.fca = alloc(N, C), alloc(N, F)
 	if training {
-		s.dfca, s.dln, s.datt, s.dqkv = be.Zeros(N, F), be.Zeros(N, C), be.Zeros(N, C), be.Zeros(N, 3*C)
+		s.dfca, s.dln, s.datt, s.dqkv = alloc(N, F), alloc(N, C), alloc(N, C), alloc(N, 3*C)
 	} else {
-		s.qkv, s.att, s.x1 = be.Zeros(N, 3*C), be.Zeros(N, C), be.Zeros(N, C)
+		s.qkv, s.att, s.x1 = alloc(N, 3*C), alloc(N, C), alloc(N, C)
 	}
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/safetensors"
 
 	"github.com/litcache/litcache/internal/atomicfile"
@@ -49,10 +50,15 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-func toSafetensors(fts []fileTensor) []safetensors.Tensor {
-	out := make([]safetensors.Tensor, len(fts))
-	for i, ft := range fts {
-		out[i] = safetensors.F32(ft.name, ft.shape, ft.data)
+// streamTensors turns lazy tensors (and any eager ones) into safetensors
+// tensors that convert each lazy one only when the writer reaches it.
+func streamTensors(lts []lazyTensor, eager ...fileTensor) []safetensors.Tensor {
+	out := make([]safetensors.Tensor, 0, len(lts)+len(eager))
+	for _, lt := range lts {
+		out = append(out, safetensors.F32Lazy(lt.name, lt.shape, lt.values))
+	}
+	for _, ft := range eager {
+		out = append(out, safetensors.F32(ft.name, ft.shape, ft.data))
 	}
 	return out
 }
@@ -61,15 +67,16 @@ func toSafetensors(fts []fileTensor) []safetensors.Tensor {
 // float32, OpenCLIP names and shapes: text_projection (W,E)) and cfg as
 // open_clip_config.json in the same folder. OpenCLIP loads the file into a
 // model of cfg (with strict=False for the absent image tower);
-// LoadTextTower reads it back exactly.
+// LoadTextTower reads it back exactly. Tensors are copied out one at a
+// time, so a save (every checkpoint) needs one tensor's memory, not the tower's.
 func SaveTextTower(path string, cfg Config, text *TextTower, logitScale float32) error {
-	fts, err := encodeParams(text.be, text.ps, OpenCLIP)
+	lts, err := lazyParams(text.be, text.ps, OpenCLIP)
 	if err != nil {
 		return err
 	}
-	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{logitScale}})
 	meta := map[string]string{"format": "pt", "litcache": "clip text tower"}
-	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+	ts := streamTensors(lts, fileTensor{"logit_scale", []int{}, []float32{logitScale}})
+	if err := safetensors.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("clip: save text tower: %w", err)
 	}
 	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), cfg)
@@ -79,18 +86,73 @@ func SaveTextTower(path string, cfg Config, text *TextTower, logitScale float32)
 // float32) under scheme's names, and the config as open_clip_config.json
 // beside it.
 func SaveModel(path string, m *Model, scheme Scheme) error {
-	var fts []fileTensor
-	for _, ps := range []paramSet{m.Vision.ps, m.Text.ps} {
-		part, err := encodeParams(m.Vision.be, ps, scheme)
+	return SaveModelMeta(path, m, scheme, nil)
+}
+
+// Metadata keys of a full model litcache assembled from a locked image tower
+// and a tuned text tower (tune's final/): the weights' bytes differ from the
+// file the cache was made with, so the cache fingerprint the image tower
+// reproduces is carried here instead.
+const (
+	// MetaImageFingerprint is the fingerprint of the caches the image tower made.
+	MetaImageFingerprint = "litcache.image_fingerprint"
+	// MetaImageWeights is where the image tower was copied from (a file or random:SEED).
+	MetaImageWeights = "litcache.image_weights"
+)
+
+// SaveModelMeta is SaveModel with extra metadata entries in the file's
+// header. Each tower is read from its own backend, so an image tower loaded
+// on the CPU can be saved beside a text tower trained on the GPU. Tensors
+// are copied out one at a time, as SaveTextTower does.
+func SaveModelMeta(path string, m *Model, scheme Scheme, extra map[string]string) error {
+	var lts []lazyTensor
+	for _, t := range []struct {
+		be backend.Backend
+		ps paramSet
+	}{{m.Vision.be, m.Vision.ps}, {m.Text.be, m.Text.ps}} {
+		part, err := lazyParams(t.be, t.ps, scheme)
 		if err != nil {
 			return err
 		}
-		fts = append(fts, part...)
+		lts = append(lts, part...)
 	}
-	fts = append(fts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
 	meta := map[string]string{"format": "pt"}
-	if err := safetensors.Write(path, toSafetensors(fts), meta); err != nil {
+	for k, v := range extra {
+		meta[k] = v
+	}
+	ts := streamTensors(lts, fileTensor{"logit_scale", []int{}, []float32{m.LogitScale}})
+	if err := safetensors.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("clip: save model: %w", err)
 	}
 	return WriteConfigFile(filepath.Join(filepath.Dir(path), ConfigFileName), m.Config)
+}
+
+// Contents says which parts of a CLIP state dict a weights file holds.
+type Contents struct {
+	Vision, Text, LogitScale bool
+	// Metadata is the file's safetensors header metadata.
+	Metadata map[string]string
+}
+
+// ReadContents opens a weights file and tells which towers it holds (by
+// their tensor names, either scheme), without reading any tensor: a full
+// model, or a text tower alone (tune --text-only, SaveTextTower).
+func ReadContents(path string) (Contents, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return Contents{}, fmt.Errorf("clip: weights: %w", err)
+	}
+	defer f.Close()
+	c := Contents{Metadata: f.Metadata()}
+	for _, n := range f.Names() {
+		switch tower(n) {
+		case "vision":
+			c.Vision = true
+		case "text":
+			c.Text = true
+		case "logit_scale":
+			c.LogitScale = true
+		}
+	}
+	return c, nil
 }

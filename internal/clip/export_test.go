@@ -81,6 +81,52 @@ func TestSaveModelRoundTrip(t *testing.T) {
 	}
 }
 
+// TestReadContents tells a full model from a text tower alone, and a full
+// model from towers on two backends keeps each tower's values and the extra
+// metadata.
+func TestReadContents(t *testing.T) {
+	cfg := tinyConfig(t)
+	dir := t.TempDir()
+	vision, text := backend.NewCPU(), backend.NewCPU()
+	vm, tm := NewRandomModel(vision, cfg, 1), NewRandomModel(text, cfg, 2)
+	full := filepath.Join(dir, "full", "open_clip_model.safetensors")
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	m := &Model{Config: cfg, Vision: vm.Vision, Text: tm.Text, LogitScale: 3}
+	if err := SaveModelMeta(full, m, OpenCLIP, map[string]string{MetaImageFingerprint: "sha256:x"}); err != nil {
+		t.Fatal(err)
+	}
+	textOnly := filepath.Join(dir, "text", "open_clip_model.safetensors")
+	os.MkdirAll(filepath.Dir(textOnly), 0o755)
+	if err := SaveTextTower(textOnly, cfg, tm.Text, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path         string
+		vision, text bool
+	}{{full, true, true}, {textOnly, false, true}} {
+		c, err := ReadContents(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Vision != tc.vision || c.Text != tc.text || !c.LogitScale {
+			t.Errorf("%s: %+v, want vision %v text %v and logit_scale", tc.path, c, tc.vision, tc.text)
+		}
+	}
+	c, _ := ReadContents(full)
+	if c.Metadata[MetaImageFingerprint] != "sha256:x" || c.Metadata["format"] != "pt" {
+		t.Errorf("metadata %v", c.Metadata)
+	}
+	got, err := LoadModel(backend.NewCPU(), cfg, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParams(t, got.Vision.be, vm.Vision.ps, got.Vision.ps)
+	sameParams(t, got.Text.be, tm.Text.ps, got.Text.ps)
+	if _, err := ReadContents(filepath.Join(dir, "nope")); err == nil {
+		t.Error("a missing file read")
+	}
+}
+
 func TestVisionFingerprint(t *testing.T) {
 	cfg := tinyConfig(t)
 	dir := t.TempDir()

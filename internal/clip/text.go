@@ -31,13 +31,15 @@ type TextTower struct {
 	lnFinal layerNorm
 	proj    linear // (E,W): OpenCLIP's text_projection (W,E) transposed
 	ps      paramSet
-	st      *textState // activations of the last Forward
+	ws      *textState // the workspace: activations of the largest batch seen
+	st      *textState // activations of the last Forward: ws or views of it
 }
 
 // textState holds one batch shape's activations and scratch, reused while
-// the shape stays the same.
+// the shape stays the same: the workspace's own tensors, or views of them.
 type textState struct {
 	B, T       int
+	bufs       []backend.Tensor // the workspace's tensors in allocation order (nil for views)
 	ids        []int32
 	rows       []int            // pooled row of each sequence in (B·T)
 	res        []backend.Tensor // residual stream before block l, and after the last (L+1)×(N,W)
@@ -126,10 +128,41 @@ func (tt *TextTower) checkIDs(ids []int32, B, T int) {
 	}
 }
 
+// ContextBucket is the multiple Encode rounds a context up to.
+const ContextBucket = 8
+
+// BucketContext rounds T up to a multiple of ContextBucket, at most ctx.
+func BucketContext(T, ctx int) int {
+	return min((T+ContextBucket-1)/ContextBucket*ContextBucket, max(ctx, T))
+}
+
+// PadContext widens ids (B,T) to (B,Tp), Tp ≥ T, with id 0 after each row.
+func PadContext(ids []int32, B, T, Tp int) []int32 {
+	if Tp == T {
+		return ids
+	}
+	out := make([]int32, B*Tp)
+	for b := 0; b < B; b++ {
+		copy(out[b*Tp:], ids[b*T:(b+1)*T])
+	}
+	return out
+}
+
 // Encode runs the tower on ids (B,T), T ≤ context_length (a shorter T uses the
 // first T positional embeddings), and returns the text embeddings (B,E),
 // projected and not normalised. It keeps no activations.
+//
+// T is first rounded up to a multiple of ContextBucket (at most
+// context_length) with padding after every row: causal attention hides the
+// new positions from every earlier one, and the tower pools at or before
+// position T-1, so the embeddings are the same up to float rounding. Callers
+// trim each batch to its longest row; the rounding leaves the backend a few
+// recurring shapes, whose memory it reuses (backend.Viewer's note).
 func (tt *TextTower) Encode(ids []int32, B, T int) []float32 {
+	tt.checkIDs(ids, B, T)
+	if Tp := BucketContext(T, tt.cfg.Text.ContextLength); Tp != T {
+		ids, T = PadContext(ids, B, T, Tp), Tp
+	}
 	out := tt.encode(ids, B, T, nil)
 	emb := tt.be.ToFloat32(out, nil)
 	tt.be.Free(out)
@@ -149,7 +182,7 @@ func (tt *TextTower) encode(ids []int32, B, T int, hook func(name string, t back
 	if hook != nil {
 		hook("text_hidden.0", x)
 	}
-	s := newBlockScratch(be, B*T, W, c.Hidden(), false)
+	s := newBlockScratch(be.Zeros, B*T, W, c.Hidden(), false)
 	defer s.free(be)
 	d := seqDims{B: B, T: T, H: c.Heads, causal: true, act: tt.cfg.Act()}
 	for i := range tt.blocks {
@@ -180,49 +213,100 @@ func (tt *TextTower) rows(ids []int32, B, T int) []int {
 	return rows
 }
 
-// state returns the activation memory for a (B,T) batch, reusing the last one
-// when the shape matches.
-func (tt *TextTower) state(B, T int) *textState {
-	if tt.st != nil && tt.st.B == B && tt.st.T == T {
-		return tt.st
+// Reserve sizes the activation memory for batches of up to B rows of T
+// tokens, so that training steps of any smaller shape allocate nothing
+// (see state).
+func (tt *TextTower) Reserve(B, T int) {
+	if B <= 0 || T <= 0 || T > tt.cfg.Text.ContextLength {
+		panic(fmt.Sprintf("clip: text: Reserve %d×%d outside 1..context_length %d", B, T, tt.cfg.Text.ContextLength))
 	}
-	tt.freeState()
-	be, c := tt.be, tt.cfg.Text
+	if ws := tt.ws; ws != nil && ws.B >= B && ws.T >= T {
+		return
+	}
+	if _, ok := tt.be.(backend.Viewer); ok {
+		tt.state(B, T)
+	}
+}
+
+// state returns the activation memory for a (B,T) batch. Trimmed contexts
+// and deduplicated caption counts change the shape nearly every step;
+// reallocating for each left the old activations to the garbage collector
+// and the heap at twice the live tensors (issue 15). So the tower keeps one
+// workspace, sized for the largest B and the largest T seen (or reserved),
+// and on a backend that can view storage (backend.Viewer) runs a smaller
+// batch in views of it: same shapes, same ops, same results, no allocation
+// once the largest batch has been seen. Other backends get a workspace of
+// each batch's exact shape, reallocated when it changes.
+func (tt *TextTower) state(B, T int) *textState {
+	if st := tt.st; st != nil && st.B == B && st.T == T {
+		return st
+	}
+	be := tt.be
+	v, canView := be.(backend.Viewer)
+	if ws := tt.ws; ws == nil || !canView || B > ws.B || T > ws.T {
+		capB, capT := B, T
+		if ws != nil && canView {
+			capB, capT = max(B, ws.B), max(T, ws.T)
+		}
+		// Only a viewing backend's workspace grows (others get one per
+		// shape, whose buffers their pool may reuse when the shape recurs).
+		grown := ws != nil && canView
+		tt.freeState()
+		var bufs []backend.Tensor
+		tt.ws = tt.newState(capB, capT, func(shape ...int) backend.Tensor {
+			t := be.Zeros(shape...)
+			bufs = append(bufs, t)
+			return t
+		})
+		tt.ws.bufs = bufs
+		if grown {
+			// The old workspace's lengths will not be asked for again.
+			backend.Trim(be)
+		}
+	}
+	ws := tt.ws
+	if ws.B == B && ws.T == T {
+		tt.st = ws
+		return ws
+	}
+	i := 0
+	tt.st = tt.newState(B, T, func(shape ...int) backend.Tensor {
+		t := v.View(ws.bufs[i], shape...)
+		i++
+		return t
+	})
+	return tt.st
+}
+
+// newState lays out the activations of a (B,T) batch, each tensor from alloc
+// in a fixed order (state relies on it to match views to buffers).
+func (tt *TextTower) newState(B, T int, alloc allocFunc) *textState {
+	c := tt.cfg.Text
 	N, W, F := B*T, c.Width, c.Hidden()
 	st := &textState{B: B, T: T, res: make([]backend.Tensor, c.Layers+1), acts: make([]*blockActs, c.Layers)}
 	d := seqDims{B: B, T: T, H: c.Heads}
 	for i := range st.res {
-		st.res[i] = be.Zeros(N, W)
+		st.res[i] = alloc(N, W)
 	}
 	for i := range st.acts {
-		st.acts[i] = newBlockActs(be, d, W, F)
+		st.acts[i] = newBlockActs(alloc, d, W, F)
 	}
-	st.s = newBlockScratch(be, N, W, F, true)
-	st.pooled, st.lnf, st.dlnf, st.dpooled = be.Zeros(B, W), be.Zeros(B, W), be.Zeros(B, W), be.Zeros(B, W)
-	st.meanF, st.rstdF = be.Zeros(B), be.Zeros(B)
-	st.emb = be.Zeros(B, tt.cfg.EmbedDim)
-	st.dres = be.Zeros(N, W)
-	tt.st = st
+	st.s = newBlockScratch(alloc, N, W, F, true)
+	st.pooled, st.lnf, st.dlnf, st.dpooled = alloc(B, W), alloc(B, W), alloc(B, W), alloc(B, W)
+	st.meanF, st.rstdF = alloc(B), alloc(B)
+	st.emb = alloc(B, tt.cfg.EmbedDim)
+	st.dres = alloc(N, W)
 	return st
 }
 
+// freeState releases the workspace (views need no release).
 func (tt *TextTower) freeState() {
-	st := tt.st
-	if st == nil {
-		return
+	if tt.ws != nil {
+		for _, t := range tt.ws.bufs {
+			tt.be.Free(t)
+		}
 	}
-	be := tt.be
-	for _, t := range st.res {
-		be.Free(t)
-	}
-	for _, a := range st.acts {
-		a.free(be)
-	}
-	st.s.free(be)
-	for _, t := range []backend.Tensor{st.pooled, st.meanF, st.rstdF, st.lnf, st.emb, st.dres, st.dlnf, st.dpooled} {
-		be.Free(t)
-	}
-	tt.st = nil
+	tt.ws, tt.st = nil, nil
 }
 
 // Forward runs the tower on ids (B,T) keeping the activations for Backward

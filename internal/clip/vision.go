@@ -118,7 +118,7 @@ func (vt *VisionTower) encodeTensor(px backend.Tensor, B int, hook func(name str
 		hook("vision_hidden.0", x)
 	}
 
-	s := newBlockScratch(be, B*T, W, F, false)
+	s := newBlockScratch(be.Zeros, B*T, W, F, false)
 	defer s.free(be)
 	d := seqDims{B: B, T: T, H: v.Heads(), causal: false, act: vt.cfg.Act()}
 	for i := range vt.blocks {

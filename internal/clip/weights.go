@@ -373,32 +373,74 @@ type fileTensor struct {
 
 // encodeParams is the inverse of load: a tower's tensors under scheme's names and shapes.
 func encodeParams(be backend.Backend, ps paramSet, scheme Scheme) ([]fileTensor, error) {
+	lts, err := lazyParams(be, ps, scheme)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fileTensor, len(lts))
+	for i, lt := range lts {
+		out[i] = fileTensor{lt.name, lt.shape, slices.Clone(lt.values())}
+	}
+	return out, nil
+}
+
+// lazyTensor is a file tensor whose values are copied out of the backend
+// only when asked for, into buffers shared by the tensors of one call to
+// lazyParams: a save then holds one tensor's copy at a time.
+type lazyTensor struct {
+	name   string
+	shape  []int
+	values func() []float32 // valid until the next call of any of the set's values
+}
+
+// lazyParams is encodeParams without the copies: each tensor is read from
+// the backend (and transposed or split) when its values are asked for.
+func lazyParams(be backend.Backend, ps paramSet, scheme Scheme) ([]lazyTensor, error) {
 	bs, err := bindings(ps, scheme)
 	if err != nil {
 		return nil, err
 	}
-	var out []fileTensor
+	var host, tr []float32 // shared: the backend's copy, and its transpose
+	var out []lazyTensor
 	for _, b := range bs {
-		d := be.ToFloat32(*b.ref.value, nil)
+		v := *b.ref.value
 		switch b.layout {
 		case transposed:
-			// internal (O,I) → file (I,O)
-			d = transpose(d, b.ref.shape[0], b.ref.shape[1])
+			rows, cols := b.ref.shape[0], b.ref.shape[1]
+			out = append(out, lazyTensor{b.names[0], b.shapes[0], func() []float32 {
+				host = be.ToFloat32(v, host)
+				tr = transposeInto(tr, host, rows, cols)
+				return tr
+			}})
 		case stacked:
-			n := len(d) / 3
 			for i := range 3 {
-				out = append(out, fileTensor{b.names[i], b.shapes[i], d[i*n : (i+1)*n]})
+				out = append(out, lazyTensor{b.names[i], b.shapes[i], func() []float32 {
+					host = be.ToFloat32(v, host)
+					n := len(host) / 3
+					return host[i*n : (i+1)*n]
+				}})
 			}
-			continue
+		default:
+			out = append(out, lazyTensor{b.names[0], b.shapes[0], func() []float32 {
+				host = be.ToFloat32(v, host)
+				return host
+			}})
 		}
-		out = append(out, fileTensor{b.names[0], b.shapes[0], d})
 	}
 	return out, nil
 }
 
 // transpose returns the (cols,rows) transpose of a row-major (rows,cols) matrix.
 func transpose(d []float32, rows, cols int) []float32 {
-	out := make([]float32, len(d))
+	return transposeInto(nil, d, rows, cols)
+}
+
+// transposeInto is transpose into dst when it is large enough.
+func transposeInto(dst, d []float32, rows, cols int) []float32 {
+	if cap(dst) < len(d) {
+		dst = make([]float32, len(d))
+	}
+	out := dst[:len(d)]
 	for r := 0; r < rows; r++ {
 		for c := 0; c < cols; c++ {
 			out[c*rows+r] = d[r*cols+c]

@@ -107,11 +107,27 @@ func builtinConfigs() map[string]Config {
 		m["dinov2-"+a.name] = hub(a.dim, a.depth, a.heads, a.ffn, false)
 		m["dinov2-"+a.name+"-reg"] = hub(a.dim, a.depth, a.heads, a.ffn, true)
 	}
+	m[TinyName] = tiny()
 	return m
 }
 
+// TinyName is the built-in small tower for demos and tests (random weights).
+const TinyName = "dinov2-tiny"
+
+// tiny is the dinov2-tiny fixture's shape (testdata/dinov2-tiny: patch 14,
+// width 64, 2 blocks of 4 heads, 4 registers) with hub's LayerScale 1.0, run
+// at its trained 56 px after a resize to 64: DINOv2's own 224/256 crop ratio
+// on the demo's 64 px images, so that a random tower reads them as the
+// released ones read photos.
+func tiny() Config {
+	c := defaults()
+	c.ImgSize, c.PatchSize, c.EmbedDim, c.Depth, c.NumHeads, c.InitValues, c.NumRegisterTokens = 56, 14, 64, 2, 4, 1, 4
+	c.ImageSize, c.ResizeSize = 56, 64
+	return c
+}
+
 // BuiltinNames lists the built-in model names (dinov2-vits14 …
-// dinov2-vitg14-reg, torch.hub's dinov2_vit*14[_reg]), sorted.
+// dinov2-vitg14-reg, torch.hub's dinov2_vit*14[_reg], and TinyName), sorted.
 func BuiltinNames() []string {
 	var names []string
 	for n := range builtinConfigs() {

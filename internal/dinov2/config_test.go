@@ -3,8 +3,11 @@ package dinov2
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/litcache/litcache/internal/testutil"
 )
 
 // TestBuiltins: torch.hub's shapes (dinov2/hub/backbones.py, vision_transformer.py).
@@ -15,7 +18,7 @@ func TestBuiltins(t *testing.T) {
 		"dinov2-vits14-reg": {384, 12, 6, 1536, 4}, "dinov2-vitb14-reg": {768, 12, 12, 3072, 4},
 		"dinov2-vitl14-reg": {1024, 24, 16, 4096, 4}, "dinov2-vitg14-reg": {1536, 40, 24, 4096, 4},
 	}
-	if names := BuiltinNames(); len(names) != len(want) {
+	if names := BuiltinNames(); len(names) != len(want)+1 { // + TinyName (TestTiny)
 		t.Errorf("built-ins %v", names)
 	}
 	for name, w := range want {
@@ -80,5 +83,30 @@ func TestParseConfig(t *testing.T) {
 	}
 	if _, err := LoadConfig("dinov2-vitz14"); err == nil || !strings.Contains(err.Error(), "dinov2-vits14") {
 		t.Errorf("unknown name: %v", err)
+	}
+}
+
+// TestTiny: the built-in dinov2-tiny has the shared fixture's shape
+// (testdata/dinov2-tiny's generator_config.json) and runs at 56 px after a
+// resize to 64, DINOv2's 224/256 ratio.
+func TestTiny(t *testing.T) {
+	c, ok := Builtin(TinyName)
+	if !ok {
+		t.Fatalf("no built-in %s", TinyName)
+	}
+	fix, _ := loadFixture(t, testutil.Testdata(t, "dinov2-tiny"))
+	if c.PatchSize != fix.PatchSize || c.EmbedDim != fix.EmbedDim || c.Depth != fix.Depth || c.NumHeads != fix.NumHeads ||
+		c.Hidden() != fix.Hidden() || c.NumRegisterTokens != fix.NumRegisterTokens || c.FFNLayer != fix.FFNLayer || c.ImgSize != fix.ImgSize {
+		t.Errorf("%s %+v has not the fixture's shape %+v", TinyName, c, fix)
+	}
+	if err := c.Validate(); err != nil || c.ImageSize != 56 || c.ResizeSize != 64 || c.InitValues != 1 {
+		t.Errorf("%s: %v, run at %d after %d, LayerScale %g", TinyName, err, c.ImageSize, c.ResizeSize, c.InitValues)
+	}
+	if !slices.Contains(BuiltinNames(), TinyName) {
+		t.Errorf("BuiltinNames %v lacks %s", BuiltinNames(), TinyName)
+	}
+	back, err := ParseConfig(c.JSON())
+	if err != nil || !reflect.DeepEqual(back, c) {
+		t.Errorf("JSON round trip gives %+v, %v", back, err)
 	}
 }

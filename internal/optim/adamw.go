@@ -176,11 +176,20 @@ const (
 // OpenCLIP's file layout), so a state is read back by Load, not by PyTorch.
 func (a *AdamW) Save(path string) error {
 	tensors := make([]safetensors.Tensor, 0, 2*len(a.params))
+	// One host buffer for every moment: each is copied out only when the
+	// writer reaches it, so a save holds one tensor's copy, not all of them.
+	var buf []float32
+	host := func(t backend.Tensor) func() []float32 {
+		return func() []float32 {
+			buf = a.be.ToFloat32(t, buf)
+			return buf
+		}
+	}
 	for i, p := range a.params {
 		shape := p.Value.Shape()
 		tensors = append(tensors,
-			safetensors.F32(prefixM+p.Name, shape, a.be.ToFloat32(a.m[i], nil)),
-			safetensors.F32(prefixV+p.Name, shape, a.be.ToFloat32(a.v[i], nil)))
+			safetensors.F32Lazy(prefixM+p.Name, shape, host(a.m[i])),
+			safetensors.F32Lazy(prefixV+p.Name, shape, host(a.v[i])))
 	}
 	meta := map[string]string{
 		"format":       "litcache-adamw",

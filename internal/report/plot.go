@@ -18,6 +18,11 @@ import (
 type Series struct {
 	Name string
 	X, Y []float64
+	// Color and Style, in a chart with Grouped set, pick the line's colour
+	// and its dash pattern and marker, so that lines sharing a value of one
+	// axis (say the image tower) share a colour and those sharing the other
+	// axes' values a style.
+	Color, Style int
 }
 
 // RefLine is a labelled horizontal reference line (e.g. chance level).
@@ -43,6 +48,50 @@ type LineChart struct {
 	Fraction bool
 	// LegendBottom puts the legend in the lower right (for rising curves).
 	LegendBottom bool
+	// Grouped draws each series in its Color and Style instead of one
+	// colour and marker per series.
+	Grouped bool
+	// IntegerX puts x ticks on whole numbers only (epochs: there is no
+	// epoch 1.5).
+	IntegerX bool
+}
+
+// integerTicks marks whole numbers only: every one on a short axis, else
+// the default ticks that fall on whole numbers.
+type integerTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (integerTicks) Ticks(min, max float64) []plot.Tick {
+	lo, hi := math.Ceil(min), math.Floor(max)
+	if hi-lo <= 12 {
+		var ts []plot.Tick
+		for v := lo; v <= hi; v++ {
+			ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
+		}
+		return ts
+	}
+	var ts []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
+		if t.Value == math.Trunc(t.Value) {
+			if t.Label != "" {
+				t.Label = fmt.Sprintf("%.0f", t.Value)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// lineDashes is style i's dash pattern: solid, then dashes of clearly
+// different rhythms (plotutil's finer patterns blur at 1.5 pt on a PNG).
+func lineDashes(i int) []vg.Length {
+	patterns := [][]vg.Length{
+		nil,
+		{vg.Points(6), vg.Points(3)},
+		{vg.Points(1.5), vg.Points(2)},
+		{vg.Points(8), vg.Points(2), vg.Points(1.5), vg.Points(2)},
+	}
+	return patterns[i%len(patterns)]
 }
 
 // palette is plotutil's dark palette: distinguishable lines on white.
@@ -78,19 +127,28 @@ func (c LineChart) Save(path string) error {
 		if err != nil {
 			return fmt.Errorf("report: chart %q: series %q: %w", c.Title, s.Name, err)
 		}
-		l.Color = seriesColor(i)
+		colour, shape := i, i
+		if c.Grouped {
+			colour, shape = s.Color, s.Style
+			l.Dashes = lineDashes(s.Style)
+		}
+		l.Color = seriesColor(colour)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(s.Name, l)
+		var sc *plotter.Scatter
 		if c.Points {
-			sc, err := plotter.NewScatter(pts)
-			if err != nil {
+			if sc, err = plotter.NewScatter(pts); err != nil {
 				return fmt.Errorf("report: chart %q: series %q: %w", c.Title, s.Name, err)
 			}
-			sc.GlyphStyle.Color = seriesColor(i)
-			sc.GlyphStyle.Shape = plotutil.Shape(i)
+			sc.GlyphStyle.Color = seriesColor(colour)
+			sc.GlyphStyle.Shape = plotutil.Shape(shape)
 			sc.GlyphStyle.Radius = vg.Points(3)
 			p.Add(sc)
+		}
+		if sc != nil {
+			p.Legend.Add(s.Name, l, sc) // the legend shows the marker as well as the line
+		} else {
+			p.Legend.Add(s.Name, l)
 		}
 	}
 	if math.IsInf(xmin, 1) {
@@ -119,6 +177,9 @@ func (c LineChart) Save(path string) error {
 	}
 	if c.Fraction {
 		p.Y.Tick.Marker = fractionTicks(math.Min(1, p.Y.Max))
+	}
+	if c.IntegerX {
+		p.X.Tick.Marker = integerTicks{}
 	}
 	p.Legend.Top = !c.LegendBottom
 	p.Legend.Padding = vg.Points(2)

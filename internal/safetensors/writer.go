@@ -2,9 +2,11 @@ package safetensors
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,6 +23,52 @@ type Tensor struct {
 	DType string
 	Shape []int
 	Data  []byte
+	// Stream, when not nil, replaces Data: Write calls it once, when it
+	// reaches the tensor, to write exactly the tensor's bytes to w. A caller
+	// saving many large tensors (a model, optimizer moments) converts each
+	// as it is written instead of holding a byte copy of all of them.
+	Stream func(w io.Writer) error
+}
+
+// byteLen is the tensor's size in bytes: len(Data), or what its shape and
+// dtype need when it streams.
+func (t Tensor) byteLen() int {
+	if t.Stream == nil {
+		return len(t.Data)
+	}
+	size, _ := dtypeSize(t.DType)
+	n := size
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// writeData writes the tensor's bytes to w, checking a stream's count.
+func (t Tensor) writeData(w io.Writer) error {
+	if t.Stream == nil {
+		_, err := w.Write(t.Data)
+		return err
+	}
+	cw := &countingWriter{w: w}
+	if err := t.Stream(cw); err != nil {
+		return fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	if want := t.byteLen(); cw.n != want {
+		return fmt.Errorf("tensor %q: stream wrote %d bytes, shape %v of %s needs %d", t.Name, cw.n, t.Shape, t.DType, want)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 // Write stores tensors and metadata (may be nil) at path atomically: the file
@@ -51,7 +99,9 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	w.Write(n[:])
 	w.Write(hdr)
 	for _, i := range order {
-		w.Write(tensors[i].Data)
+		if err := tensors[i].writeData(w); err != nil {
+			return fmt.Errorf("safetensors: %s: %w", path, err)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("safetensors: %s: write: %w", path, err)
@@ -85,15 +135,17 @@ func Marshal(tensors []Tensor, metadata map[string]string) ([]byte, error) {
 	}
 	size := 8 + len(hdr)
 	for _, t := range tensors {
-		size += len(t.Data)
+		size += t.byteLen()
 	}
-	out := make([]byte, 8, size)
-	binary.LittleEndian.PutUint64(out, uint64(len(hdr)))
-	out = append(out, hdr...)
+	buf := bytes.NewBuffer(make([]byte, 8, size))
+	binary.LittleEndian.PutUint64(buf.Bytes(), uint64(len(hdr)))
+	buf.Write(hdr)
 	for _, i := range order {
-		out = append(out, tensors[i].Data...)
+		if err := tensors[i].writeData(buf); err != nil {
+			return nil, fmt.Errorf("safetensors: %w", err)
+		}
 	}
-	return out, nil
+	return buf.Bytes(), nil
 }
 
 type headerEntry struct {
@@ -129,7 +181,10 @@ func buildHeader(tensors []Tensor, metadata map[string]string) ([]byte, []int, e
 			}
 			n *= d
 		}
-		if n*size != len(t.Data) {
+		if t.Stream != nil && t.Data != nil {
+			return nil, nil, fmt.Errorf("tensor %q: both Data and Stream set", t.Name)
+		}
+		if n*size != t.byteLen() {
 			return nil, nil, fmt.Errorf("tensor %q: shape %v of %s needs %d bytes, data has %d", t.Name, t.Shape, t.DType, n*size, len(t.Data))
 		}
 		entries[t.Name] = nil // placeholder for the duplicate check
@@ -149,7 +204,7 @@ func buildHeader(tensors []Tensor, metadata map[string]string) ([]byte, []int, e
 		if shape == nil {
 			shape = []int{}
 		}
-		end := off + int64(len(t.Data))
+		end := off + int64(t.byteLen())
 		entries[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: [2]int64{off, end}}
 		off = end
 	}
@@ -170,6 +225,28 @@ func F32(name string, shape []int, data []float32) Tensor {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 	}
 	return Tensor{Name: name, DType: "F32", Shape: shape, Data: b}
+}
+
+// F32Lazy makes an F32 tensor whose values are asked for only when Write
+// reaches it, and written through a small buffer: values may return the same
+// slice for every tensor (Write is done with one before it asks for the
+// next), so saving a model needs one tensor's worth of memory, not the model's.
+func F32Lazy(name string, shape []int, values func() []float32) Tensor {
+	return Tensor{Name: name, DType: "F32", Shape: shape, Stream: func(w io.Writer) error {
+		var buf [4 << 10]byte
+		vals := values()
+		for len(vals) > 0 {
+			n := min(len(vals), len(buf)/4)
+			for i, v := range vals[:n] {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if _, err := w.Write(buf[:4*n]); err != nil {
+				return err
+			}
+			vals = vals[n:]
+		}
+		return nil
+	}}
 }
 
 // F64 makes an F64 tensor from float64 values.

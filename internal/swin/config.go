@@ -64,10 +64,19 @@ func builtinConfigs() map[string]Config {
 		"swin-t": mk(96, []int{2, 2, 6, 2}, []int{3, 6, 12, 24}, 232),
 		"swin-s": mk(96, []int{2, 2, 18, 2}, []int{3, 6, 12, 24}, 246),
 		"swin-b": mk(128, []int{2, 2, 18, 2}, []int{4, 8, 16, 32}, 238),
+		// The swin-tiny fixture's shape (testdata/swin-tiny: width 32,
+		// stages of 2 and 2 blocks, window 4) at the demo's 64 px images,
+		// resized as Swin-T's weights are (232/224): a 16×16 then an 8×8
+		// map, both with shifted windows. For demos and tests (random weights).
+		TinyName: {PatchSize: 4, EmbedDim: 32, Depths: []int{2, 2}, NumHeads: []int{2, 4}, WindowSize: 4, MLPRatio: 4,
+			NumClasses: 10, ImageSize: 64, ResizeSize: 66},
 	}
 }
 
-// BuiltinNames lists the built-in model names (swin-t, swin-s, swin-b), sorted.
+// TinyName is the built-in small tower for demos and tests.
+const TinyName = "swin-tiny"
+
+// BuiltinNames lists the built-in model names (swin-t, swin-s, swin-b, TinyName), sorted.
 func BuiltinNames() []string {
 	var names []string
 	for n := range builtinConfigs() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/testutil"
 	"github.com/litcache/litcache/internal/weights"
 )
 
@@ -188,5 +189,30 @@ func TestBuiltins(t *testing.T) {
 	}
 	if _, err := ParseConfig([]byte(`{"embed_dim": 8, "depths": [1], "num_heads": [1], "window_size": 2, "block": "SwinTransformerBlockV2"}`)); err == nil {
 		t.Error("an unknown key accepted")
+	}
+}
+
+// TestTiny: the built-in swin-tiny has the shared fixture's shape
+// (testdata/swin-tiny) at the demo's 64 px: 16×16 then 8×8, both shifted.
+func TestTiny(t *testing.T) {
+	c, ok := Builtin(TinyName)
+	if !ok {
+		t.Fatalf("no built-in %s", TinyName)
+	}
+	fix, _ := loadFixture(t, testutil.Testdata(t, "swin-tiny"))
+	if c.PatchSize != fix.PatchSize || c.EmbedDim != fix.EmbedDim || !slices.Equal(c.Depths, fix.Depths) ||
+		!slices.Equal(c.NumHeads, fix.NumHeads) || c.WindowSize != fix.WindowSize || c.MLPRatio != fix.MLPRatio {
+		t.Errorf("%s %+v has not the fixture's shape %+v", TinyName, c, fix)
+	}
+	if err := c.Validate(); err != nil || c.ImageSize != 64 || c.StageSide(1) != 8 || c.Dim() != 64 {
+		t.Errorf("%s: %v, %d px, last side %d, dim %d", TinyName, err, c.ImageSize, c.StageSide(1), c.Dim())
+	}
+	for i := range c.Depths {
+		if _, shifts := c.window(c.StageSide(i)); !shifts {
+			t.Errorf("stage %d (%d×%d) does not shift", i, c.StageSide(i), c.StageSide(i))
+		}
+	}
+	if !slices.Contains(BuiltinNames(), TinyName) {
+		t.Errorf("BuiltinNames %v lacks %s", BuiltinNames(), TinyName)
 	}
 }

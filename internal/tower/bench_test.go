@@ -7,32 +7,26 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/dinov2"
-	"github.com/litcache/litcache/internal/swin"
 )
-
-// linearShape is one Linear of a tower: N rows, I inputs → O outputs, run
-// count times per forward pass.
-type linearShape struct{ N, I, O, count int }
 
 // gemmPass holds one Linear per shape of a tower, ready to time.
 type gemmPass struct {
 	be     backend.Backend
-	shapes []linearShape
+	shapes []Linear
 	x, w   []backend.Tensor
 	out    []backend.Tensor
 	flops  float64 // the tower's matrix-product FLOPs per forward pass, weighted by count
 }
 
-func newGemmPass(be backend.Backend, shapes []linearShape) *gemmPass {
+func newGemmPass(be backend.Backend, shapes []Linear) *gemmPass {
 	g := &gemmPass{be: be, shapes: shapes}
 	for i, s := range shapes {
-		g.x = append(g.x, be.Zeros(s.N, s.I))
-		g.w = append(g.w, be.Zeros(s.O, s.I))
-		g.out = append(g.out, be.Zeros(s.N, s.O))
+		g.x = append(g.x, be.Zeros(s.Rows, s.In))
+		g.w = append(g.w, be.Zeros(s.Out, s.In))
+		g.out = append(g.out, be.Zeros(s.Rows, s.Out))
 		fillRand(be, g.x[i], 1)
 		fillRand(be, g.w[i], 2)
-		g.flops += float64(s.count) * 2 * float64(s.N) * float64(s.I) * float64(s.O)
+		g.flops += s.FLOPs()
 	}
 	return g
 }
@@ -44,7 +38,7 @@ func (g *gemmPass) seconds() float64 {
 	for i, s := range g.shapes {
 		t0 := time.Now()
 		g.be.Linear(g.out[i], g.x[i], g.w[i], nil, backend.ActNone)
-		secs += float64(s.count) * time.Since(t0).Seconds()
+		secs += float64(s.Count) * time.Since(t0).Seconds()
 	}
 	return secs
 }
@@ -65,29 +59,10 @@ func fillRand(be backend.Backend, t backend.Tensor, seed uint64) {
 	}
 }
 
-func dinov2Shapes(c dinov2.Config, B int) []linearShape {
-	N, C, F, d := B*c.Tokens(), c.EmbedDim, c.Hidden(), c.Depth
-	return []linearShape{{N, C, 3 * C, d}, {N, C, C, d}, {N, C, F, d}, {N, F, C, d}}
-}
-
-func swinShapes(c swin.Config, B int) []linearShape {
-	var out []linearShape
-	for i, d := range c.Depths {
-		s := c.StageSide(i)
-		N, C, F := B*s*s, c.StageDim(i), c.Hidden(i)
-		out = append(out, linearShape{N, C, 3 * C, d}, linearShape{N, C, C, d}, linearShape{N, C, F, d}, linearShape{N, F, C, d})
-		if i < len(c.Depths)-1 {
-			o := c.StageSide(i + 1)
-			out = append(out, linearShape{B * o * o, 4 * C, 2 * C, 1})
-		}
-	}
-	return out
-}
-
 // BenchmarkTowerCPU times DINOv2-B/14 and Swin-T (random weights, 224 px)
 // through the registry on the CPU backend against the ceiling measured in
 // the same run: the tower's FLOPs (Config.FLOPs) at the GFLOP/s the backend
-// reaches on the tower's own Linear shapes. The two are interleaved, one
+// reaches on the tower's own Linear shapes (Config.Linears). The two are interleaved, one
 // batch then one pass over the shapes per iteration, and each side reports
 // its best iteration, so that load from other work on a shared machine hits
 // both alike. ratio = img/s ÷ ceiling-img/s is the share of the matmul
@@ -97,12 +72,11 @@ func swinShapes(c swin.Config, B int) []linearShape {
 //	go test -run - -bench TowerCPU -benchtime 5x ./internal/tower/
 func BenchmarkTowerCPU(b *testing.B) {
 	for _, c := range []struct {
-		name   string
-		batch  int
-		shapes func(B int) []linearShape
+		name  string
+		batch int
 	}{
-		{"dinov2-vitb14", 4, func(B int) []linearShape { c, _ := dinov2.Builtin("dinov2-vitb14"); return dinov2Shapes(c, B) }},
-		{"swin-t", 8, func(B int) []linearShape { c, _ := swin.Builtin("swin-t"); return swinShapes(c, B) }},
+		{"dinov2-vitb14", 4},
+		{"swin-t", 8},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			be := backend.NewCPU()
@@ -111,7 +85,7 @@ func BenchmarkTowerCPU(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tw.Free()
-			g := newGemmPass(be, c.shapes(c.batch))
+			g := newGemmPass(be, tw.Config().Linears(c.batch))
 			defer g.free()
 			px := randPixels(c.batch, tw.ImageSize(), 7)
 			tw.Encode(px, c.batch) // warm-up: position tables, biases, buffers

@@ -57,6 +57,8 @@ type model interface {
 	preprocessor() imageproc.Preprocessor
 	flops() float64
 	bytesPerImage(elem int) int64
+	linears(n int) []Linear
+	short() string
 	load(be backend.Backend, path string) (encoder, error)
 	random(be backend.Backend, seed int64) (encoder, error)
 	fromTensors(be backend.Backend, src weights.Source, label string) (encoder, error)
@@ -145,6 +147,11 @@ func (c Config) Dim(pool string) (int, error) {
 	}
 	return c.m.dim(p), nil
 }
+
+// Short describes the tower's shape in a few words, for tables: "ViT 224
+// px /16, width 768, 12 layers", "DINOv2 224 px /14, width 768, 12 blocks,
+// 4 registers", "Swin 224 px /4, width 96, depths 2-2-6-2, window 7".
+func (c Config) Short() string { return c.m.short() }
 
 // Preprocessor is the family's eval transform at ImageSize (CLIP's
 // OpenCLIP transform; DINOv2's and Swin's ImageNet resize, crop and norm).

@@ -119,16 +119,30 @@ func (t *Tower) Fingerprint() string { return t.fingerprint }
 // config JSON, the weights, the pooling (not for CLIP, which has one) and
 // the preprocessing. For CLIP it is what extract wrote before towers had a
 // registry.
-func (t *Tower) Describe() string {
+func (t *Tower) Describe() string { return t.cfg.describe(t.weights, t.pool) }
+
+// Describe is Tower.Describe for the tower this config makes with weights
+// (a file or "random:SEED") and pooling pool, without loading it: a cache's
+// manifest is written before the tower is built (and when every shard is
+// already done, the tower is never built).
+func (c Config) Describe(weightsPath, pool string) (string, error) {
+	p, err := c.Pool(pool)
+	if err != nil {
+		return "", err
+	}
+	return c.describe(describeWeights(weightsPath), p), nil
+}
+
+func (c Config) describe(weights, pool string) string {
 	var compact bytes.Buffer
-	if err := json.Compact(&compact, t.cfg.JSON()); err != nil {
-		compact.Write(t.cfg.JSON())
+	if err := json.Compact(&compact, c.JSON()); err != nil {
+		compact.Write(c.JSON())
 	}
-	pre := imageproc.Describe(t.Preprocessor())
-	if t.Family() == CLIP {
-		return fmt.Sprintf("%s weights=%s | %s", compact.String(), t.weights, pre)
+	pre := imageproc.Describe(c.Preprocessor())
+	if c.Family() == CLIP {
+		return fmt.Sprintf("%s weights=%s | %s", compact.String(), weights, pre)
 	}
-	return fmt.Sprintf("%s %s weights=%s pool=%s | %s", t.Family(), compact.String(), t.weights, t.pool, pre)
+	return fmt.Sprintf("%s %s weights=%s pool=%s | %s", c.Family(), compact.String(), weights, pool, pre)
 }
 
 // Free releases the tower's weights.

@@ -322,3 +322,83 @@ func TestFingerprintCovers(t *testing.T) {
 		t.Error("random:x accepted")
 	}
 }
+
+// TestConfigDescribe: the manifest line written before the tower is built
+// is the loaded tower's own, and a refused pooling is refused there too.
+func TestConfigDescribe(t *testing.T) {
+	be := backend.NewCPU()
+	for _, spec := range []Spec{
+		{Model: "clip-tiny", Weights: "random:3"},
+		{Model: "dinov2-tiny", Weights: "random:3", Pool: "cls+mean"},
+		{Model: "swin-tiny", Weights: "random:3"},
+	} {
+		c, err := Resolve(spec.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.Describe(spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw, err := LoadConfig(be, c, spec.Weights, spec.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != tw.Describe() {
+			t.Errorf("%s: Config.Describe %q, Tower.Describe %q", spec.Model, d, tw.Describe())
+		}
+		tw.Free()
+	}
+	c, _ := Resolve("swin-tiny")
+	if _, err := c.Describe("random:1", "cls"); err == nil || !strings.Contains(err.Error(), "mean") {
+		t.Errorf("swin pool cls: %v", err)
+	}
+}
+
+// TestLinears: the Linear shapes a tower's GEMM ceiling is timed on carry
+// nearly all of Config.FLOPs (the rest: patch embedding, attention scores,
+// the projection), and scale with the batch.
+func TestLinears(t *testing.T) {
+	for name, share := range map[string][2]float64{
+		// Measured shares of Config.FLOPs: ViT-B/16 0.953, DINOv2-B/14
+		// 0.942, DINOv2-g/14 (SwiGLU) 0.972, Swin-T 0.966 (attention
+		// scores and the patch embedding are the rest); ±0.01 around them,
+		// so a shape left out fails (Swin's merging, the smallest, is 0.04).
+		"ViT-B-16": {0.943, 0.963}, "dinov2-vitb14": {0.932, 0.952}, "dinov2-vitg14": {0.962, 0.982}, "swin-t": {0.956, 0.976},
+	} {
+		c, err := Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var one, four float64
+		for _, l := range c.Linears(1) {
+			one += l.FLOPs()
+		}
+		for _, l := range c.Linears(4) {
+			four += l.FLOPs()
+		}
+		if s := one / c.FLOPs(); s < share[0] || s > share[1] {
+			t.Errorf("%s: Linears carry %.3f of the FLOPs, want %.2f–%.2f", name, s, share[0], share[1])
+		}
+		if math.Abs(four/one-4) > 1e-9 {
+			t.Errorf("%s: 4 images' Linears are %.3f× one's", name, four/one)
+		}
+	}
+}
+
+func TestShort(t *testing.T) {
+	for name, want := range map[string]string{
+		"ViT-B-16":          "ViT 224 px /16, width 768, 12 layers",
+		"dinov2-vitg14-reg": "DINOv2 224 px /14, width 1536, 40 blocks, 4 registers, SwiGLU",
+		"dinov2-tiny":       "DINOv2 56 px /14, width 64, 2 blocks, 4 registers",
+		"swin-t":            "Swin 224 px /4, width 96, depths 2-2-6-2, window 7",
+	} {
+		c, err := Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Short(); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}

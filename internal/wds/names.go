@@ -3,7 +3,9 @@
 // members sharing a key form one sample, e.g. 000000042.jpg 000000042.txt
 // 000000042.json 000000042.cls, plus a sizes.json beside the shards. Member
 // names are data from outside: absolute paths, ".." and empty keys are
-// rejected on read and on write.
+// rejected on write, and on read reported (MemberError) and skipped while
+// the rest of the shard is read. Only damage that leaves the rest unreadable
+// (DamageError) ends a shard early, after every complete sample before it.
 package wds
 
 import (
@@ -17,49 +19,72 @@ import (
 // name (directories included), the extension everything after it. Unsafe or
 // malformed names are errors.
 func SplitName(name string) (key, ext string, err error) {
-	if err := CheckName(name); err != nil {
-		return "", "", err
+	key, ext, why := splitName(name)
+	if why != "" {
+		return "", "", nameError(name, why)
+	}
+	return key, ext, nil
+}
+
+// splitName is SplitName with the problem, if any, as a bare reason.
+func splitName(name string) (key, ext, why string) {
+	if why := nameProblem(name); why != "" {
+		return "", "", why
 	}
 	dir, base := path.Split(name)
 	dot := strings.IndexByte(base, '.')
-	if dot < 0 {
-		return "", "", fmt.Errorf("wds: member %q: no extension", name)
+	switch {
+	case dot < 0:
+		return "", "", "no extension"
+	case dot == 0:
+		return "", "", "empty key"
+	case dot == len(base)-1:
+		return "", "", "empty extension"
 	}
-	if dot == 0 {
-		return "", "", fmt.Errorf("wds: member %q: empty key", name)
-	}
-	if dot == len(base)-1 {
-		return "", "", fmt.Errorf("wds: member %q: empty extension", name)
-	}
-	return dir + base[:dot], base[dot+1:], nil
+	return dir + base[:dot], base[dot+1:], ""
 }
 
 // CheckName rejects member names that could escape the folder a shard is
 // unpacked into or that no loader can group: empty names, absolute paths,
 // ".." components, backslashes, NUL and other control characters.
 func CheckName(name string) error {
+	if why := nameProblem(name); why != "" {
+		return nameError(name, why)
+	}
+	return nil
+}
+
+func nameError(name, why string) error {
+	if name == "" {
+		return fmt.Errorf("wds: %s", why)
+	}
+	return fmt.Errorf("wds: member %q: %s", name, why)
+}
+
+// nameProblem says what is wrong with a member name, or "".
+func nameProblem(name string) string {
 	switch {
 	case name == "":
-		return fmt.Errorf("wds: empty member name")
+		return "empty member name"
 	case strings.HasPrefix(name, "/"):
-		return fmt.Errorf("wds: member %q: absolute path", name)
+		return "absolute path"
 	case strings.ContainsRune(name, '\\'):
-		return fmt.Errorf("wds: member %q: backslash in name", name)
+		return "backslash in name"
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("wds: member %q: control character in name", name)
+			return "control character in name"
 		}
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == ".." {
-			return fmt.Errorf("wds: member %q: \"..\" in path", name)
+			return `".." in path`
 		}
 		if part == "" || part == "." {
-			return fmt.Errorf("wds: member %q: empty or \".\" path component", name)
+			return `empty or "." path component`
 		}
 	}
-	return nil
+	return ""
 }
 
 // CheckKey rejects keys that cannot round-trip through SplitName: empty, a

@@ -3,7 +3,6 @@ package wds
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,16 +65,14 @@ type Reader struct {
 	closers []io.Closer
 	tr      *tar.Reader
 	cr      *countingReader
-	dataEnd int64   // stream offset after the last member's padded data
+	dataEnd int64   // stream offset after the last good member's padded data
 	pending *member // first member of the next sample
-	err     error   // sticky
+	skipped []error // *MemberErrors met inside the sample being returned, reported after it
+	err     error   // sticky: io.EOF or a *DamageError
 	maxSize int64
-	n       int // samples returned
-}
-
-type member struct {
-	name, key, ext string
-	data           []byte
+	n       int    // samples returned
+	last    string // key of the last sample returned
+	shape   string // extensions of the last sample returned, sorted
 }
 
 // NewReader opens a shard file; the compression follows its name.
@@ -105,7 +102,7 @@ func NewStreamReader(in io.Reader, name string, comp Compression) (*Reader, erro
 	case Gzip:
 		zr, err := gzip.NewReader(in)
 		if err != nil {
-			return nil, fmt.Errorf("wds: %s: %w", name, err)
+			return nil, &DamageError{Shard: name, Err: err}
 		}
 		r.closers = append(r.closers, zr)
 		in = zr
@@ -135,113 +132,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// checkEnd verifies that the archive ended with an end-of-archive block after
-// the last member's padded data.
-func (r *Reader) checkEnd() error {
-	if r.cr.n == 0 {
-		return fmt.Errorf("wds: %s: empty file, not a tar", r.name)
-	}
-	if r.cr.n < r.dataEnd+512 {
-		return fmt.Errorf("wds: %s: truncated after %d samples: no end-of-archive block at byte %d", r.name, r.n, r.dataEnd)
-	}
-	return nil
-}
-
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
 // SetMaxMemberSize changes the largest member accepted (DefaultMaxMemberSize).
 func (r *Reader) SetMaxMemberSize(n int64) { r.maxSize = n }
-
-// Next returns the next sample, or io.EOF after the last one. A sample is
-// the run of consecutive members sharing a key; within it each extension
-// appears once. Member names are checked (CheckName); directories are
-// skipped; links and devices are errors.
-func (r *Reader) Next() (*Sample, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
-	var s *Sample
-	if r.pending != nil {
-		s = &Sample{Key: r.pending.key, Files: map[string][]byte{r.pending.ext: r.pending.data}}
-		r.pending = nil
-	}
-	for {
-		m, err := r.member()
-		if errors.Is(err, io.EOF) {
-			if s == nil {
-				r.err = io.EOF
-				return nil, io.EOF
-			}
-			r.n++
-			return s, nil
-		}
-		if err != nil {
-			r.err = err
-			return nil, err
-		}
-		if s == nil {
-			s = &Sample{Key: m.key, Files: map[string][]byte{}}
-		}
-		if m.key != s.Key {
-			r.pending = m
-			r.n++
-			return s, nil
-		}
-		if _, dup := s.Files[m.ext]; dup {
-			r.err = fmt.Errorf("wds: %s: sample %q: member %q appears twice", r.name, s.Key, m.name)
-			return nil, r.err
-		}
-		s.Files[m.ext] = m.data
-	}
-}
-
-// member reads the next regular file member.
-func (r *Reader) member() (*member, error) {
-	for {
-		h, err := r.tr.Next()
-		if errors.Is(err, io.EOF) {
-			if err := r.checkEnd(); err != nil {
-				return nil, err
-			}
-			return nil, io.EOF
-		}
-		if err != nil {
-			return nil, fmt.Errorf("wds: %s: after %d samples: %w", r.name, r.n, err)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir, tar.TypeXGlobalHeader:
-			continue
-		case tar.TypeReg:
-		default:
-			return nil, fmt.Errorf("wds: %s: member %q: type %q is not a regular file", r.name, h.Name, h.Typeflag)
-		}
-		name := strings.TrimPrefix(h.Name, "./")
-		key, ext, err := SplitName(name)
-		if err != nil {
-			return nil, fmt.Errorf("wds: %s: %w", r.name, err)
-		}
-		if h.Size < 0 || h.Size > r.maxSize {
-			return nil, fmt.Errorf("wds: %s: member %q: size %d over the limit %d", r.name, h.Name, h.Size, r.maxSize)
-		}
-		// Grow with the data actually read: a header may lie about the size.
-		var buf bytes.Buffer
-		buf.Grow(int(min(h.Size, 4<<20)))
-		if _, err := io.CopyN(&buf, r.tr, h.Size); err != nil {
-			return nil, fmt.Errorf("wds: %s: member %q: %w", r.name, h.Name, noEOF(err))
-		}
-		r.dataEnd = r.cr.n + (512-h.Size%512)%512
-		return &member{name: name, key: key, ext: ext, data: buf.Bytes()}, nil
-	}
-}
-
-func noEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
 
 // Close releases the shard.
 func (r *Reader) Close() error {

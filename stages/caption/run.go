@@ -112,7 +112,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		classes[i] = inat.NewClass(c, captions[i])
 	}
 	writeClasses := func() error {
-		if err := inat.WriteClasses(filepath.Join(cfg.Out, "classes.json"), classes); err != nil {
+		path := filepath.Join(cfg.Out, "classes.json")
+		if err := inat.WriteClasses(path, classes); err != nil {
+			return fmt.Errorf("caption: %w", err)
+		}
+		r := inat.Recipe{Name: recipeName(&cfg), Template: tmpl.String(), Omit: cfg.Omit, Classes: len(classes),
+			DistinctCaptions: distinct, Indistinct: inat.Indistinct(captions)}
+		if auto != nil {
+			r.Fields = auto.Fields
+		} else if len(cfg.Fields) > 0 {
+			r.Fields = cfg.Fields
+		}
+		if err := inat.WriteRecipe(path, r); err != nil {
 			return fmt.Errorf("caption: %w", err)
 		}
 		return nil
@@ -188,6 +199,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	fmt.Fprintf(cfg.Log, "caption: %d samples in %d shards (%d kept), %d skipped (skipped.jsonl), %s\n",
 		res.Samples, res.Shards, res.ShardsKept, res.Skipped, res.Elapsed.Round(time.Millisecond))
 	return res, nil
+}
+
+// recipeName is the recipe a run's template came from, as --recipes spells
+// it: "paper", "auto", or the template.
+func recipeName(cfg *Config) string {
+	switch {
+	case len(cfg.Fields) == 1 && cfg.Fields[0] == "auto":
+		return RecipeAuto
+	case len(cfg.Fields) > 0:
+		return inat.FieldsTemplate(cfg.Fields)
+	case cfg.Template == "" || cfg.Template == inat.DefaultTemplate:
+		return RecipePaper
+	}
+	return cfg.Template
 }
 
 // plan is the deterministic order of samples and their shards.

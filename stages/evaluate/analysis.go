@@ -37,10 +37,22 @@ type ClassAccuracy struct {
 	Images     int     `json:"images"`
 	Top1       float64 `json:"top1"`
 	Top5       float64 `json:"top5"`
+	// MeanRank is the mean rank of the class among all K for its images (1:
+	// always the best prediction): the hardest-classes order (HardestOrder).
+	MeanRank float64 `json:"mean_rank"`
+	// Margin is the mean cosine similarity by which the best wrong class
+	// beats this one on its images (negative: this one usually wins); it
+	// breaks ties of MeanRank.
+	Margin float64 `json:"margin"`
 	// MostConfusedID/Name is the wrong class predicted most often (ID -1: none).
 	MostConfusedID   int    `json:"most_confused_id"`
 	MostConfusedName string `json:"most_confused_name,omitempty"`
 }
+
+// HardestOrder says how Breakdown.Hardest is ordered, for the reports.
+// Top-1 alone ties at 10,000 classes: with 10 val images a class has 11
+// possible values, and a weak model puts most classes at 0/10.
+const HardestOrder = "mean rank of the true class among all classes (highest first), ties broken by the mean margin of the best wrong class over the true one (largest first)"
 
 // ConfusedPair counts images of class True predicted (top-1) as class Pred.
 type ConfusedPair struct {
@@ -60,6 +72,7 @@ type Breakdown struct {
 	Ranks           []RankAccuracy  `json:"ranks"`
 	Supercategories []GroupAccuracy `json:"supercategories"`
 	Hardest         []ClassAccuracy `json:"hardest_classes"`
+	HardestOrder    string          `json:"hardest_order"`
 	Confused        []ConfusedPair  `json:"confused_pairs"`
 }
 
@@ -127,7 +140,12 @@ func Analyse(s Scores, classes []inat.Class, nHard, nPairs int) Breakdown {
 	}
 
 	// Per class: images, hits, and confusions.
-	type classStat struct{ n, c1, c5 int }
+	type classStat struct {
+		n, c1, c5 int
+		rank      float64 // sum of ranks
+		margin    float64 // sum of margins over nm images
+		nm        int
+	}
 	stat := make([]classStat, K)
 	confusion := map[[2]int32]int{}
 	for i := 0; i < s.N; i++ {
@@ -138,6 +156,11 @@ func Analyse(s Scores, classes []inat.Class, nHard, nPairs int) Breakdown {
 		pred := s.Pred[i*P : (i+1)*P]
 		st := &stat[t]
 		st.n++
+		st.rank += float64(trueRank(s, i))
+		if m, ok := margin(s, i); ok {
+			st.margin += m
+			st.nm++
+		}
 		if pred[0] == t {
 			st.c1++
 		} else {
@@ -214,7 +237,11 @@ func Analyse(s Scores, classes []inat.Class, nHard, nPairs int) Breakdown {
 			continue
 		}
 		ca := ClassAccuracy{ID: c.ID, Name: c.Name, CommonName: c.CommonName, Images: stat[k].n,
-			Top1: frac(stat[k].c1, stat[k].n), Top5: frac(stat[k].c5, stat[k].n), MostConfusedID: -1}
+			Top1: frac(stat[k].c1, stat[k].n), Top5: frac(stat[k].c5, stat[k].n), MostConfusedID: -1,
+			MeanRank: stat[k].rank / float64(stat[k].n)}
+		if stat[k].nm > 0 {
+			ca.Margin = stat[k].margin / float64(stat[k].nm)
+		}
 		if w := worst[k]; w >= 0 {
 			ca.MostConfusedID = classes[w].ID
 			ca.MostConfusedName = displayName(classes[w])
@@ -222,19 +249,54 @@ func Analyse(s Scores, classes []inat.Class, nHard, nPairs int) Breakdown {
 		hard = append(hard, ca)
 	}
 	sort.SliceStable(hard, func(i, j int) bool {
-		if hard[i].Top1 != hard[j].Top1 {
-			return hard[i].Top1 < hard[j].Top1
+		a, c := hard[i], hard[j]
+		if a.MeanRank != c.MeanRank {
+			return a.MeanRank > c.MeanRank
 		}
-		if hard[i].Top5 != hard[j].Top5 {
-			return hard[i].Top5 < hard[j].Top5
+		if a.Margin != c.Margin {
+			return a.Margin > c.Margin
 		}
-		return hard[i].Images > hard[j].Images
+		if a.Images != c.Images {
+			return a.Images > c.Images
+		}
+		return a.ID < c.ID
 	})
 	if len(hard) > nHard {
 		hard = hard[:nHard]
 	}
-	b.Hardest = hard
+	b.Hardest, b.HardestOrder = hard, HardestOrder
 	return b
+}
+
+// trueRank is image i's label rank: s.Rank, or for Scores without it its
+// position in Pred (TopK+1 when absent: a lower bound).
+func trueRank(s Scores, i int) int {
+	if s.Rank != nil {
+		return int(s.Rank[i])
+	}
+	t, P := s.Target[i], s.TopK
+	for j, p := range s.Pred[i*P : (i+1)*P] {
+		if p == t {
+			return j + 1
+		}
+	}
+	return P + 1
+}
+
+// margin is the cosine similarity of image i's best wrong class minus its
+// label's; ok is false when Scores lacks it (no TrueSim, or the label is the
+// only prediction kept).
+func margin(s Scores, i int) (float64, bool) {
+	if s.TrueSim == nil || s.Sim == nil {
+		return 0, false
+	}
+	t, P := s.Target[i], s.TopK
+	for j, p := range s.Pred[i*P : (i+1)*P] {
+		if p != t {
+			return float64(s.Sim[i*P+j]) - float64(s.TrueSim[i]), true
+		}
+	}
+	return 0, false
 }
 
 // displayName is "Common name (Scientific name)", or the scientific name alone.

@@ -198,6 +198,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := checkTunedAgainst(weights, cfg.Cache, rd.fingerprint); err != nil {
+		return res, err
+	}
 	res.Split, res.ImageTower = rd.split, rd.model
 	if img, rd.dim, err = applyImageHead(be, filepath.Join(filepath.Dir(weights), ImageHeadFile), img, len(labels), rd.dim); err != nil {
 		return res, err
@@ -320,10 +323,30 @@ func loadTextTower(be backend.Backend, mcfg clip.Config, weights string) (*clip.
 	return text, nil
 }
 
+// checkTunedAgainst refuses a full model that tune assembled (its metadata
+// names the cache fingerprint of its image tower) on a cache made by another
+// tower: its text tower learned that tower's embeddings, and scores on any
+// other's mean nothing. A text tower alone, a pretrained file and random:SEED
+// carry no such record and are not checked.
+func checkTunedAgainst(weights, cache, cacheFingerprint string) error {
+	if _, random, _ := clip.ParseRandomWeights(weights); random {
+		return nil
+	}
+	c, err := clip.ReadContents(weights)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	if fp := c.Metadata[clip.MetaImageFingerprint]; fp != "" && fp != cacheFingerprint {
+		return fmt.Errorf("evaluate: %s was tuned against image tower %s (the one it holds), but cache %s was made by %s: evaluate it on a cache of its own tower",
+			weights, fp, cache, cacheFingerprint)
+	}
+	return nil
+}
+
 // cacheInfo describes the rows loadImages read.
 type cacheInfo struct {
-	split, model string
-	dim          int
+	split, model, fingerprint string
+	dim                       int
 }
 
 // loadImages reads view 0 of every row of the chosen split into img (N,E),
@@ -336,7 +359,7 @@ func loadImages(dir, split, fingerprint string) ([]float32, []int32, cacheInfo, 
 	}
 	defer r.Close()
 	m := r.Manifest()
-	info.model, info.dim = m.Model, m.Dim
+	info.model, info.dim, info.fingerprint = m.Model, m.Dim, m.Fingerprint
 	if info.split, err = r.SelectSplit(split, store.SplitVal); err != nil {
 		return nil, nil, info, fmt.Errorf("evaluate: %w", err)
 	}

@@ -126,6 +126,12 @@ func TestClassEmbeddingsMatchPlainEncoding(t *testing.T) {
 	}
 }
 
+// base0 is cfg evaluating the text tower in run.
+func base0(cfg evaluate.Config, run string) evaluate.Config {
+	cfg.Text = run
+	return cfg
+}
+
 // writeCache stores, for each class, a few images whose embedding is the
 // class's caption embedding plus noise, in split "val", and a "train" part.
 func writeCache(t *testing.T, f *fixture, noise float64) string {
@@ -244,6 +250,42 @@ func TestRun(t *testing.T) {
 		}
 		if got.Top1 != want.Top1 || got.Top5 != want.Top5 || got.Images != want.Images || !reflect.DeepEqual(got.Ranks, want.Ranks) {
 			t.Fatalf("random:3 scores top-1 %v top-5 %v, the saved seed-3 tower %v %v", got.Top1, got.Top5, want.Top1, want.Top5)
+		}
+	})
+
+	// A full model (tune's default final/: image tower + tuned text tower)
+	// scores as its text tower alone does; one whose image tower made other
+	// caches is refused.
+	t.Run("full model", func(t *testing.T) {
+		want, err := evaluate.Run(context.Background(), base0(base, filepath.Join(f.dir, "run")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		be := backend.NewCPU()
+		for _, tc := range []struct{ fingerprint, err string }{{"test", ""}, {"", ""}, {"sha256:another-tower", "another-tower"}} {
+			dir := filepath.Join(f.dir, "full-"+strings.TrimPrefix(tc.fingerprint, "sha256:"), "final")
+			os.MkdirAll(dir, 0o755)
+			m := &clip.Model{Config: f.cfg, Vision: clip.NewRandomVisionTower(be, f.cfg, 1), Text: f.text, LogitScale: 2}
+			meta := map[string]string{}
+			if tc.fingerprint != "" {
+				meta[clip.MetaImageFingerprint] = tc.fingerprint
+			}
+			if err := clip.SaveModelMeta(filepath.Join(dir, "open_clip_model.safetensors"), m, clip.OpenCLIP, meta); err != nil {
+				t.Fatal(err)
+			}
+			got, err := evaluate.Run(context.Background(), base0(base, filepath.Dir(dir)))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("fingerprint %q: err %v, want a refusal naming %q", tc.fingerprint, err, tc.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Top1 != want.Top1 || got.Top5 != want.Top5 || !reflect.DeepEqual(got.Ranks, want.Ranks) {
+				t.Fatalf("full model scores %v/%v, its text tower alone %v/%v", got.Top1, got.Top5, want.Top1, want.Top5)
+			}
 		}
 	})
 

@@ -25,6 +25,12 @@ type Scores struct {
 	// Pred (N,P) holds class indices, best first; Sim (N,P) their cosine similarities.
 	Pred []int32
 	Sim  []float32
+	// Rank (N) is the rank of each image's label among all K classes (1:
+	// the best prediction; ties go to the lower class index, as in Pred), 0
+	// when the label is unknown; TrueSim (N) the label's cosine similarity.
+	// They measure how wrong a miss is, where top-k only says that it is.
+	Rank    []int32
+	TrueSim []float32
 }
 
 // Top1Acc is Top1/N (0 when N = 0).
@@ -63,6 +69,7 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 	}
 	s := newScores(n, k, topk, labels, classIDs)
 	s.Pred, s.Sim = make([]int32, n*topk), make([]float32, n*topk)
+	s.Rank, s.TrueSim = make([]int32, n), make([]float32, n)
 	if n == 0 || k == 0 {
 		return s
 	}
@@ -90,7 +97,8 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 		} else {
 			rows = be.ToFloat32(out, host[:m*k])
 		}
-		topKRows(rows, m, k, topk, s.Pred[r0*topk:(r0+m)*topk], s.Sim[r0*topk:(r0+m)*topk])
+		topKRows(rows, m, k, topk, s.Pred[r0*topk:(r0+m)*topk], s.Sim[r0*topk:(r0+m)*topk],
+			s.Target[r0:r0+m], s.Rank[r0:r0+m], s.TrueSim[r0:r0+m])
 		be.Free(a)
 		if m != chunk {
 			be.Free(out) // after the rows, which may be its memory, are read
@@ -102,7 +110,8 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 }
 
 // ScorePredictions is Score for predictions made elsewhere (the GPU's
-// top-k): pred (N,topk) class indices best first and sim their similarities.
+// top-k): pred (N,topk) class indices best first and sim their
+// similarities. Rank and TrueSim need every similarity and stay nil.
 func ScorePredictions(pred []int32, sim []float32, n, k int, labels []int32, classIDs []int, topk int) Scores {
 	s := newScores(n, k, topk, labels, classIDs)
 	s.Pred, s.Sim = pred, sim
@@ -155,8 +164,10 @@ func (s *Scores) countHits() {
 
 // topKRows writes, for each of the m rows of sim (m,K), the indices and values
 // of its p largest entries, best first (ties: lower index first), into
-// pred (m,p) and val (m,p). Rows are split over the machine's cores.
-func topKRows(sim []float32, m, k, p int, pred []int32, val []float32) {
+// pred (m,p) and val (m,p), and the rank and value of the row's target
+// class (targets (m), -1: none) into rank (m) and trueSim (m). Rows are
+// split over the machine's cores.
+func topKRows(sim []float32, m, k, p int, pred []int32, val []float32, targets, rank []int32, trueSim []float32) {
 	workers := min(runtime.GOMAXPROCS(0), m)
 	var wg sync.WaitGroup
 	per := (m + workers - 1) / workers
@@ -169,11 +180,28 @@ func topKRows(sim []float32, m, k, p int, pred []int32, val []float32) {
 		go func() {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				topK(sim[i*k:(i+1)*k], pred[i*p:(i+1)*p], val[i*p:(i+1)*p])
+				row := sim[i*k : (i+1)*k]
+				topK(row, pred[i*p:(i+1)*p], val[i*p:(i+1)*p])
+				if t := targets[i]; t >= 0 {
+					rank[i], trueSim[i] = rankOf(row, int(t)), row[t]
+				}
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// rankOf is the 1-based rank of row[t] in row, in topK's order: entries
+// above it, and equal entries at lower indices, come first.
+func rankOf(row []float32, t int) int32 {
+	x := row[t]
+	r := int32(1)
+	for j, v := range row {
+		if v > x || v == x && j < t {
+			r++
+		}
+	}
+	return r
 }
 
 // topK keeps the len(idx) largest entries of row in descending order by

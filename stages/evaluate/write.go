@@ -119,14 +119,15 @@ func Markdown(res Result) string {
 
 	if len(res.Hardest) > 0 {
 		b.WriteString("\n## Hardest classes\n\n")
-		hc := report.Table{Header: []string{"id", "class", "images", "top-1", "top-5", "most often taken for"},
-			Right: []bool{true, false, true, true, true, false}}
+		fmt.Fprintf(&b, "Ordered by the %s. The mean rank is the true class's place among all %d classes, averaged over its images (1 = always first); the margin is the cosine similarity by which the best wrong class beats it.\n\n", HardestOrder, res.Classes)
+		hc := report.Table{Header: []string{"id", "class", "images", "mean rank", "margin", "top-1", "top-5", "most often taken for"},
+			Right: []bool{true, false, true, true, true, true, true, false}}
 		for _, h := range res.Hardest {
 			name := h.Name
 			if h.CommonName != "" && h.CommonName != h.Name {
 				name = h.CommonName + " (" + h.Name + ")"
 			}
-			hc.AddRowf(3, h.ID, name, h.Images, h.Top1, h.Top5, h.MostConfusedName)
+			hc.AddRowf(3, h.ID, name, h.Images, h.MeanRank, h.Margin, h.Top1, h.Top5, h.MostConfusedName)
 		}
 		b.WriteString(hc.Markdown())
 	}

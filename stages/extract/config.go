@@ -11,6 +11,11 @@
 //
 // One part per input shard; a shard whose done/ marker exists is skipped, so
 // a killed run resumes where it stopped with nothing lost and nothing twice.
+// Skipped only after a check (plan.go): the shard must be the one the part
+// was made from, and the part must match its marker, else it is made again.
+// Each shard's part is locked while it is made (claim.go), so two runs over
+// the same shards share them. The cache records the producer of the rows
+// (producer.go) and refuses another unless Config.AllowMixedProducers.
 package extract
 
 import (
@@ -29,13 +34,17 @@ import (
 type Config struct {
 	// Shards are the input webdataset shards (already expanded).
 	Shards []string
-	// ModelConfig is an OpenCLIP model-config name or JSON path (clip.LoadConfig).
+	// ModelConfig is the image tower: a built-in name of any family or a
+	// config file (tower.Resolve: CLIP, DINOv2, Swin).
 	ModelConfig string
-	// Weights is the OpenCLIP or HF safetensors file; "" means a random
-	// initialisation with Seed (for demos and benchmarks).
+	// Weights is a safetensors file under any of the family's naming
+	// schemes, or "random:SEED"; "" means a random initialisation with Seed
+	// (for demos and benchmarks).
 	Weights string
 	// Seed of the random initialisation when Weights is "".
 	Seed int64
+	// Pool is the tower's pooling ("" = the family's default; tower.Config.Pools).
+	Pool string
 	// Cache is the cache directory (created when absent).
 	Cache string
 	// Split names the split these shards belong to ("train", "val", ...).
@@ -60,6 +69,13 @@ type Config struct {
 	MaxRejectFraction float64
 	// Backend runs the tower; nil means backend.NewCPU().
 	Backend backend.Backend
+	// AllowMixedProducers lets this run add parts to a cache whose rows
+	// were made by another producer (backend kind, precision, JPEG decoder:
+	// CPU float32 next to GPU bf16, say); without it such a run is refused.
+	AllowMixedProducers bool
+	// VerifyParts checks each finished part's whole sha256 against its
+	// marker before counting it done (always: size and Arrow footer).
+	VerifyParts bool
 	// Progress configures the progress bar.
 	Progress progress.Options
 	// Log receives one-line messages (nil: stderr).

@@ -30,7 +30,9 @@ func decodePool(ctx context.Context, threads int, decode func(*sample), in <-cha
 			defer wg.Done()
 			for s := range in {
 				t0 := time.Now()
-				decode(s)
+				if s.member == nil { // a member left out needs no decoding
+					decode(s)
+				}
 				busy.Add(int64(time.Since(t0)))
 				select {
 				case out <- s:

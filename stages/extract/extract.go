@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -23,9 +22,10 @@ type Result struct {
 	Fingerprint string
 	Shards      int // this worker's shards
 	Skipped     int // of those, already complete
-	Samples     int // samples read this run (kept + rejected)
+	Samples     int // samples read this run (kept + rejected), plus those damaged shards never gave
 	Rows        int // rows written this run (kept × views)
 	Rejects     int // samples rejected this run
+	Busy        int // of Shards, left to another process that held or finished them meanwhile
 	// RejectFraction is rejects/samples over all of this worker's shards
 	// (including those finished by an earlier run).
 	RejectFraction float64
@@ -51,18 +51,32 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	mcfg, err := clip.LoadConfig(cfg.ModelConfig)
+	spec := towerSpec(cfg)
+	tcfg, err := tower.Resolve(spec.Model)
 	if err != nil {
-		return res, fmt.Errorf("extract: model config %q: %w", cfg.ModelConfig, err)
+		return res, fmt.Errorf("extract: model %q: %w", cfg.ModelConfig, err)
 	}
-	if res.Fingerprint, err = Fingerprint(mcfg, cfg.Weights, cfg.Seed); err != nil {
+	desc, err := tcfg.Describe(spec.Weights, spec.Pool) // refuses a pooling the family lacks
+	if err != nil {
+		return res, fmt.Errorf("extract: %w", err)
+	}
+	dim, _ := tcfg.Dim(spec.Pool)
+	if res.Fingerprint, err = tcfg.Fingerprint(spec.Weights, spec.Pool); err != nil {
+		return res, fmt.Errorf("extract: %w", err)
+	}
+	pre := tcfg.Preprocessor()
+	source, err := towerSource(tcfg, spec)
+	if err != nil {
 		return res, err
 	}
-	pre := imageproc.CLIPPreprocessor(mcfg.Vision.ImageSize)
-	cache, err := store.Create(cfg.Cache, store.Manifest{
-		Fingerprint: res.Fingerprint, Model: modelDescription(cfg, mcfg, pre),
-		Dim: mcfg.EmbedDim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
-	})
+	if cfg.Backend == nil {
+		cfg.Backend = backend.NewCPU()
+	}
+	cache, err := store.CreateWith(cfg.Cache, store.Manifest{
+		Fingerprint: res.Fingerprint, Model: desc, Tower: source,
+		Dim: dim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
+		Producer: producerOf(cfg.Backend),
+	}, store.CreateOptions{AllowMixedProducers: cfg.AllowMixedProducers})
 	if err != nil {
 		return res, fmt.Errorf("extract: cache %s: %w", cfg.Cache, err)
 	}
@@ -79,11 +93,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return res, checkRejects(cfg, res)
 	}
+	cl := newClaims(cache, cfg.VerifyParts, cfg.Log)
 
-	tower, err := loadTower(cfg, mcfg)
+	tw, err := loadTower(cfg, tcfg, spec)
 	if err != nil {
 		return res, err
 	}
+	defer tw.t.Free()
 	popt := cfg.Progress
 	if popt.Unit == "" {
 		popt.Unit = "img"
@@ -95,15 +111,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		shards: pl.todo, threads: cfg.Threads, batchRows: cfg.BatchSize, views: cfg.Views,
 		window:    windowFor(cfg.Threads, cfg.BatchSize, cfg.Views),
 		decode:    decoder{pre: pre, views: cfg.Views}.decode,
-		tower:     tower,
+		tower:     tw,
 		normalize: cfg.Normalize,
 		out:       partSink{cache: cache, split: cfg.Split, worker: cfg.Worker, workers: cfg.NumWorkers},
-		hooks:     cfg.Hooks, bar: bar, log: cfg.Log,
+		hooks:     cfg.Hooks, bar: bar, log: cfg.Log, claims: cl,
 	}
 	t0 := time.Now()
 	st, err := p.run(ctx)
 	res.PipelineSeconds = time.Since(t0).Seconds()
-	res.Samples, res.Rows, res.Rejects = st.samples, st.rows, st.rejects
+	res.Samples, res.Rows, res.Rejects, res.Busy = st.samples, st.rows, st.rejects, st.busy
 	if err != nil {
 		return res, fmt.Errorf("extract: %w", err)
 	}
@@ -115,29 +131,32 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.ImagesPerSecond = float64(res.Samples) / res.WallSeconds
 	}
 	res.RejectFraction = fraction(pl.rejectsBefore+res.Rejects, pl.samplesBefore+res.Samples)
-	if _, err := store.Finalize(cfg.Cache); err != nil {
+	// A run whose every shard another process held has committed nothing:
+	// there may be no cache to finalize yet (that process will).
+	if _, err := store.Finalize(cfg.Cache); err != nil && !(errors.Is(err, store.ErrNotCache) && res.Busy > 0) {
 		return res, fmt.Errorf("extract: %w", err)
 	}
-	fmt.Fprintf(cfg.Log, "extract: worker %d/%d: %d shards (%d already done), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
-		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
+	busy := ""
+	if res.Busy > 0 {
+		busy = fmt.Sprintf(", %d left to another process", res.Busy)
+	}
+	fmt.Fprintf(cfg.Log, "extract: worker %d/%d: %d shards (%d already done%s), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
+		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
 	return res, checkRejects(cfg, res)
 }
 
-// loadTower builds the image tower on cfg.Backend (the CPU when nil): from
-// cfg.Weights, or randomly initialised from cfg.Seed when there are none.
-func loadTower(cfg Config, mcfg clip.Config) (Tower, error) {
+// loadTower builds the image tower of spec on cfg.Backend (the CPU when
+// nil), from its weights file or randomly initialised from random:SEED.
+func loadTower(cfg Config, tcfg tower.Config, spec tower.Spec) (registryTower, error) {
 	be := cfg.Backend
 	if be == nil {
 		be = backend.NewCPU()
 	}
-	if cfg.Weights == "" {
-		return clipTower{clip.NewRandomModel(be, mcfg, cfg.Seed).Vision}, nil
-	}
-	m, err := clip.LoadModel(be, mcfg, cfg.Weights)
+	t, err := tower.LoadConfig(be, tcfg, spec.Weights, spec.Pool)
 	if err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
+		return registryTower{}, fmt.Errorf("extract: %w", err)
 	}
-	return clipTower{m.Vision}, nil
+	return registryTower{t}, nil
 }
 
 func fraction(a, b int) float64 {

@@ -2,57 +2,49 @@ package extract
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 
-	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/store"
 )
 
-// Fingerprint identifies what makes a cache's embeddings: the image tower
-// (clip.VisionFingerprint: config + weights bytes, or the random seed) and
-// the preprocessing (imageproc.Describe). Readers compare it.
-func Fingerprint(cfg clip.Config, weights string, seed int64) (string, error) {
-	if weights == "" {
-		weights = clip.RandomWeights(seed)
+// towerSpec is the image tower cfg names, as the registry (internal/tower)
+// takes it: the registry alone resolves the model, makes the fingerprint
+// (config, weights, preprocessing and pooling; a CLIP one is what extract
+// wrote before the registry, so existing caches stay valid) and builds the
+// tower, whatever its family.
+func towerSpec(cfg Config) tower.Spec {
+	w := cfg.Weights
+	if w == "" {
+		w = tower.RandomWeightsPrefix + strconv.FormatInt(cfg.Seed, 10)
 	}
-	tower, err := clip.VisionFingerprint(cfg, weights)
-	if err != nil {
-		return "", fmt.Errorf("extract: %w", err)
-	}
-	h := sha256.New()
-	h.Write([]byte(tower))
-	h.Write([]byte{0})
-	h.Write([]byte(imageproc.Describe(imageproc.CLIPPreprocessor(cfg.Vision.ImageSize))))
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return tower.Spec{Model: cfg.ModelConfig, Weights: w, Pool: cfg.Pool}
 }
 
-// FingerprintFor is Fingerprint from a model config name or path.
-func FingerprintFor(modelConfig, weights string, seed int64) (string, error) {
-	cfg, err := clip.LoadConfig(modelConfig)
-	if err != nil {
-		return "", fmt.Errorf("extract: %w", err)
-	}
-	return Fingerprint(cfg, weights, seed)
-}
-
-// modelDescription is the manifest's human-readable model line: the config
-// on one line, the weights file's name (or the random seed) and the
-// preprocessing.
-func modelDescription(cfg Config, mcfg clip.Config, pre imageproc.Preprocessor) string {
+// towerSource is the manifest's record of the tower: its family, config
+// (the family's canonical JSON), pooling and the weights file's absolute
+// path (or random:SEED), so that tune can write the tuned text tower out
+// with a CLIP image tower as one full model.
+func towerSource(tcfg tower.Config, spec tower.Spec) (*store.TowerSource, error) {
 	var compact bytes.Buffer
-	if err := json.Compact(&compact, mcfg.JSON()); err != nil {
-		compact.Write(mcfg.JSON())
+	if err := json.Compact(&compact, tcfg.JSON()); err != nil {
+		compact.Write(tcfg.JSON())
 	}
-	return fmt.Sprintf("%s weights=%s | %s", compact.String(), weightsName(cfg), imageproc.Describe(pre))
-}
-
-func weightsName(cfg Config) string {
-	if cfg.Weights == "" {
-		return clip.RandomWeights(cfg.Seed)
+	w := spec.Weights
+	if !strings.HasPrefix(w, tower.RandomWeightsPrefix) {
+		abs, err := filepath.Abs(w)
+		if err != nil {
+			return nil, fmt.Errorf("extract: weights %s: %w", w, err)
+		}
+		w = abs
 	}
-	return filepath.Base(cfg.Weights)
+	pool, err := tcfg.Pool(spec.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	return &store.TowerSource{Family: tcfg.Family(), Config: json.RawMessage(compact.Bytes()), Weights: w, Pool: pool}, nil
 }

@@ -29,6 +29,9 @@ type sample struct {
 	shard int         // index into the pipeline's shards
 	seq   int         // position within its shard, from 0
 	raw   *wds.Sample // the members; the decoder drops them
+	// member is set (and raw nil) for a member the reader left out of every
+	// sample: it rides the pipeline as a rejected sample of its own.
+	member *wds.MemberError
 
 	// Set by the decoder.
 	key     string
@@ -44,6 +47,11 @@ type shardEnd struct {
 	shard   int
 	samples int
 	err     error // why reading stopped early (a cut or damaged shard); nil at a clean end
+	// source is the shard's identity, read when the reader claimed it.
+	source store.Source
+	// skip, when not "", says why the shard was not read and no part is
+	// made: another process holds it, or finished it meanwhile.
+	skip string
 }
 
 // batch is a run of consecutive samples of one shard: what the tower embeds
@@ -76,6 +84,9 @@ type pipeline struct {
 	hooks     Hooks
 	bar       *progress.Bar
 	log       io.Writer
+	// claims locks each shard's part before the reader opens it; nil (the
+	// fake pipelines of the tests) reads every shard without locking.
+	claims *claims
 }
 
 // partSink is where the writer puts a shard's rows: the cache.
@@ -88,7 +99,8 @@ type partSink struct {
 // stats is what one run did.
 type stats struct {
 	samples, rows, rejects int
-	committed              int // shards whose part was committed
+	committed              int // shards ended: part committed, or left to another process (busy)
+	busy                   int // shards left to another process
 	decode, tower, write   time.Duration
 	peakInFlight           int // most samples between reader and writer at once
 }
@@ -129,14 +141,15 @@ func (p *pipeline) run(ctx context.Context) (stats, error) {
 	toWriter := make(chan *batch, 1)
 	pool := newPixPool()
 
-	g.Go(func() error { return readShards(gctx, p.shards, win, read, ends) })
+	defer p.claims.releaseAll() // what a failed run still held
+	g.Go(func() error { return readClaimed(gctx, p.shards, p.claims, win, read, ends) })
 	var decodeBusy atomic.Int64
 	g.Go(func() error { return decodePool(gctx, p.threads, p.decode, read, decoded, &decodeBusy) })
 	g.Go(func() error {
 		b := batcher{shards: len(p.shards), batchRows: p.batchRows, views: p.views, pool: pool}
 		return b.run(gctx, decoded, ends, toTower)
 	})
-	w := &writer{sink: p.out, shards: p.shards, views: p.views, hooks: p.hooks, bar: p.bar, log: p.log, win: win}
+	w := &writer{sink: p.out, shards: p.shards, views: p.views, hooks: p.hooks, bar: p.bar, log: p.log, win: win, claims: p.claims}
 	g.Go(func() error { return w.run(toWriter) })
 
 	towerErr := towerStage(gctx, p.tower, p.normalize, pool, toTower, toWriter, &st.tower)
@@ -149,6 +162,7 @@ func (p *pipeline) run(ctx context.Context) (stats, error) {
 		err = context.Cause(gctx)
 	}
 	st.samples, st.rows, st.rejects, st.committed, st.write = w.samples, w.rows, w.rejects, w.committed, w.writeTime
+	st.busy = w.busy
 	st.decode = time.Duration(decodeBusy.Load())
 	st.peakInFlight = win.peak()
 	if err == nil && st.committed < len(p.shards) {

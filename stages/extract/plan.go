@@ -24,6 +24,13 @@ type plan struct {
 // planShards takes shard i when i mod NumWorkers == Worker and leaves out
 // the shards whose part is already complete. Part names must be unique over
 // all workers' shards, so that no two workers can write the same part.
+//
+// A part counts as complete when its marker exists, the shard given now is
+// the one it was made from (same size and content hash: another shard under
+// the same file name is an error naming both), and the part passes its check
+// against the marker (size and Arrow footer; the whole sha256 when
+// cfg.VerifyParts). A part that fails is made again: it goes to todo, and
+// the claim drops it before the shard is read.
 func planShards(cfg Config, cache *store.Cache) (plan, error) {
 	var p plan
 	seen := map[string]string{}
@@ -42,10 +49,15 @@ func planShards(cfg Config, cache *store.Cache) (plan, error) {
 			return p, fmt.Errorf("extract: %w", err)
 		}
 		if done {
-			p.skipped++
-			p.samplesBefore += mk.Samples
-			p.rejectsBefore += mk.Rejects
-			continue
+			if _, err := store.CheckSource(mk, sh); err != nil {
+				return p, fmt.Errorf("extract: shard %s: %w", sh, err)
+			}
+			if err := cache.CheckPart(mk, cfg.VerifyParts); err == nil {
+				p.skipped++
+				p.samplesBefore += mk.Samples
+				p.rejectsBefore += mk.Rejects
+				continue
+			}
 		}
 		if _, err := os.Stat(sh); err != nil {
 			return p, fmt.Errorf("extract: shard %s: %w", sh, err)

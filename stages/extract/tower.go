@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/litcache/litcache/internal/clip"
+	"github.com/litcache/litcache/internal/tower"
 )
 
 // Tower is the locked image tower as the pipeline sees it. Any family that
@@ -20,25 +20,25 @@ type Tower interface {
 	Dim() int
 }
 
-// clipTower is CLIP's ViT image tower as a Tower.
-type clipTower struct{ vt *clip.VisionTower }
+// registryTower is a tower of the registry (internal/tower, any family) as a Tower.
+type registryTower struct{ t *tower.Tower }
 
-var _ Tower = clipTower{}
+var _ Tower = registryTower{}
 
 // Encode runs the tower; a backend reports a device failure inside an op by
 // panicking (the backend interface has no error returns), which becomes an
 // error here.
-func (t clipTower) Encode(pix []float32, n int) (emb []float32, err error) {
+func (r registryTower) Encode(pix []float32, n int) (emb []float32, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("image tower: %v", r)
+		if p := recover(); p != nil {
+			err = fmt.Errorf("image tower: %v", p)
 		}
 	}()
-	return t.vt.Encode(pix, n), nil
+	return r.t.Encode(pix, n), nil
 }
 
-// Dim is the model's embed_dim.
-func (t clipTower) Dim() int { return t.vt.Config().EmbedDim }
+// Dim is the tower's embedding size with its pooling.
+func (r registryTower) Dim() int { return r.t.Dim() }
 
 // towerStage is the tower stage: it embeds each batch from in, hands its
 // pixel buffer back to pool, L2-normalises the rows when normalize is set,

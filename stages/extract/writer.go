@@ -1,11 +1,13 @@
 package extract
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/litcache/litcache/internal/progress"
+	"github.com/litcache/litcache/internal/wds"
 	"github.com/litcache/litcache/store"
 )
 
@@ -21,6 +23,7 @@ type writer struct {
 	bar    *progress.Bar
 	log    io.Writer
 	win    *window // a written sample's slot is given back here
+	claims *claims // each part's lock, let go after its commit
 
 	pw        *store.PartWriter // the open part, of shard cur
 	cur       int
@@ -28,7 +31,8 @@ type writer struct {
 	samples   int // samples taken this run (kept + rejected), the damage of a cut shard included
 	rows      int
 	rejects   int
-	committed int // shards committed, the first ones in order
+	committed int // shards ended (committed, or left to another process), the first ones in order
+	busy      int // shards left to another process
 	writeTime time.Duration
 }
 
@@ -54,6 +58,12 @@ func (w *writer) run(in <-chan *batch) error {
 
 // write appends one batch, and commits its shard's part when it is the last.
 func (w *writer) write(b *batch) error {
+	if b.end != nil && b.end.skip != "" && w.pw == nil && len(b.samples) == 0 {
+		fmt.Fprintf(w.log, "extract: %s: skipped: %s\n", w.shards[b.shard].path, b.end.skip)
+		w.busy++
+		w.committed++
+		return nil
+	}
 	if w.pw == nil {
 		pw, err := w.sink.cache.NewPart(w.shards[b.shard].name, w.sink.split, w.shards[b.shard].path)
 		if err != nil {
@@ -71,6 +81,11 @@ func (w *writer) write(b *batch) error {
 	r := 0
 	for _, s := range b.samples {
 		w.samples++
+		if s.member != nil {
+			w.rejects++
+			w.pw.RejectMember(s.member.Name, s.member.Key, s.member.Offset, s.member.Reason)
+			continue
+		}
 		if s.reject != "" {
 			w.rejects++
 			w.pw.Reject(s.key, s.reject)
@@ -99,21 +114,41 @@ func (w *writer) write(b *batch) error {
 }
 
 // commit writes the open part. A shard cut or damaged part-way keeps the
-// samples read before the damage; the damage itself is one reject.
+// samples read before the damage; the damage is one line of the part's
+// rejects, and the samples the shard never gave (by its sizes.json or
+// index, else estimated) count as rejected.
 func (w *writer) commit(end shardEnd) error {
 	sj := w.shards[w.cur]
 	if end.err != nil {
-		w.samples++
-		w.rejects++
-		w.pw.Reject("", fmt.Sprintf("shard unreadable after %d samples: %v", end.samples, end.err))
-		fmt.Fprintf(w.log, "extract: %s: %v (kept the %d samples before)\n", sj.path, end.err, end.samples)
+		d := damageOf(sj.path, end.samples, end.err)
+		w.pw.Damaged(d)
+		w.samples += d.Lost
+		w.rejects += d.Lost
+		fmt.Fprintf(w.log, "extract: %v (kept the %d samples before; %d never read: %s)\n", end.err, end.samples, d.Lost, d.How)
 	}
+	w.pw.SetSource(end.source)
 	t0 := time.Now()
 	if _, err := w.pw.Commit(w.sink.worker, w.sink.workers, &w.hooks.Part); err != nil {
 		return err
 	}
 	w.writeTime += time.Since(t0)
 	w.pw = nil
+	w.claims.release(sj.name)
 	w.committed++
 	return nil
+}
+
+// damageOf describes how a shard ended early after read samples.
+func damageOf(path string, read int, err error) store.Damage {
+	d := store.Damage{Read: read, Reason: fmt.Sprintf("shard unreadable after %d samples: %v", read, err)}
+	var de *wds.DamageError
+	if errors.As(err, &de) {
+		d.Offset, d.After, d.Key = de.Offset, de.After, de.Key
+		d.Reason = fmt.Sprintf("shard unreadable after %d samples, from byte %d: %v", read, de.Offset, de.Err)
+	}
+	if n, _, ok := wds.ExpectedSamples(path); ok {
+		d.Expected = n
+	}
+	d.Lost, d.How = wds.EstimateLost(path, read, d.Offset)
+	return d
 }

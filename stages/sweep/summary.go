@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/report"
 )
@@ -44,11 +46,13 @@ type Summary struct {
 	Dir string `json:"dir"`
 	// Classes is the number of classes (0 when classes.json was unreadable);
 	// Chance1/Chance5 the zero-shot chance levels 1/K and 5/K.
-	Classes int      `json:"classes"`
-	Chance1 float64  `json:"chance_top1"`
-	Chance5 float64  `json:"chance_top5"`
-	Rows    []Row    `json:"rows"`
-	Files   []string `json:"files"`
+	Classes int     `json:"classes"`
+	Chance1 float64 `json:"chance_top1"`
+	Chance5 float64 `json:"chance_top5"`
+	Rows    []Row   `json:"rows"`
+	// Towers compares the image towers of a sweep with a cache axis.
+	Towers *TowerComparison `json:"towers,omitempty"`
+	Files  []string         `json:"files"`
 }
 
 // Summary file names inside the sweep folder.
@@ -61,15 +65,31 @@ const (
 	PlotTop5        = "top5_per_epoch.png"
 	PlotLR          = "lr_per_step.png"
 	PlotValLoss     = "val_loss_per_epoch.png"
+	PlotTowerRanks  = "towers_top1_by_rank.png"
 )
+
+// SummarizeOptions are what Summarize needs beyond the sweep folder.
+type SummarizeOptions struct {
+	// Backend runs the zero-shot evaluation of each tower's best member
+	// (nil: the CPU backend).
+	Backend backend.Backend
+	// Log receives progress lines (nil: none).
+	Log io.Writer
+}
 
 // Summarize reads the plan and every member's metrics.jsonl under dir and
 // writes summary.md, summary.json and the overlay plots: training loss per
 // step (moving average) and per epoch, zero-shot top-1 and top-5 per epoch
 // with the chance level, the val loss per epoch, and the learning rate per
 // step (where the warm-ups differ). Members without metrics are listed as
-// missing. It works while members still run (SLURM arrays).
+// missing. It works while members still run (SLURM arrays). With a cache
+// axis it adds the image-tower comparison (CompareTowers).
 func Summarize(dir string) (*Summary, error) {
+	return SummarizeWith(dir, SummarizeOptions{})
+}
+
+// SummarizeWith is Summarize with options.
+func SummarizeWith(dir string, opt SummarizeOptions) (*Summary, error) {
 	plan, err := ReadPlan(dir)
 	if err != nil {
 		return nil, err
@@ -130,6 +150,9 @@ func Summarize(dir string) (*Summary, error) {
 		}
 	}
 
+	if s.Towers, err = CompareTowers(dir, plan, s.Rows, opt); err != nil {
+		return nil, err
+	}
 	files, err := s.plots(plan, metrics, epochX)
 	if err != nil {
 		return nil, err
@@ -176,9 +199,11 @@ func (s *Summary) plots(plan Plan, metrics []report.Metrics, epochX func(float64
 	window := max(1, maxSteps/50)
 
 	var lossStep, lr, lossEpoch, top1, top5, valLoss []report.Series
+	groups := lineGroups(plan.Members)
 	for i, m := range plan.Members {
 		mt := metrics[i]
 		name := m.Label()
+		g := groups.groups[i]
 		if len(mt.Steps) > 0 {
 			var xs, ys, ls []float64
 			for _, st := range mt.Steps {
@@ -186,8 +211,8 @@ func (s *Summary) plots(plan Plan, metrics []report.Metrics, epochX func(float64
 				ys = append(ys, st.Loss)
 				ls = append(ls, st.LR)
 			}
-			lossStep = append(lossStep, report.Series{Name: name, X: xs, Y: movingAverage(ys, window)})
-			lr = append(lr, report.Series{Name: name, X: xs, Y: ls})
+			lossStep = append(lossStep, g.series(name, xs, movingAverage(ys, window)))
+			lr = append(lr, g.series(name, xs, ls))
 		}
 		if len(mt.Epochs) > 0 {
 			var xs, l, t1, t5, vl []float64
@@ -198,13 +223,13 @@ func (s *Summary) plots(plan Plan, metrics []report.Metrics, epochX func(float64
 				t5 = append(t5, e.Top5)
 				vl = append(vl, e.ValLoss)
 			}
-			lossEpoch = append(lossEpoch, report.Series{Name: name, X: xs, Y: l})
+			lossEpoch = append(lossEpoch, g.series(name, xs, l))
 			if anyFinite(t1) {
-				top1 = append(top1, report.Series{Name: name, X: xs, Y: t1})
-				top5 = append(top5, report.Series{Name: name, X: xs, Y: t5})
+				top1 = append(top1, g.series(name, xs, t1))
+				top5 = append(top5, g.series(name, xs, t5))
 			}
 			if anyFinite(vl) {
-				valLoss = append(valLoss, report.Series{Name: name, X: xs, Y: vl})
+				valLoss = append(valLoss, g.series(name, xs, vl))
 			}
 		}
 	}
@@ -217,19 +242,33 @@ func (s *Summary) plots(plan Plan, metrics []report.Metrics, epochX func(float64
 		chance1 = []report.RefLine{{Y: s.Chance1, Label: fmt.Sprintf("chance (1/%d)", s.Classes)}}
 		chance5 = []report.RefLine{{Y: s.Chance5, Label: fmt.Sprintf("chance (%d/%d)", min(5, s.Classes), s.Classes)}}
 	}
-	for _, c := range []struct {
+	charts := []struct {
 		name  string
 		chart report.LineChart
 	}{
 		{PlotLossStep, report.LineChart{Title: title, XLabel: "step", YLabel: "contrastive loss", Series: lossStep}},
-		{PlotLossEpoch, report.LineChart{Title: "Mean training loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: lossEpoch, Points: true}},
-		{PlotTop1, report.LineChart{Title: "Zero-shot top-1 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-1", Series: top1, Refs: chance1, Points: true, FromZero: true, Fraction: true}},
-		{PlotTop5, report.LineChart{Title: "Zero-shot top-5 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-5", Series: top5, Refs: chance5, Points: true, FromZero: true, Fraction: true}},
-		{PlotValLoss, report.LineChart{Title: "Val contrastive loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: valLoss, Points: true}},
+		{PlotLossEpoch, report.LineChart{Title: "Mean training loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: lossEpoch, Points: true, IntegerX: true}},
+		{PlotTop1, report.LineChart{Title: "Zero-shot top-1 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-1", Series: top1, Refs: chance1, Points: true, FromZero: true, Fraction: true, IntegerX: true}},
+		{PlotTop5, report.LineChart{Title: "Zero-shot top-5 accuracy per epoch (val)", XLabel: "epoch", YLabel: "top-5", Series: top5, Refs: chance5, Points: true, FromZero: true, Fraction: true, IntegerX: true}},
+		{PlotValLoss, report.LineChart{Title: "Val contrastive loss per epoch", XLabel: "epoch", YLabel: "contrastive loss", Series: valLoss, Points: true, IntegerX: true}},
 		{PlotLR, report.LineChart{Title: "Learning rate per step", XLabel: "step", YLabel: "learning rate", Series: lr, FromZero: true}},
-	} {
+	}
+	for _, c := range charts {
+		c.chart.Grouped = groups.grouped()
+		if c.chart.Grouped {
+			c.chart.Title += groups.caption
+		}
 		if err := save(c.name, c.chart); err != nil {
 			return nil, err
+		}
+	}
+	if s.Towers != nil {
+		if c, ok := s.Towers.rankChart(); ok {
+			p := filepath.Join(s.Dir, PlotTowerRanks)
+			if err := c.Save(p); err != nil {
+				return nil, fmt.Errorf("sweep: %w", err)
+			}
+			files = append(files, p)
 		}
 	}
 	return files, nil
@@ -278,6 +317,14 @@ func (s *Summary) Markdown() string {
 	}
 	b.WriteString(s.Table().Markdown())
 	b.WriteString("\n")
+	if t, ok := s.ValuesTable(); ok {
+		b.WriteString("## Axis values\n\n")
+		b.WriteString(t.Markdown())
+		b.WriteString("\n")
+	}
+	if s.Towers != nil {
+		s.Towers.markdown(&b)
+	}
 	for _, f := range s.Files {
 		if strings.HasSuffix(f, ".png") {
 			name := filepath.Base(f)
@@ -292,7 +339,7 @@ func (s *Summary) Table() report.Table {
 	var axes []string
 	if len(s.Rows) > 0 {
 		for _, st := range s.Rows[0].Member.Settings {
-			axes = append(axes, axisTitle(st.Axis))
+			axes = append(axes, AxisTitle(st.Axis))
 		}
 	}
 	t := report.Table{Header: append(append([]string{"member"}, axes...),

@@ -19,6 +19,15 @@ func (c *CaptionSet) row(k int32) []int32 {
 	return c.tokens[int(k)*c.T : int(k+1)*c.T]
 }
 
+// longest is the most tokens any caption needs (its end-of-text + 1).
+func (c *CaptionSet) longest() int {
+	n := 1
+	for k := 0; k < len(c.tokens)/max(c.T, 1); k++ {
+		n = max(n, captionLen(c.row(int32(k)), n))
+	}
+	return n
+}
+
 // tokenizeFunc turns texts into (len(texts), T) token rows.
 type tokenizeFunc func(texts []string, T int) []int32
 
@@ -43,6 +52,11 @@ func classCaptions(src Source, classes []inat.Class, classTokens []int32, T int,
 
 // cacheCaptions tokenises the distinct captions stored with src's images.
 func cacheCaptions(src Source, tokenize tokenizeFunc, T int, what string) (*CaptionSet, error) {
+	if c, ok := src.(interface{ CheckCaptions() error }); ok {
+		if err := c.CheckCaptions(); err != nil {
+			return nil, fmt.Errorf("tune: %s captions: %w", what, err)
+		}
+	}
 	rowOf := map[string]int32{}
 	var texts []string
 	cs := &CaptionSet{T: T, index: make([]int32, src.Len())}

@@ -5,7 +5,8 @@
 //	OUT/config.json                      this Config (the run's identity for --resume)
 //	OUT/metrics.jsonl                    a line per step and per epoch
 //	OUT/checkpoints/step-NNNNNNN/        every CheckpointEvery steps and at each epoch end
-//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the tuned text tower
+//	OUT/final/open_clip_model.safetensors + open_clip_config.json   the full model: the cache's
+//	                                     locked image tower + the tuned text tower (TextOnly: the text tower alone)
 //
 // Captions: each cached row's label (its iNat category id) picks the caption
 // of that class in classes.json (Captions = "classes", the default), so a new
@@ -30,6 +31,10 @@ const (
 	PrecisionFP32 = "fp32"
 )
 
+// RandomInit is the InitText that spells out the default: a random
+// initialisation from Seed (random:SEED fixes another seed).
+const RandomInit = "random"
+
 // Caption sources.
 const (
 	CaptionsFromClasses = "classes"
@@ -46,7 +51,7 @@ type Config struct {
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
 	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" = random init from Seed
+	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" or RandomInit = random init from Seed
 	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
@@ -75,10 +80,25 @@ type Config struct {
 	Seed       uint64
 	// ImageHead trains a linear map on the image side (off: LiT locks it).
 	ImageHead bool
+	// NewProjection starts text_projection afresh at the cache's dim, the
+	// rest of the text tower from InitText (pretrained; see textdim.go).
+	NewProjection bool
 	// Dedup encodes each distinct caption of a batch once; Trim cuts the
 	// context to the batch's longest caption. Both leave the result unchanged.
 	Dedup bool
 	Trim  bool
+	// Shuffle is the epoch order: ShuffleGlobal ("" too) or ShuffleBlock,
+	// which reads the cache's parts ShuffleWindow at a time
+	// (DefaultShuffleWindow when 0); order.go.
+	Shuffle       string
+	ShuffleWindow int
+
+	// TextOnly writes final/ as the text tower alone (the form before full
+	// models). By default final/ holds a full OpenCLIP model: the cache's
+	// locked image tower (found from its manifest, FindImageTower) and the
+	// tuned text tower. ImageHead implies it: a trained head has no place
+	// in an OpenCLIP model.
+	TextOnly bool
 
 	CheckpointEvery int  // steps between checkpoints (0: epoch ends only)
 	Resume          bool // continue from OUT's latest checkpoint
@@ -122,6 +142,7 @@ func DefaultConfig() Config {
 		Seed:          0,
 		Dedup:         true,
 		Trim:          true,
+		Shuffle:       ShuffleGlobal,
 	}
 }
 
@@ -158,8 +179,17 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("tune: --precision %q: want %q or %q", c.Precision, PrecisionBF16, PrecisionFP32)
 	}
+	if err := validShuffle(c.Shuffle); err != nil {
+		return err
+	}
+	if c.ShuffleWindow < 0 {
+		return fmt.Errorf("tune: shuffle window %d < 0", c.ShuffleWindow)
+	}
 	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
 		return fmt.Errorf("tune: --weights: %w", err)
+	}
+	if c.NewProjection && c.randomText() {
+		return fmt.Errorf("tune: --new-projection needs pretrained --weights (a random-init text tower's projection is new already)")
 	}
 	if _, err := optim.ParseKind(c.Schedule); err != nil {
 		return fmt.Errorf("tune: --schedule: %w", err)
@@ -207,11 +237,23 @@ type identity struct {
 	WeightDecay, Beta1, Beta2, Eps, GradClip, LogitScale        float64
 	Seed                                                        uint64
 	ImageHead                                                   bool
+	// Shuffle and its window ("global" and 0 for runs from before they
+	// existed): the data order is part of the trajectory.
+	Shuffle       string `json:",omitempty"`
+	ShuffleWindow int    `json:",omitempty"`
+	// NewProjection (false for runs from before it existed).
+	NewProjection bool `json:",omitempty"`
 }
 
 func (c Config) identity() identity {
-	return identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
+	id := identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
 		c.ContextLen, c.Epochs, c.BatchSize, c.Warmup, c.LR, c.Schedule, c.CooldownSteps,
 		c.CooldownPower, c.CooldownEndLR, c.WeightDecay, c.Beta1, c.Beta2, c.Eps, c.GradClip,
-		c.LogitScale, c.Seed, c.ImageHead}
+		c.LogitScale, c.Seed, c.ImageHead, "", 0, c.NewProjection}
+	if c.shuffle() == ShuffleBlock {
+		// The global order is left out, so a run from before Shuffle existed
+		// resumes unchanged.
+		id.Shuffle, id.ShuffleWindow = ShuffleBlock, c.shuffleWindow()
+	}
+	return id
 }

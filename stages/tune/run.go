@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/litcache/litcache/cuda"
@@ -26,7 +27,8 @@ import (
 // Result summarises a run.
 type Result struct {
 	Out           string // run folder
-	Final         string // OUT/final (the tuned text tower), "" when the run stopped early
+	Final         string // OUT/final (the full model, or the text tower alone), "" when the run stopped early
+	FullModel     bool   // final/ holds the image tower too
 	Checkpoint    string // the last checkpoint written
 	Metrics       string // OUT/metrics.jsonl
 	Steps         int    // steps done in total (resumed ones included)
@@ -41,11 +43,15 @@ type Result struct {
 	Classes       int     // classes of the zero-shot classifier (chance top-1 is 1/Classes)
 	LogitScale    float64 // final log temperature
 	SamplesPerS   float64 // training throughput of this invocation
+	// FirstStep is the time from the start of Run (or RunInputs) to the end
+	// of this invocation's first step: start-up, mostly opening the cache.
+	FirstStep time.Duration
 }
 
 // Run trains the text tower of cfg.TextModel against the cache and writes
 // the run folder (see the package comment).
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -76,15 +82,50 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer train.Close()
+	// Rows are read in random order (within a window of parts for block
+	// shuffling, which prefetches the window): each reads its own pages only.
+	if err := train.Advise(store.AdviseRandom); err != nil {
+		return Result{}, fmt.Errorf("tune: %w", err)
+	}
+	opened := time.Since(start)
 	var val *StoreSource
 	if cfg.ValCache != "" {
 		if val, err = OpenStoreSource(cfg.ValCache, cfg.ValSplit, store.SplitVal, cfg.ExpectFingerprint); err != nil {
 			return Result{}, err
 		}
 		defer val.Close()
+		if vf, tf := val.Manifest().Fingerprint, train.Manifest().Fingerprint; vf != tf {
+			// The text tower learns the training cache's embedding space;
+			// scored on another tower's, its zero-shot figures mean nothing.
+			return Result{}, fmt.Errorf("tune: val cache %s was made by image tower %s, training cache %s by %s: give the val cache of the same tower", cfg.ValCache, vf, cfg.Cache, tf)
+		}
 		if val.Dim() != train.Dim() {
 			return Result{}, fmt.Errorf("tune: val cache %s has dim %d, training cache %s has %d", cfg.ValCache, val.Dim(), cfg.Cache, train.Dim())
 		}
+	}
+
+	// The image tower is found (and its weights checked) before training,
+	// so that a missing file stops the run now rather than after its last epoch.
+	var tower *ImageTower
+	fitted, _, err := FitTextModel(cfg, mcfg, train.Dim()) // refused now, not after the captions; the run logs the note
+	if err != nil {
+		return Result{}, err
+	}
+	if !cfg.TextOnly && !cfg.ImageHead {
+		t, err := FindImageTower(cfg.Cache)
+		switch {
+		case errors.Is(err, ErrNotCLIP):
+			fmt.Fprintf(cfgLog(cfg), "tune: final/ holds the text tower alone: %v, which an OpenCLIP model cannot hold\n", err)
+		case err != nil:
+			return Result{}, fmt.Errorf("%w; final/ holds the full model with it: restore it or pass --text-only for the text tower alone", err)
+		default:
+			if _, err := t.FullConfig(fitted); err != nil {
+				return Result{}, err
+			}
+			tower = &t
+		}
+	} else if cfg.ImageHead && !cfg.TextOnly {
+		fmt.Fprintf(cfgLog(cfg), "tune: --image-head: final/ holds the text tower and the head beside it (an OpenCLIP model has no place for a head)\n")
 	}
 
 	var vs Source
@@ -95,7 +136,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return RunInputs(ctx, cfg, in)
+	in.ImageTower = tower
+	return runInputs(ctx, cfg, in, start, opened)
+}
+
+// cfgLog is where cfg's log lines go.
+func cfgLog(cfg Config) io.Writer {
+	switch {
+	case cfg.Quiet:
+		return io.Discard
+	case cfg.Log != nil:
+		return cfg.Log
+	}
+	return os.Stderr
 }
 
 // BuildInputs tokenises the captions (each class's, and each image's by
@@ -153,6 +206,9 @@ type Inputs struct {
 	Classes     []inat.Class
 	ClassTokens []int32
 	Classifier  func(text evaluate.TextEncoder) ([]float32, error)
+	// ImageTower, when set, is written with the tuned text tower into
+	// final/ as one full model; nil writes the text tower alone.
+	ImageTower *ImageTower
 }
 
 // NewCaptionSet makes a caption table for in-memory inputs: tokens (K,T) and
@@ -162,11 +218,17 @@ func NewCaptionSet(tokens []int32, T int, index []int32) *CaptionSet {
 }
 
 // RunInputs is Run over prepared inputs.
-func RunInputs(ctx context.Context, cfg Config, in Inputs) (res Result, err error) {
+func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
+	return runInputs(ctx, cfg, in, time.Now(), 0)
+}
+
+// runInputs is RunInputs for a run that started at start and spent opened
+// opening its training cache (for the first step's log line).
+func runInputs(ctx context.Context, cfg Config, in Inputs, start time.Time, opened time.Duration) (res Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	j := &job{cfg: cfg, in: in, be: cfg.backend(), log: cfg.Log}
+	j := &job{cfg: cfg, in: in, be: cfg.backend(), log: cfg.Log, start: start, opened: opened}
 	if j.log == nil {
 		j.log = os.Stderr
 	}
@@ -179,11 +241,24 @@ func RunInputs(ctx context.Context, cfg Config, in Inputs) (res Result, err erro
 	if cfg.cudaBackend() != nil {
 		j.be = backend.NewCPU() // the host mirror of the GPU trainer (gpu.go)
 	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	}
 	// A device failure inside an op arrives as a panic carrying the op's
 	// error (the backend interface has no error returns).
 	defer cuda.Recover(&err)
 	return j.run(ctx)
 }
+
+// GCPercent is the garbage collector's target while a run trains, unless
+// $GOGC is set: collect when garbage reaches 10% of the live heap instead of
+// Go's default 100%. Nearly all of a run's heap is tensors that live for the
+// whole run (weights, moments, the text tower's workspace), and a step leaves
+// only small garbage (closures, slices of ids); at GOGC=100 that garbage
+// still piles up to the size of the live heap before a collection, which in
+// a long run puts RSS at twice the tensors. Tensors hold no pointers, so the
+// collector does not scan them and a collection costs little (NOTES.md).
+const GCPercent = 10
 
 type job struct {
 	cfg Config
@@ -193,20 +268,31 @@ type job struct {
 	tr  *Trainer
 	// valImg caches the val features (N,E), normalised, when there is no head.
 	valImg []float32
+	// given is the text model as --model gives it; in.Model is the one
+	// trained, its embed_dim fitted to the cache (FitTextModel).
+	given clip.Config
+	// start is when the run began, opened the time its cache took to open.
+	start  time.Time
+	opened time.Duration
 	// gpu trains on a CUDA backend (gpu.go); tr is then its host mirror.
 	gpu *gpuRun
 }
 
 func (j *job) run(ctx context.Context) (res Result, err error) {
 	cfg, in := j.cfg, j.in
-	N, B, D, V := in.Train.Len(), cfg.BatchSize, in.Train.Dim(), in.Train.Views()
+	N, B, D := in.Train.Len(), cfg.BatchSize, in.Train.Dim()
 	E := in.Model.EmbedDim
 	if N < B {
 		return res, fmt.Errorf("tune: the training cache holds %d images, fewer than one batch of %d", N, B)
 	}
-	if !cfg.ImageHead && D != E {
-		return res, fmt.Errorf("tune: cached embeddings have dim %d but the text model embeds to %d: use a matching --model or --image-head", D, E)
+	m, note, err := FitTextModel(cfg, in.Model, D) // textdim.go: embed_dim meets the cache's dim
+	if err != nil {
+		return res, err
 	}
+	if note != "" {
+		fmt.Fprintln(j.log, note)
+	}
+	j.given, j.in.Model, in.Model, E = in.Model, m, m, m.EmbedDim
 	if len(in.TrainCaptions.index) != N {
 		return res, fmt.Errorf("tune: %d caption indices for %d training images", len(in.TrainCaptions.index), N)
 	}
@@ -272,6 +358,15 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 	j.tr = tr
 	defer tr.Optimizer().Free()
+	// The largest step up front: later steps then allocate no tensors, and
+	// memory after step 10 is memory after step 1.
+	reserveT := in.Context
+	if cfg.Trim {
+		reserveT = min(in.TrainCaptions.longest(), in.Context)
+	}
+	if cfg.cudaBackend() == nil { // on the GPU, the host mirror never steps
+		tr.Reserve(B, reserveT)
+	}
 	keep := -1
 	if ckpt != "" {
 		if err := tr.Optimizer().Load(filepath.Join(ckpt, optimizerFile)); err != nil {
@@ -336,7 +431,8 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 	for epoch := st.Epoch; epoch < cfg.Epochs; epoch++ {
-		perm, views := epochOrder(cfg.Seed, epoch, N, V)
+		plan := j.plan(epoch)
+		perm, views := plan.perm, plan.views
 		for k := tr.step - epoch*spe; k < spe; k++ {
 			if err := ctx.Err(); err != nil {
 				if runSteps > 0 {
@@ -348,12 +444,20 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 				res.Stopped = true
 				return res, fmt.Errorf("tune: interrupted at step %d (checkpoint %s): %w", tr.step, res.Checkpoint, err)
 			}
+			if j.gpu == nil { // the GPU's rows are resident
+				plan.prefetch(in.Train, k*B, (k+1)*B)
+			}
 			t0 := time.Now()
 			s, kept, err := j.trainStep(perm, views, k, img, ids)
 			if err != nil {
 				return res, j.stepFailed(err, kept, save)
 			}
 			dt := time.Since(t0).Seconds()
+			if runSteps == 0 {
+				res.FirstStep = time.Since(j.start)
+				fmt.Fprintf(j.log, "tune: first step done %.1fs after start (cache opened in %.1fs, step %.1fs)\n",
+					res.FirstStep.Seconds(), j.opened.Seconds(), dt)
+			}
 			runSteps++
 			if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
 				return res, fmt.Errorf("tune: loss is %g at step %d (lr %g): training diverged", s.Loss, s.Step, s.LR)
@@ -394,6 +498,8 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 				return res, j.evalFailed(epoch, err, save)
 			}
 			unscored = false
+			// Scoring's shapes do not recur until the next epoch's end.
+			backend.Trim(j.be)
 			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
 			res.HasVal, res.Top1, res.Top5, res.ValLoss = true, top1, top5, vl
 			msg += fmt.Sprintf(", val loss %.4f, zero-shot top-1 %.2f%% top-5 %.2f%% (chance %.2f%%)", vl, 100*top1, 100*top5, 100/float64(max(len(in.Classes), 1)))
@@ -425,7 +531,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 	}
 
-	// ---- the tuned tower, loadable by OpenCLIP and clip.LoadTextTower ----
+	// ---- the tuned model, loadable by OpenCLIP and clip.LoadModel ----
 	if err := j.syncHost(); err != nil {
 		return res, err
 	}
@@ -433,31 +539,50 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	if err := os.MkdirAll(final, 0o755); err != nil {
 		return res, fmt.Errorf("tune: final: %w", err)
 	}
-	if err := clip.SaveTextTower(filepath.Join(final, modelFile), in.Model, tr.Text(), tr.LogitScale()); err != nil {
-		return res, fmt.Errorf("tune: final: %w", err)
+	if err := j.saveFinal(final, tr); err != nil {
+		return res, err
 	}
 	if head != nil {
 		if err := head.Save(filepath.Join(final, headFile)); err != nil {
 			return res, err
 		}
 	}
-	res.Final = final
+	res.Final, res.FullModel = final, in.ImageTower != nil
 	return res, nil
 }
 
-// epochOrder is epoch's image order and each image's view: a PCG seeded with
-// (seed, epoch), so any epoch's order is known without replaying the others
-// (resume needs no generator state).
-func epochOrder(seed uint64, epoch, N, V int) (perm []int, views []uint8) {
-	rng := rand.New(rand.NewPCG(seed, uint64(epoch)))
-	perm = rng.Perm(N)
-	if V > 1 {
-		views = make([]uint8, N)
-		for i := range views {
-			views[i] = uint8(rng.IntN(V))
+// saveFinal writes final/: the full model (the locked image tower, read on
+// the CPU so a GPU run needs no room for it, and the tuned text tower), or
+// the text tower alone when the inputs carry no image tower.
+func (j *job) saveFinal(final string, tr *Trainer) error {
+	path := filepath.Join(final, modelFile)
+	t := j.in.ImageTower
+	if t == nil {
+		if err := clip.SaveTextTower(path, j.in.Model, tr.Text(), tr.LogitScale()); err != nil {
+			return fmt.Errorf("tune: final: %w", err)
 		}
+		return nil
 	}
-	return perm, views
+	full, err := t.FullConfig(j.in.Model)
+	if err != nil {
+		return err
+	}
+	vt, err := t.Load(backend.NewCPU())
+	if err != nil {
+		return err
+	}
+	defer vt.Free()
+	m := &clip.Model{Config: full, Vision: vt, Text: tr.Text(), LogitScale: tr.LogitScale()}
+	meta := map[string]string{
+		"litcache":                "clip model: locked image tower + LiT-tuned text tower",
+		clip.MetaImageFingerprint: t.Fingerprint,
+		clip.MetaImageWeights:     t.Weights,
+	}
+	if err := clip.SaveModelMeta(path, m, clip.OpenCLIP, meta); err != nil {
+		return fmt.Errorf("tune: final: %w", err)
+	}
+	fmt.Fprintf(j.log, "tune: final/ holds the full model: image tower from %s (cache %s), tuned text tower\n", t.Weights, t.Cache)
+	return nil
 }
 
 // batch fills img (B,D) and ids (B,T) for the images in idx.
@@ -483,7 +608,7 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
-	if cfg.InitText == "" || random {
+	if cfg.InitText == "" || cfg.InitText == RandomInit || random {
 		if logit == 0 {
 			logit = InitLogitScale
 		}
@@ -491,6 +616,18 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 			seed = int64(cfg.Seed)
 		}
 		return clip.NewRandomTextTower(j.be, j.in.Model, seed), logit, nil
+	}
+	if cfg.NewProjection {
+		// The temperature belongs to the two projections, one of them new:
+		// start where a random-init run starts.
+		if logit == 0 {
+			logit = InitLogitScale
+		}
+		text, err := withNewProjection(j.be, j.given, j.in.Model, cfg.InitText, int64(cfg.Seed))
+		if err != nil {
+			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
+		}
+		return text, logit, nil
 	}
 	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
 	if err != nil {

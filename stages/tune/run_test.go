@@ -16,6 +16,7 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
+	registry "github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
 )
 
@@ -81,6 +82,9 @@ func newTestWorld(t *testing.T) *testWorld {
 	return newTestWorldSized(t, 5, 40, 15)
 }
 
+// worldImageSeed is the seed of the test caches' recorded image tower.
+const worldImageSeed = 3
+
 // worldSpecies name the synthetic classes; newTestWorldSized takes the first k.
 var worldSpecies = []string{"Junco hyemalis", "Turdus migratorius", "Quercus alba", "Amanita muscaria", "Danaus plexippus",
 	"Apis mellifera", "Bufo bufo", "Acer rubrum", "Vulpes vulpes", "Pieris rapae"}
@@ -114,9 +118,21 @@ func newTestWorldSized(t *testing.T, k, nTrain, nVal int) *testWorld {
 		}
 	}
 	w.classList = classes
+	// The caches record a random image tower of tinyModel, as extract would
+	// (the rows are synthetic, not its output): tune copies it into final/.
+	tinyCfg, err := clip.ParseConfig([]byte(tinyModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tower := &store.TowerSource{Config: []byte(tinyModel), Weights: clip.RandomWeights(worldImageSeed)}
+	fp, err := registryFingerprint(tinyCfg, tower.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
 	write := func(dir, split string, n, views int) *MemSource {
 		mem := &MemSource{D: D, V: views}
-		c, err := store.Create(dir, store.Manifest{Fingerprint: "synthetic", Model: "synthetic", Dim: D, DType: store.Float32, Views: views})
+		c, err := store.Create(dir, store.Manifest{Fingerprint: fp, Model: "synthetic rows, random tinyModel tower", Tower: tower,
+			Dim: D, DType: store.Float32, Views: views})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +342,7 @@ func TestRunErrors(t *testing.T) {
 		{"missing cache", func(c *Config) { c.Cache = filepath.Join(w.dir, "nope") }, "nope"},
 		{"batch larger than cache", func(c *Config) { c.BatchSize = 1000 }, "fewer than one batch"},
 		{"bad schedule", func(c *Config) { c.Schedule = "linear" }, "--schedule"},
-		{"dim mismatch", func(c *Config) { c.TextModel = "ViT-B-32" }, "--image-head"},
+		// A text model of another embed_dim: textdim_test.go.
 		{"fingerprint", func(c *Config) { c.ExpectFingerprint = "other" }, "other"},
 	}
 	for _, tc := range tests {
@@ -472,4 +488,14 @@ func TestInterruptCheckpoints(t *testing.T) {
 	if r2.ResumedFrom != 3 || len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("resumed from %d; final weights equal: %v", r2.ResumedFrom, bytes.Equal(a, b))
 	}
+}
+
+// registryFingerprint is the fingerprint of the caches a CLIP tower of cfg
+// with weights makes (the registry's, as extract writes it).
+func registryFingerprint(cfg clip.Config, weights string) (string, error) {
+	tc, err := registry.ParseConfig(registry.CLIP, cfg.JSON())
+	if err != nil {
+		return "", err
+	}
+	return tc.Fingerprint(weights, "")
 }

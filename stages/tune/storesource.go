@@ -10,11 +10,12 @@ import (
 // views lie consecutively in one part, view 0 first (store.PartWriter.Add
 // enforces it), so an image is a (part, first row, view count) triple.
 type StoreSource struct {
-	r     *store.Reader
-	parts []*store.Part
-	imgs  []imageRef
-	dim   int
-	views int
+	r      *store.Reader
+	parts  []*store.Part
+	imgs   []imageRef
+	starts []int // first image of each part
+	dim    int
+	views  int
 }
 
 type imageRef struct {
@@ -23,7 +24,11 @@ type imageRef struct {
 	views uint8
 }
 
-var _ Source = (*StoreSource)(nil)
+var (
+	_ Source     = (*StoreSource)(nil)
+	_ Blocked    = (*StoreSource)(nil)
+	_ Prefetcher = (*StoreSource)(nil)
+)
 
 // OpenStoreSource opens the cache in dir (refusing another image tower's when
 // expectFingerprint is set) and indexes the images of one split, picked by
@@ -45,6 +50,7 @@ func OpenStoreSource(dir, split, role, expectFingerprint string) (*StoreSource, 
 		views := p.Views()
 		pi := int32(len(s.parts))
 		s.parts = append(s.parts, p)
+		s.starts = append(s.starts, len(s.imgs))
 		for row := 0; row < p.N; {
 			if views[row] != 0 {
 				r.Close()
@@ -96,6 +102,40 @@ func (s *StoreSource) Row(i, v int, dst []float32) int32 {
 func (s *StoreSource) Caption(i int) string {
 	ref := s.imgs[i]
 	return s.parts[ref.part].Caption(int(ref.row))
+}
+
+// Blocks are the first image of each part: block shuffling reads a window
+// of parts at a time.
+func (s *StoreSource) Blocks() []int { return s.starts }
+
+// Prefetch starts reading the embeddings of parts (block indices) in the
+// background: their rows are about to be read in random order.
+func (s *StoreSource) Prefetch(blocks []int) {
+	for _, b := range blocks {
+		_ = s.parts[b].Advise(store.AdviseWillNeed)
+	}
+}
+
+// Advise tells the kernel how every part's embeddings will be read: training
+// reads rows in random order (store.AdviseRandom), a val pass scans them.
+func (s *StoreSource) Advise(a store.Advice) error {
+	for _, p := range s.parts {
+		if err := p.Advise(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckCaptions checks every part's caption column (store.Part.CheckCaptions)
+// before Caption is used.
+func (s *StoreSource) CheckCaptions() error {
+	for _, p := range s.parts {
+		if err := p.CheckCaptions(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close unmaps the cache.

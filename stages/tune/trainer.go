@@ -43,6 +43,18 @@ type Trainer struct {
 	sched optim.Schedule
 	o     TrainerOptions
 	step  int // steps done
+	prep  prepScratch
+	dcap  backend.Tensor // (B,E) storage of the (U,E) gradient, on backends that view
+}
+
+// prepScratch is prepareText's memory, reused from step to step so that a
+// step leaves (almost) no garbage behind.
+type prepScratch struct {
+	uniq []int
+	rows []int
+	seen map[string]int
+	key  []byte
+	out  []int32
 }
 
 // StepStats describes one step.
@@ -103,6 +115,15 @@ func (tr *Trainer) setLogitScale(v float32) {
 	tr.be.Free(t)
 }
 
+// Reserve sizes the text tower's activation memory for steps of B rows run
+// at up to T tokens (the context, or with Trim the longest caption), so that
+// no step allocates tensors: a smaller batch runs in views of it
+// (clip.TextTower.Reserve).
+func (tr *Trainer) Reserve(B, T int) {
+	tr.text.Reserve(B, T)
+	tr.be.Free(tr.zerosUpToB(1, B, tr.text.Config().EmbedDim))
+}
+
 // Text is the text tower being trained.
 func (tr *Trainer) Text() *clip.TextTower { return tr.text }
 
@@ -157,7 +178,7 @@ func (tr *Trainer) Step(img []float32, ids []int32, B, T int) StepStats {
 	// ---- backward ----
 	dTextU := dTextB // (U,E)
 	if rows != nil {
-		dTextU = be.Zeros(U, E)
+		dTextU = tr.zerosUpToB(U, B, E)
 		be.GatherRowsBackward(dTextU, dTextB, rows) // duplicate rows' gradients summed
 	}
 	tr.text.Backward(dTextU)
@@ -195,6 +216,24 @@ func (tr *Trainer) Step(img []float32, ids []int32, B, T int) StepStats {
 	return st
 }
 
+// zerosUpToB returns a zeroed (U,E) tensor, U ≤ B. The distinct caption count
+// U changes from step to step; on a backend that can view storage it is a
+// view of one (B,E) tensor kept for the purpose, so that no step allocates.
+// Free it as any tensor (freeing a view releases nothing).
+func (tr *Trainer) zerosUpToB(U, B, E int) backend.Tensor {
+	v, ok := tr.be.(backend.Viewer)
+	if !ok {
+		return tr.be.Zeros(U, E)
+	}
+	if tr.dcap == nil || tr.dcap.Len() < B*E {
+		tr.be.Free(tr.dcap)
+		tr.dcap = tr.be.Zeros(B, E)
+	}
+	t := v.View(tr.dcap, U, E)
+	tr.be.Zero(t)
+	return t
+}
+
 // prepareText applies dedup and trim to ids (B,T). It returns the rows to
 // encode (U,Tt), the batch row → encoded row map (nil when every row is
 // encoded as is), the number of distinct captions, U and Tt.
@@ -205,11 +244,17 @@ func (tr *Trainer) Step(img []float32, ids []int32, B, T int) StepStats {
 // instead of reallocating it for every count. When the rounded count reaches
 // B, every row is encoded as is (the plain computation, no gather).
 func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, distinct, U, Tt int) {
-	uniq := make([]int, 0, B) // batch row of each encoded caption
+	p := &tr.prep
+	uniq := p.uniq[:0] // batch row of each encoded caption
 	if tr.o.Dedup {
-		rows = make([]int, B)
-		seen := make(map[string]int, B)
-		key := make([]byte, 4*T)
+		rows = grow(p.rows, B)
+		if p.seen == nil {
+			p.seen = make(map[string]int, B)
+		}
+		seen := p.seen
+		clear(seen)
+		key := grow(p.key, 4*T)
+		p.key = key
 		for b := 0; b < B; b++ {
 			for t, id := range ids[b*T : (b+1)*T] {
 				binary.LittleEndian.PutUint32(key[4*t:], uint32(id))
@@ -222,6 +267,7 @@ func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, 
 			}
 			rows[b] = u
 		}
+		p.rows = rows
 		distinct = len(uniq)
 		bucket := max(1, B/8)
 		if padded := (distinct + bucket - 1) / bucket * bucket; padded < B {
@@ -240,26 +286,41 @@ func (tr *Trainer) prepareText(ids []int32, B, T int) (out []int32, rows []int, 
 			distinct = B
 		}
 	}
+	p.uniq = uniq
 	U = len(uniq)
 	Tt = T
 	if tr.o.Trim {
 		Tt = 1
 		for _, b := range uniq {
-			row := ids[b*T : (b+1)*T]
-			for t := T - 1; t >= Tt; t-- {
-				if row[t] != 0 {
-					Tt = t + 1
-					break
-				}
-			}
+			Tt = max(Tt, captionLen(ids[b*T:(b+1)*T], Tt))
 		}
 	}
 	if rows == nil && Tt == T {
 		return ids, nil, distinct, B, T
 	}
-	out = make([]int32, U*Tt)
+	out = grow(p.out, U*Tt)
+	p.out = out
 	for u, b := range uniq {
 		copy(out[u*Tt:(u+1)*Tt], ids[b*T:b*T+Tt])
 	}
 	return out, rows, distinct, U, Tt
+}
+
+// captionLen is the length of a zero-padded token row up to its last
+// non-zero token (the end-of-text), at least min.
+func captionLen(row []int32, min int) int {
+	for t := len(row) - 1; t >= min; t-- {
+		if row[t] != 0 {
+			return t + 1
+		}
+	}
+	return min
+}
+
+// grow returns s resized to n elements, reallocated only when too small.
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
 }
