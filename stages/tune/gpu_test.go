@@ -13,6 +13,7 @@ import (
 	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/cuda/emu"
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/backend/backendtest"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/tokenizer"
 	"github.com/litcache/litcache/stages/evaluate"
@@ -319,4 +320,21 @@ func TestPrecisionNeedsTheGPU(t *testing.T) {
 			t.Log(err)
 		}
 	}
+}
+
+// TestRunDeviceFailure: on a backend other than the LiT trainer's (a
+// generic one whose op panics with a *cuda.OpError, as the CUDA backend's
+// ops do) a device failure ends the run with an error naming the op and the
+// CUDA error, not a crash.
+func TestRunDeviceFailure(t *testing.T) {
+	w := newTestWorld(t)
+	cfg := w.config(filepath.Join(w.dir, "run"))
+	cfg.Backend = &backendtest.Failing{Backend: backend.NewCPU(), Op: "Attention",
+		Err: &cuda.OpError{Op: "Attention", Err: &cuda.Error{Call: "cuStreamSynchronize", Code: 700,
+			Name: "CUDA_ERROR_ILLEGAL_ADDRESS", Text: "an illegal memory access was encountered"}}}
+	_, err := w.runMem(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "cuda: Attention: ") || !strings.Contains(err.Error(), "CUDA_ERROR_ILLEGAL_ADDRESS") {
+		t.Fatalf("error %v, want one naming the op and the CUDA error", err)
+	}
+	t.Log(err)
 }
