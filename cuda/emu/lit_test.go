@@ -88,3 +88,22 @@ func TestLiTOutOfMemory(t *testing.T) {
 	})
 	t.Run("growth", func(t *testing.T) { littest.GrowthOutOfMemory(t, g, limit, unlimit) })
 }
+
+// TestLiTBenchmarkSmall runs the GPU check's training benchmark at a size
+// the emulator runs in seconds (littest.SmallShape): every case completes
+// and reports its figures (the speeds mean nothing here).
+func TestLiTBenchmarkSmall(t *testing.T) {
+	g := open(t, cuda.Options{Precision: cuda.BF16})
+	var figs map[string]map[string]float64
+	testing.Benchmark(func(b *testing.B) { figs = littest.BenchLiT(b, g, littest.SmallShape()) })
+	for _, c := range littest.SmallShape().Cases {
+		m := figs[c.Name]
+		t.Logf("%s: %v", c.Name, m)
+		if !(m["samples/s"] > 0 && m["peak-GiB"] > 0 && m["captions"] > 0) {
+			t.Errorf("%s: figures %v", c.Name, m)
+		}
+		if c.Graphs != (m["graphs"] > 0) {
+			t.Errorf("%s: %v graphs captured", c.Name, m["graphs"])
+		}
+	}
+}
