@@ -136,7 +136,7 @@ type litNamed struct {
 // litAlign is the alignment of each tensor in the flat buffers (elements).
 const litAlign = 64
 
-// MaxLogitScaleLiT is the clamp on the log temperature, ln 100 (OpenCLIP).
+// maxLogitScale is the clamp on the log temperature, ln 100 (OpenCLIP).
 var maxLogitScale = float32(math.Log(100))
 
 // litShapes lists the tensors the model has, by name, with their shapes.

@@ -138,7 +138,7 @@ func (l *LiT) ImageEmbeddings(val *DeviceRows) (out *DeviceEmbeddings, err error
 	return out, b.dv.Sync()
 }
 
-// scoreChunk bounds the similarity rows held at once: rows × K float32 up
+// scoreBytes bounds the similarity rows held at once: rows × K float32 up
 // to 256 MiB.
 const scoreBytes = 256 << 20
 

@@ -256,6 +256,7 @@ type gpuEncoder struct {
 	text *clip.TextTower // the host tower's pooling rule
 }
 
+// Encode embeds token rows ids (B,T) with the GPU tower, normalised.
 func (e gpuEncoder) Encode(ids []int32, B, T int) []float32 {
 	emb, err := e.lit.Encode(ids, B, T, e.text.PoolPositions(ids, B, T))
 	if err != nil {
