@@ -9,6 +9,7 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/stages/evaluate"
+	"github.com/litcache/litcache/store"
 )
 
 // A run on a CUDA backend trains with cuda.LiT (issue 11) instead of the
@@ -113,6 +114,11 @@ func hostState(tr *Trainer) (ps []cuda.LiTParam, m, v [][]float32) {
 // Source.Row does), in chunks.
 func uploadRows(be *cuda.Backend, src Source, V int, f32 bool) (*cuda.DeviceRows, error) {
 	N, D := src.Len(), src.Dim()
+	// one pass in the parts' order: read ahead (a store source was opened
+	// for training's random reads, which this path no longer makes)
+	if a, ok := src.(interface{ Advise(store.Advice) error }); ok {
+		_ = a.Advise(store.AdviseSequential)
+	}
 	rows, err := be.NewDeviceRows(N*V, D, f32)
 	if err != nil {
 		return nil, err

@@ -338,3 +338,25 @@ func TestRunDeviceFailure(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestGPURunFromTheCache: Run itself (the store, classes.json, the
+// tokenizer) on the emulated GPU gives the CPU's zero-shot figures and a
+// final/ (the resident rows come from the cache's parts, read in order).
+func TestGPURunFromTheCache(t *testing.T) {
+	g := emulated(t, cuda.F32)
+	w := newTestWorldSized(t, 10, 60, 40)
+	cfg := w.config(filepath.Join(w.dir, "cpu"))
+	cfg.Epochs, cfg.LR, cfg.Warmup, cfg.TextOnly = 2, 3e-3, 2, true
+	ref, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Out, cfg.Backend = filepath.Join(w.dir, "gpu"), g
+	got, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Final == "" || !got.HasVal || got.Top1 != ref.Top1 || got.Top5 != ref.Top5 || relDiff(got.Loss, ref.Loss) > 1e-4 {
+		t.Errorf("GPU run %+v\nCPU run %+v", got, ref)
+	}
+}
