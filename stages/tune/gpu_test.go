@@ -360,3 +360,12 @@ func TestGPURunFromTheCache(t *testing.T) {
 		t.Errorf("GPU run %+v\nCPU run %+v", got, ref)
 	}
 }
+
+// TestBucketsAgree: the GPU trainer buckets trimmed contexts as the text
+// tower's Encode does (both in multiples of 8), so a run sees the same few
+// shapes on either side.
+func TestBucketsAgree(t *testing.T) {
+	if cuda.TokenBucket != clip.ContextBucket {
+		t.Fatalf("cuda.TokenBucket %d, clip.ContextBucket %d", cuda.TokenBucket, clip.ContextBucket)
+	}
+}
