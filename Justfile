@@ -48,6 +48,10 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzPart -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzMetadata -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
+    go test -run '^$' -fuzz FuzzFromBytes -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzParseMeta -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzWebPOrientation -fuzztime {{seconds}}s ./stages/bundle/
+    go test -run '^$' -fuzz FuzzReadUpload -fuzztime {{seconds}}s ./stages/serve/
 
 # GPU test binaries for a machine without Go (../shared/scripts/gpu-build.sh),
 # plus the PyTorch peer, into .gpu/. On the GPU machine, in the repo root:

@@ -41,7 +41,8 @@ repository:
   5. sweep: LiT tuning of a text tower from scratch against the cache, one run per
      warm-up, with overlay plots of loss and top-1/top-5 per epoch;
   6. eval: the zero-shot report (per rank, per supercategory, hardest classes,
-     confusions) of the best run, and the untuned text tower as a baseline.
+     confusions) of the best run, and the untuned text tower as a baseline;
+     and the best run's classifier bundle for litcache predict and serve.
 
 It ends by printing the results table (top-1/top-5 with chance beside them) and
 where the report and plots are. DIR is replaced by each run.`,
@@ -130,5 +131,6 @@ func printDemo(c *cli.Context, r demo.Result) {
 		}
 		fmt.Fprintf(w, "   plots in %s: %s\n", r.SweepDir, strings.Join(pngs, ", "))
 	}
+	printBundleCommands(w, r)
 	fmt.Fprintf(w, "tokenizer: CLIP's bpe_simple_vocab_16e6.txt.gz, built into the binary\n")
 }

@@ -104,8 +104,9 @@ func readFooter(f ipc.ReadAtSeeker) (s *arrow.Schema, batches int, err error) {
 	return r.Schema(), r.NumRecords(), nil
 }
 
-// checkFooter reads an Arrow file's footer and checks its schema's
-// flatbuffer before arrow-go sizes allocations from it (fbcheck.go).
+// checkFooter reads an Arrow file's footer and checks its flatbuffer, and
+// the dictionary messages it points to, before arrow-go sizes allocations
+// from them (arrowfb.go).
 func checkFooter(f ipc.ReadAtSeeker) error {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -129,7 +130,7 @@ func checkFooter(f ipc.ReadAtSeeker) error {
 	if _, err := f.ReadAt(footer, size-10-n); err != nil {
 		return err
 	}
-	return checkFooterFB(footer)
+	return checkFooterFB(footer, f, size)
 }
 
 // CheckPart checks finished part NAME against its marker the cheap way: the

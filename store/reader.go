@@ -250,7 +250,7 @@ func (p *Part) load(m Manifest) (err error) {
 	}
 	p.sr, err = ipc.NewReaderFromMessageReader(mr)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrCorrupt)
+		return asCorrupt(err)
 	}
 	want := Schema(m.Dim, m.DType)
 	if !p.sr.Schema().Equal(want) {
@@ -258,7 +258,7 @@ func (p *Part) load(m Manifest) (err error) {
 	}
 	if !p.sr.Next() {
 		if err := p.sr.Err(); err != nil {
-			return fmt.Errorf("%v: %w", err, ErrCorrupt)
+			return asCorrupt(err)
 		}
 		return fmt.Errorf("no record batch: %w", ErrCorrupt)
 	}
@@ -268,7 +268,7 @@ func (p *Part) load(m Manifest) (err error) {
 		return fmt.Errorf("more than one record batch: %w", ErrCorrupt)
 	}
 	if err := p.sr.Err(); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrCorrupt)
+		return asCorrupt(err)
 	}
 	p.N = int(p.rec.NumRows())
 	for i, c := range p.rec.Columns() {

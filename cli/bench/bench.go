@@ -57,6 +57,7 @@ func All() []Bench {
 		Tokenizer,
 		Caption,
 		Cache,
+		Scale,
 	}
 }
 

@@ -168,6 +168,13 @@ func (t *Tower) Save() Saved {
 // Rebuild makes a Saved tower again on be. It computes what the saved tower
 // did and keeps its fingerprint, so caches made with the original stay valid.
 func Rebuild(be backend.Backend, s Saved) (*Tower, error) {
+	return RebuildFrom(be, s, weights.MapOf(s.Tensors))
+}
+
+// RebuildFrom is Rebuild with the tensors read from src instead of
+// s.Tensors (unused): a bundle's file, read a tensor at a time, so the
+// weights are never all in memory beside their copy on the backend.
+func RebuildFrom(be backend.Backend, s Saved, src weights.Source) (*Tower, error) {
 	cfg, err := ParseConfig(s.Family, s.Config)
 	if err != nil {
 		return nil, err
@@ -179,7 +186,7 @@ func Rebuild(be backend.Backend, s Saved) (*Tower, error) {
 	if s.Fingerprint == "" {
 		return nil, fmt.Errorf("tower: saved %s tower has no fingerprint", s.Family)
 	}
-	enc, err := cfg.m.fromTensors(be, weights.MapOf(s.Tensors), "saved "+s.Family+" tower")
+	enc, err := cfg.m.fromTensors(be, src, "saved "+s.Family+" tower")
 	if err != nil {
 		return nil, err
 	}

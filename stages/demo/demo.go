@@ -23,6 +23,7 @@ import (
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/report"
 	"github.com/litcache/litcache/internal/tokenizer"
+	"github.com/litcache/litcache/stages/bundle"
 	"github.com/litcache/litcache/stages/caption"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/extract"
@@ -105,6 +106,8 @@ type Result struct {
 	Seconds   float64     `json:"seconds"`
 	ReportDir string      `json:"report_dir"`
 	SweepDir  string      `json:"sweep_dir"`
+	// Bundle is the classifier bundle of the best run (for predict and serve).
+	Bundle string `json:"bundle"`
 }
 
 // Paths inside the demo folder.
@@ -115,6 +118,8 @@ const (
 	sweepDir  = "sweep"
 	reportDir = "report"
 	ModelFile = "demo_model.json"
+	// BundleFile is the best run's classifier bundle.
+	BundleFile = "demo.bundle.safetensors"
 )
 
 // Run runs the demo into cfg.Out (replacing an earlier demo there).
@@ -139,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	pbar := progress.Options{W: logw, Quiet: cfg.Quiet}
 	// A previous demo's folders would be resumed by each stage; the demo starts clean.
-	for _, d := range []string{dataDir, shardsDir, cacheDir, sweepDir, reportDir} {
+	for _, d := range []string{dataDir, shardsDir, cacheDir, sweepDir, reportDir, BundleFile} {
 		if err := os.RemoveAll(filepath.Join(cfg.Out, d)); err != nil {
 			return res, fmt.Errorf("demo: %w", err)
 		}
@@ -329,6 +334,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.ReportDir = ec.Out
 	stage("eval", t0)
+
+	// ---- the best run's classifier bundle, for predict and serve ----
+	t0 = time.Now()
+	bc := bundle.DefaultConfig()
+	// No --model/--weights: the image tower is the run's own (final/ is a
+	// full model), checked against the fingerprint it was tuned with.
+	bc.Run, bc.Classes, bc.Out = res.Members[best].Dir, classesPath, filepath.Join(cfg.Out, BundleFile)
+	bc.Backend, bc.Log, bc.Quiet = be, logw, cfg.Quiet
+	if _, err := bundle.Run(ctx, bc); err != nil {
+		return res, fmt.Errorf("demo: %w", err)
+	}
+	res.Bundle = bc.Out
+	stage("bundle", t0)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

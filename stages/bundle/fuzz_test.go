@@ -1,0 +1,113 @@
+package bundle_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/stages/bundle"
+	"github.com/litcache/litcache/stages/bundle/bundletest"
+)
+
+// microBundle is a valid bundle of a few kilobytes (a 1-layer, 16-wide ViT
+// on 16 px), a seed small enough for the fuzzer to mutate quickly.
+func microBundle(tb testing.TB) []byte {
+	tb.Helper()
+	model := filepath.Join(tb.TempDir(), "micro.json")
+	cfg := `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8, "mlp_ratio": 1},
+		"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`
+	if err := os.WriteFile(model, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tw, err := tower.Load(backend.NewCPU(), tower.Spec{Model: model, Weights: "random:1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tw.Free()
+	classes := bundletest.Classes()[:3]
+	emb := make([]float32, 3*8)
+	for i := range emb {
+		emb[i] = float32(i%5) / 5
+	}
+	path := filepath.Join(tb.TempDir(), "micro.safetensors")
+	if err := bundle.Write(path, tw.Save(), emb, 4, bundle.Meta{Classes: classes, Templates: []string{"{}"}}); err != nil {
+		tb.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// FuzzFromBytes: any bytes either open as a bundle that classifies, or give
+// an error; never a panic, never an allocation beyond what the bytes hold.
+func FuzzFromBytes(f *testing.F) {
+	good := microBundle(f)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := bundle.FromBytes(data, nil)
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		S := b.InputSize()
+		p := mustProbs(t, b, make([]float32, 3*S*S), 1)
+		for _, r := range bundle.Ranks {
+			if b.CheckRank(r) == nil {
+				if _, err := b.Top(p, 5, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseMeta: header metadata from outside (the JSON of the metadata
+// map) is checked, never trusted.
+func FuzzParseMeta(f *testing.F) {
+	st, err := safetensors.FromBytes(microBundle(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	md, _ := json.Marshal(st.Metadata())
+	f.Add(md)
+	f.Add([]byte(`{"format":"litcache-bundle","bundle_version":"1"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var md map[string]string
+		if json.Unmarshal(data, &md) != nil {
+			return
+		}
+		m, err := bundle.ParseMeta(md)
+		if err != nil {
+			return
+		}
+		if len(m.Classes) == 0 || len(m.Templates) == 0 || m.Preprocess.Size <= 0 {
+			t.Fatalf("accepted metadata without classes, templates or size: %+v", m)
+		}
+		if _, err := m.Encode(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzWebPOrientation: the RIFF chunk walk over outside bytes.
+func FuzzWebPOrientation(f *testing.F) {
+	f.Add(webpWithEXIF(6))
+	f.Add(solidWebP(3, 2, [3]uint8{1, 2, 3}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if o := bundle.WebPOrientation(data); o < 0 || o > 8 {
+			t.Fatalf("orientation %d", o)
+		}
+		if _, err := bundle.DecodePhoto(data, imageproc.Limits{MaxSide: 512, MaxPixels: 1 << 16}); err != nil {
+			return
+		}
+	})
+}
