@@ -14,17 +14,26 @@
 #                 and bf16, self-check at ViT-L shapes, attention, nvJPEG, NVRTC)
 #   towers_tests  ./cuda/towers: clip-tiny image tower against the fixture, text
 #                 gradients against the CPU, the DINOv2 and Swin fixtures' pooled
-#                 embeddings (bf16 within 2e-2)
+#                 embeddings (bf16 within 2e-2); the GPU LiT trainer (issue 11,
+#                 TestTrain*): trajectory parity with the training fixture
+#                 (float32 1e-4 per tensor, the bf16 loss curve 1e-2), agreement
+#                 with the CPU trainer, memory after step 10 = after step 2,
+#                 CUDA graphs against direct launches, out-of-memory errors
 #   benchmarks    GEMM ceiling (random data), ViT-L/14 tower (fused, unfused
 #                 ablation, host pixels), attention flash vs GEMM path,
 #                 DINOv2-B/14 and Swin-T towers (BenchmarkTowerGPU)
+#   train_bench   the LiT step (issue 11, BenchmarkLiT): 12×512 text tower,
+#                 batch 4096, bf16, iNat-like captions, token rows of 32 and 77,
+#                 CUDA graphs on/off and trimming off (ablations), batch 16384
+#                 (must fit); samples/s, TFLOP/s, peak device memory
 #   peer          the PyTorch peer (GEMM, HF ViT-L/14 eager and torch.compile,
 #                 LiT step, zero-shot) on the same GPU in the same run
 #   e2e_extract   litcache extract --device cuda over half the synthetic shards,
 #                 then all of them (the difference: the steady images/s)
 # then .gpu/gpureport turns the logs into one JSON report. The time boxes
-# sum to under 8 minutes (CAP_* variables override them). To add a part (the
-# training benchmarks of issue 11): one `part NAME CAP command...` line below,
+# sum to under 8 minutes (CAP_* variables override them): 10 + 160 (e2e_data's
+# 140 in the background under cuda_tests 85 + towers_tests 75) + 90 + 50 + 105
+# + 25 + 35 = 475 s. To add a part: one `part NAME CAP command...` line below,
 # and its comparisons in cuda/gpucheck/report.go.
 set -u
 root=$(pwd)
@@ -33,8 +42,8 @@ out=${1:-.}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 work=${LITCACHE_CHECK_WORK:-/tmp/litcache-gpucheck}
 rm -rf "$work" && mkdir -p "$work/logs" "$work/bin"
-: "${CAP_CARD:=15}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=90}" "${CAP_TOWERS_TESTS:=50}"
-: "${CAP_BENCHMARKS:=115}" "${CAP_PEER:=115}" "${CAP_EXTRACT_HALF:=30}" "${CAP_EXTRACT:=40}"
+: "${CAP_CARD:=10}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=85}" "${CAP_TOWERS_TESTS:=75}"
+: "${CAP_BENCHMARKS:=90}" "${CAP_TRAIN_BENCH:=50}" "${CAP_PEER:=105}" "${CAP_EXTRACT_HALF:=25}" "${CAP_EXTRACT:=35}"
 : "${CHECK_SPECIES:=12}" "${CHECK_PER_SPECIES:=1000}"
 printf 'start\t%s\n' "$(date +%s%N)" >"$work/parts.tsv"
 
@@ -73,7 +82,8 @@ part cuda_tests "$CAP_CUDA_TESTS" bash -c "cd '$root/cuda' && exec '$work/bin/cu
 part towers_tests "$CAP_TOWERS_TESTS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.v -test.count=1 -test.run Test"
 wait "$data_pid" # the benchmarks get the CPU to themselves
 
-part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 2s -test.v"
+part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 1s -test.v"
+part train_bench "$CAP_TRAIN_BENCH" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench '^BenchmarkLiT\$' -test.benchtime 1x -test.v"
 part peer "$CAP_PEER" env OUT="$work" COMPILE=1 python3 "$g/pytorch_peer.py"
 # extract over half the shards, then all: the difference is the steady
 # rate, without the start-up (random ViT-L weights, self-check, kernels)
@@ -85,7 +95,6 @@ part e2e_extract_half "$CAP_EXTRACT_HALF" "$work/bin/litcache" extract --shards 
   --model ViT-L-14 --weights random:1 --cache "$work/cache-half" --device cuda --quiet
 part e2e_extract "$CAP_EXTRACT" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
   --model ViT-L-14 --weights random:1 --cache "$work/cache" --device cuda --quiet
-# (issue 11) part train_bench CAP ...
 
 printf 'end\t%s\n' "$(date +%s%N)" >>"$work/parts.tsv"
 if ! "$work/bin/gpureport" -work "$work" -out "$out/gpu-report.json"; then
