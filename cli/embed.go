@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
@@ -111,10 +112,15 @@ type embedOptions struct {
 	pixels, ids, out            string
 	batch                       int
 	device                      deviceChoice
-	log                         io.Writer
+	// backend, when set, is used instead of opening --device (tests).
+	backend backend.Backend
+	log     io.Writer
 }
 
-func runEmbed(w io.Writer, o embedOptions) error {
+func runEmbed(w io.Writer, o embedOptions) (err error) {
+	// A device failure inside an op arrives as a panic carrying the op's
+	// error (the backend interface has no error returns): an error here.
+	defer cuda.Recover(&err)
 	if len(o.images) == 0 && len(o.texts) == 0 && o.pixels == "" && o.ids == "" {
 		return fmt.Errorf("embed: nothing to embed: give --image, --text, --pixels or --ids")
 	}
@@ -153,9 +159,11 @@ func runEmbed(w io.Writer, o embedOptions) error {
 		return err // before the device opens: the file's contents are known already
 	}
 
-	be, err := openBackend(o.device, cuda.F32, o.log)
-	if err != nil {
-		return fmt.Errorf("embed: %w", err)
+	be := o.backend
+	if be == nil {
+		if be, err = openBackend(o.device, cuda.F32, o.log); err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
 	}
 	var imgEmb, txtEmb []float32
 	var imgNames, txtNames []string

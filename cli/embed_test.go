@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/backend/backendtest"
 	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/testutil"
 )
@@ -166,4 +169,24 @@ func TestEmbedTruncatedImage(t *testing.T) {
 		t.Fatalf("error %v, want one naming the file", err)
 	}
 	t.Log(err)
+}
+
+// TestEmbedDeviceFailure: a device failure inside an op (the backend
+// panics with a *cuda.OpError, as the CUDA backend does) ends embed with an
+// error naming the op and the CUDA error, not a crash.
+func TestEmbedDeviceFailure(t *testing.T) {
+	dir := testutil.FixtureDir(t)
+	fwd := filepath.Join(dir, "forward.safetensors")
+	for _, op := range []string{"Linear", "LayerNorm"} {
+		err := runEmbed(io.Discard, embedOptions{model: filepath.Join(dir, "open_clip_config.json"),
+			weights: filepath.Join(dir, "weights_openclip.safetensors"), pixels: fwd, ids: fwd, batch: 4, log: io.Discard,
+			backend: &backendtest.Failing{Backend: backend.NewCPU(), Op: op,
+				Err: &cuda.OpError{Op: op, Err: &cuda.Error{Call: "cuStreamSynchronize", Code: 700,
+					Name: "CUDA_ERROR_ILLEGAL_ADDRESS", Text: "an illegal memory access was encountered"}}}})
+		if err == nil || !strings.Contains(err.Error(), "cuda: "+op+": ") || !strings.Contains(err.Error(), "CUDA_ERROR_ILLEGAL_ADDRESS") {
+			t.Errorf("%s failing: error %v, want one naming the op and the CUDA error", op, err)
+		} else {
+			t.Log(err)
+		}
+	}
 }

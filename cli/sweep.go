@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/stages/extract"
 	"github.com/litcache/litcache/stages/sweep"
@@ -58,7 +57,7 @@ func sweepFlags(shared []tuneFlag) []cli.Flag {
 		&cli.BoolFlag{Name: "prune-checkpoints", Usage: "delete a member's checkpoints once it has finished (final/ stays)"},
 		&cli.IntFlag{Name: "member", Usage: "run only this member (0-based)",
 			DefaultText: "the array task's index ($SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, or $JOB_COMPLETION_INDEX), else every member in turn"})
-	return append(flags, deviceFlags("float32 on the GPU")...)
+	return append(flags, deviceFlags("each member's training on the GPU (--precision), the cache resident there")...)
 }
 
 func sweepCommand() *cli.Command {
@@ -149,7 +148,7 @@ supercategory (DIR/<member>/eval/, and towers_top1_by_rank.png).`,
 			if err != nil {
 				return err
 			}
-			if cfg.Base.Backend, err = openBackend(dev, cuda.F32, c.App.ErrWriter); err != nil {
+			if cfg.Base.Backend, err = openBackend(dev, tunePrecision(cfg.Base), c.App.ErrWriter); err != nil {
 				return fmt.Errorf("sweep: %w", err)
 			}
 			results, sum, err := sweep.Run(c.Context, cfg)

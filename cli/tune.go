@@ -139,6 +139,11 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			set: func(*cli.Context, *tune.Config) {}}, // read by tuneConfig: it can fail
 		{flag: &cli.StringFlag{Name: "expect-fingerprint", Usage: "refuse caches made by another image tower"},
 			set: str("expect-fingerprint", func(c *tune.Config) *string { return &c.ExpectFingerprint })},
+		{flag: &cli.StringFlag{Name: "precision", Usage: "arithmetic on the GPU: `bf16|fp32` (bf16: tensor-core compute with float32 master weights, Adam moments, loss and softmax statistics); the CPU trains in fp32",
+			DefaultText: "bf16 on the GPU, fp32 on the CPU"},
+			set: str("precision", func(c *tune.Config) *string { return &c.Precision })},
+		{flag: &cli.BoolFlag{Name: "cuda-graphs", Usage: "capture each step shape as a CUDA graph and replay it (GPU; off until the GPU check measures it helping)"},
+			set: flag("cuda-graphs", func(c *tune.Config) *bool { return &c.CUDAGraphs }, false)},
 		{flag: &cli.BoolFlag{Name: "quiet", Usage: "no progress output"},
 			set: flag("quiet", func(c *tune.Config) *bool { return &c.Quiet }, false)},
 	}
@@ -195,7 +200,7 @@ func tuneCommand() *cli.Command {
 	flags = append(flags,
 		&cli.StringFlag{Name: "out", Usage: "run folder"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue from OUT's latest checkpoint"})
-	flags = append(flags, deviceFlags("float32 on the GPU")...)
+	flags = append(flags, deviceFlags("the text tower's training on the GPU (--precision), the cache resident there")...)
 	return withRequired(&cli.Command{
 		Name:  "tune",
 		Usage: "LiT: train the text tower against cached image embeddings (image tower locked)",
@@ -264,7 +269,7 @@ whose head an OpenCLIP model has no place for).
 			if err != nil {
 				return err
 			}
-			if cfg.Backend, err = openBackend(dev, cuda.F32, c.App.ErrWriter); err != nil {
+			if cfg.Backend, err = openBackend(dev, tunePrecision(cfg), c.App.ErrWriter); err != nil {
 				return fmt.Errorf("tune: %w", err)
 			}
 			res, err := tune.Run(c.Context, cfg)
@@ -313,4 +318,14 @@ func tuneWeightsFlag() *cli.StringFlag {
 	f := weightsFlag("text weights to start from", ", "+tune.RandomInit+" (a random init from --seed)")
 	f.DefaultText = tune.RandomInit
 	return f
+}
+
+// tunePrecision is the GPU backend a tuning run opens: bf16 unless
+// --precision fp32 (issue 11: bf16 compute, float32 masters by default on
+// the GPU; the CPU is float32 whatever it says, and refuses bf16).
+func tunePrecision(cfg tune.Config) cuda.Precision {
+	if cfg.Precision == tune.PrecisionFP32 {
+		return cuda.F32
+	}
+	return cuda.BF16
 }

@@ -585,17 +585,25 @@ func (b *Backend) LinearBackward(dx, dw, dbias, dout, x, w backend.Tensor) {
 		b.gemm(gemmCall{transA: true, M: O, N: I, K: N, alpha: 1, a: ptr(dout), lda: O, b: ptr(x), ldb: I, beta: 1, c: ptr(dw), ldc: I})
 	}
 	if dbias != nil {
-		l := launchConfig{grid: Dim3{X: uint32((O + 255) / 256)}, block: Dim3{X: 256}, stream: b.dv.Stream}
-		must(b.k.launchBiasGrad(l, ptr(dbias), ptr(dout), int64(N), int32(O)))
+		// a column reduction over the rows (reduce.go), not a thread per column
+		G := b.colsumBlocks(N, O)
+		part := b.scratchF32(G * O)
+		must(b.colsum(ptr(dbias), ptr(dout), N, O, G, part.buf.Ptr, false))
+		b.free(part)
 	}
 }
 
-// LayerNormBackward accumulates dx, dgamma, dbeta.
+// LayerNormBackward accumulates dx, dgamma, dbeta; the gain and bias
+// gradients are per-block partial sums added by a second kernel, not
+// atomics from every row on the same C addresses (reduce.go).
 func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, gamma, mean, rstd backend.Tensor) {
 	defer guard("LayerNormBackward")
 	b.needF32("LayerNormBackward")
 	N, C := rowsCols(x)
-	must(b.k.launchLayernormBwd(b.gridRows(N, C), ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dout), ptr(x), ptr(gamma), ptr(mean), ptr(rstd), int32(C)))
+	G, threads := b.lnBackwardBlocks(N, C)
+	part := b.scratchF32(G * 2 * C)
+	must(b.lnBackward(ptr(dx), ptr(dgamma), ptr(dbeta), ptr(dout), ptr(x), ptr(gamma), ptr(mean), ptr(rstd), N, C, G, threads, part.buf.Ptr, false))
+	b.free(part)
 }
 
 // AttentionBackward accumulates dqkv from dout with the forward's qkv and probs.
@@ -641,7 +649,15 @@ func (b *Backend) AddPeriodicBackward(dp, dout backend.Tensor, T int) {
 	defer guard("AddPeriodicBackward")
 	b.needF32("AddPeriodicBackward")
 	N, C := rowsCols(dout)
-	must(b.k.launchAddPeriodicBwd(b.gridN(N*C), ptr(dp), ptr(dout), int64(N), int32(C), int32(T)))
+	if N%T != 0 {
+		panic(fmt.Sprintf("cuda: AddPeriodicBackward: %d rows are not whole periods of %d", N, T))
+	}
+	// dout as (N/T, T·C): dp's first T rows are its column sums (reduce.go),
+	// instead of N/T atomic adds on every element of dp.
+	G := b.colsumBlocks(N/T, T*C)
+	part := b.scratchF32(G * T * C)
+	must(b.colsum(ptr(dp), ptr(dout), N/T, T*C, G, part.buf.Ptr, false))
+	b.free(part)
 }
 
 // EmbeddingBackward: dtable[ids[n]] += dout[n].

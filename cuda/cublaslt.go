@@ -288,7 +288,7 @@ func (c *CublasLt) Run(g Gemm, alpha float32, a, b uintptr, beta float32, cm, d 
 		c.workspace.Ptr, workspaceBytes, stream), "cublasLtMatmul "+g.String()); err != nil {
 		return err
 	}
-	if c.dv.SyncEachLaunch {
+	if c.dv.syncLaunches() {
 		return c.dv.drv.check(c.dv.drv.cuStreamSynchronize(stream), "cublasLtMatmul "+g.String()+" (synchronised after its launch: LITCACHE_CUDA_SYNC=1)")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -35,7 +36,33 @@ type Device struct {
 	// a kernel fault is reported under that kernel's name instead of at the
 	// next synchronisation ($LITCACHE_CUDA_SYNC=1 sets it).
 	SyncEachLaunch bool
+
+	// allocated and peak count the bytes held from cuMemAlloc (the pool's
+	// free lists included): MemStats.
+	allocated, peak atomic.Int64
+	// capturing is set while a stream capture records a CUDA graph: no
+	// launch may synchronise then (SyncEachLaunch waits only outside it).
+	capturing atomic.Bool
 }
+
+// MemStats is the device memory litcache holds: bytes allocated now (the
+// pool's free buffers included) and the most held at once since Open or
+// the last ResetPeak.
+type MemStats struct {
+	Allocated, Peak int64
+}
+
+// MemStats reports the bytes held from the driver's allocator.
+func (dv *Device) MemStats() MemStats {
+	return MemStats{Allocated: dv.allocated.Load(), Peak: dv.peak.Load()}
+}
+
+// ResetPeak starts a new high-water mark at the bytes held now.
+func (dv *Device) ResetPeak() { dv.peak.Store(dv.allocated.Load()) }
+
+// syncLaunches reports whether a launch should wait for its stream
+// (SyncEachLaunch, except while a graph is being captured).
+func (dv *Device) syncLaunches() bool { return dv.SyncEachLaunch && !dv.capturing.Load() }
 
 // Open initialises GPU ordinal (0 = the first visible one) and retains its primary context.
 func Open(ordinal int) (*Device, error) {
@@ -156,6 +183,13 @@ func (dv *Device) Alloc(bytes uint64) (Buffer, error) {
 	if err := dv.call(fmt.Sprintf("cuMemAlloc(%d bytes)", bytes), func() Result { return dv.drv.cuMemAlloc(&p, bytes) }); err != nil {
 		return Buffer{}, err
 	}
+	now := dv.allocated.Add(int64(bytes))
+	for {
+		pk := dv.peak.Load()
+		if now <= pk || dv.peak.CompareAndSwap(pk, now) {
+			break
+		}
+	}
 	return Buffer{Ptr: p, Bytes: bytes}, nil
 }
 
@@ -164,7 +198,11 @@ func (dv *Device) Free(b Buffer) error {
 	if b.Ptr == 0 {
 		return nil
 	}
-	return dv.call("cuMemFree", func() Result { return dv.drv.cuMemFree(b.Ptr) })
+	if err := dv.call("cuMemFree", func() Result { return dv.drv.cuMemFree(b.Ptr) }); err != nil {
+		return err
+	}
+	dv.allocated.Add(-int64(b.Bytes))
+	return nil
 }
 
 // AllocHost allocates page-locked host memory, which asynchronous copies
@@ -223,6 +261,18 @@ func (dv *Device) CopyToHost(dst []byte, src Buffer) error {
 		return err
 	}
 	return dv.call("cuMemcpyDtoH", func() Result { return dv.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src.Ptr, uint64(len(dst))) })
+}
+
+// CopyToHostAsync queues a copy of len(dst) device bytes at src into dst on
+// stream; dst must be page-locked (AllocHost) and is complete once the
+// stream has run the copy (an event recorded after it).
+func (dv *Device) CopyToHostAsync(dst []byte, src uintptr, stream uintptr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	return dv.call("cuMemcpyDtoHAsync", func() Result {
+		return dv.drv.cuMemcpyDtoHAsync(unsafe.Pointer(&dst[0]), src, uint64(len(dst)), stream)
+	})
 }
 
 // CopyDeviceAsync queues a device-to-device copy of n bytes on stream.

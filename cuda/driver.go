@@ -37,6 +37,7 @@ type Driver struct {
 	cuMemFreeHost             func(ptr unsafe.Pointer) Result
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src uintptr, bytes uint64) Result
 	cuMemcpyHtoDAsync         func(dst uintptr, src unsafe.Pointer, bytes uint64, stream uintptr) Result
+	cuMemcpyDtoHAsync         func(dst unsafe.Pointer, src uintptr, bytes uint64, stream uintptr) Result
 	cuMemcpyDtoDAsync         func(dst, src uintptr, bytes uint64, stream uintptr) Result
 	cuMemsetD8Async           func(dst uintptr, v uint8, n uint64, stream uintptr) Result
 	cuStreamCreate            func(s *uintptr, flags uint32) Result
@@ -52,6 +53,16 @@ type Driver struct {
 	cuLaunchKernel            func(f uintptr, gx, gy, gz, bx, by, bz, shmem uint32, stream uintptr, params unsafe.Pointer, extra unsafe.Pointer) Result
 	cuGetErrorName            func(code Result, s **byte) Result
 	cuGetErrorString          func(code Result, s **byte) Result
+
+	// CUDA graphs (stream capture), bound when the driver has them; graphErr
+	// says why not otherwise.
+	cuStreamBeginCapture        func(s uintptr, mode uint32) Result
+	cuStreamEndCapture          func(s uintptr, graph *uintptr) Result
+	cuGraphInstantiateWithFlags func(exec *uintptr, graph uintptr, flags uint64) Result
+	cuGraphLaunch               func(exec, s uintptr) Result
+	cuGraphExecDestroy          func(exec uintptr) Result
+	cuGraphDestroy              func(graph uintptr) Result
+	graphErr                    error
 }
 
 var driverSpec = native.Spec{Name: "cuda", Sonames: []string{"libcuda.so.1", "libcuda.so"}, Env: []string{"LITCACHE_LIBCUDA"}}
@@ -96,6 +107,7 @@ func loadDriver() (*Driver, error) {
 		{&d.cuMemFreeHost, "cuMemFreeHost"},
 		{&d.cuMemcpyDtoH, "cuMemcpyDtoH_v2"},
 		{&d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"},
+		{&d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
 		{&d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"},
 		{&d.cuMemsetD8Async, "cuMemsetD8Async"},
 		{&d.cuStreamCreate, "cuStreamCreate"},
@@ -115,6 +127,22 @@ func loadDriver() (*Driver, error) {
 	for _, b := range binds {
 		if err := lib.Bind(b.fn, b.name); err != nil {
 			return nil, fmt.Errorf("cuda: %s is too old or not a CUDA driver: %w", lib.Path, err)
+		}
+	}
+	for _, b := range []struct {
+		fn   any
+		name string
+	}{
+		{&d.cuStreamBeginCapture, "cuStreamBeginCapture_v2"},
+		{&d.cuStreamEndCapture, "cuStreamEndCapture"},
+		{&d.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags"},
+		{&d.cuGraphLaunch, "cuGraphLaunch"},
+		{&d.cuGraphExecDestroy, "cuGraphExecDestroy"},
+		{&d.cuGraphDestroy, "cuGraphDestroy"},
+	} {
+		if err := lib.Bind(b.fn, b.name); err != nil {
+			d.graphErr = fmt.Errorf("cuda: %s has no CUDA graphs (CUDA 11.4 or later): %w", lib.Path, err)
+			break
 		}
 	}
 	if err := d.check(d.cuInit(0), "cuInit"); err != nil {

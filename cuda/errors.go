@@ -9,6 +9,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -85,10 +86,14 @@ func (e *OpError) Unwrap() error { return e.Err }
 //		... ops ...
 //	}
 //
-// Panics that are not errors (a shape mismatch: a bug) keep unwinding. On the
-// CPU backend it is a no-op.
+// Panics that are not errors (a shape mismatch: a bug) keep unwinding, and
+// so do the runtime's own (a nil dereference, an index out of range: bugs
+// whose stack matters more than a message). On the CPU backend it is a no-op.
 func Recover(err *error) {
 	if r := recover(); r != nil {
+		if _, bug := r.(runtime.Error); bug {
+			panic(r)
+		}
 		if e, ok := r.(error); ok {
 			*err = e
 			return

@@ -15,7 +15,6 @@ type kernelTable struct {
 	fnAddLayernormBF16    *Function
 	fnAddLayernormF32     *Function
 	fnAddPeriodicBF16     *Function
-	fnAddPeriodicBwd      *Function
 	fnAddPeriodicF32      *Function
 	fnAttnSoftmaxBF16     *Function
 	fnAttnSoftmaxBiasBF16 *Function
@@ -23,7 +22,6 @@ type kernelTable struct {
 	fnAttnSoftmaxBwd      *Function
 	fnAttnSoftmaxF32      *Function
 	fnBF16ToF32           *Function
-	fnBiasGrad            *Function
 	fnCrossEntropyBF16    *Function
 	fnCrossEntropyF32     *Function
 	fnEmbeddingBF16       *Function
@@ -44,8 +42,45 @@ type kernelTable struct {
 	fnL2normalizeBwd      *Function
 	fnL2normalizeF32      *Function
 	fnLayernormBF16       *Function
-	fnLayernormBwd        *Function
 	fnLayernormF32        *Function
+	fnLitActBwdBF16       *Function
+	fnLitActBwdF32        *Function
+	fnLitAdamw            *Function
+	fnLitColsum2Finish    *Function
+	fnLitColsumBF16       *Function
+	fnLitColsumF32        *Function
+	fnLitColsumFinish     *Function
+	fnLitEmbedBF16        *Function
+	fnLitEmbedBwdBF16     *Function
+	fnLitEmbedBwdF32      *Function
+	fnLitEmbedF32         *Function
+	fnLitL2normBwdBF16    *Function
+	fnLitL2normBwdF32     *Function
+	fnLitLnBwdBF16        *Function
+	fnLitLnBwdF32         *Function
+	fnLitMergeQKVBF16     *Function
+	fnLitMergeQKVF32      *Function
+	fnLitNceColmerge      *Function
+	fnLitNceFinish        *Function
+	fnLitNceGradBF16      *Function
+	fnLitNceGradF32       *Function
+	fnLitNceStats         *Function
+	fnLitPoolGatherBF16   *Function
+	fnLitPoolGatherF32    *Function
+	fnLitPoolScatterBF16  *Function
+	fnLitPoolScatterF32   *Function
+	fnLitRowsGatherBF16   *Function
+	fnLitRowsGatherF32    *Function
+	fnLitRowsNormBF16     *Function
+	fnLitRowsNormF32      *Function
+	fnLitScatterRows      *Function
+	fnLitSoftmaxBwdBF16   *Function
+	fnLitSoftmaxBwdF32    *Function
+	fnLitSplitHeads1BF16  *Function
+	fnLitSplitHeads1F32   *Function
+	fnLitTextNormBF16     *Function
+	fnLitTextNormF32      *Function
+	fnLitTopk             *Function
 	fnMergeHeadsBF16      *Function
 	fnMergeHeadsF32       *Function
 	fnMergeHeadsQKVBwd    *Function
@@ -81,7 +116,6 @@ func (kt *kernelTable) slots() []kernelSlot {
 		{"add_layernorm_bf16", &kt.fnAddLayernormBF16},
 		{"add_layernorm_f32", &kt.fnAddLayernormF32},
 		{"add_periodic_bf16", &kt.fnAddPeriodicBF16},
-		{"add_periodic_bwd", &kt.fnAddPeriodicBwd},
 		{"add_periodic_f32", &kt.fnAddPeriodicF32},
 		{"attn_softmax_bf16", &kt.fnAttnSoftmaxBF16},
 		{"attn_softmax_bias_bf16", &kt.fnAttnSoftmaxBiasBF16},
@@ -89,7 +123,6 @@ func (kt *kernelTable) slots() []kernelSlot {
 		{"attn_softmax_bwd", &kt.fnAttnSoftmaxBwd},
 		{"attn_softmax_f32", &kt.fnAttnSoftmaxF32},
 		{"bf16_to_f32", &kt.fnBF16ToF32},
-		{"bias_grad", &kt.fnBiasGrad},
 		{"cross_entropy_bf16", &kt.fnCrossEntropyBF16},
 		{"cross_entropy_f32", &kt.fnCrossEntropyF32},
 		{"embedding_bf16", &kt.fnEmbeddingBF16},
@@ -110,8 +143,45 @@ func (kt *kernelTable) slots() []kernelSlot {
 		{"l2normalize_bwd", &kt.fnL2normalizeBwd},
 		{"l2normalize_f32", &kt.fnL2normalizeF32},
 		{"layernorm_bf16", &kt.fnLayernormBF16},
-		{"layernorm_bwd", &kt.fnLayernormBwd},
 		{"layernorm_f32", &kt.fnLayernormF32},
+		{"lit_act_bwd_bf16", &kt.fnLitActBwdBF16},
+		{"lit_act_bwd_f32", &kt.fnLitActBwdF32},
+		{"lit_adamw", &kt.fnLitAdamw},
+		{"lit_colsum2_finish", &kt.fnLitColsum2Finish},
+		{"lit_colsum_bf16", &kt.fnLitColsumBF16},
+		{"lit_colsum_f32", &kt.fnLitColsumF32},
+		{"lit_colsum_finish", &kt.fnLitColsumFinish},
+		{"lit_embed_bf16", &kt.fnLitEmbedBF16},
+		{"lit_embed_bwd_bf16", &kt.fnLitEmbedBwdBF16},
+		{"lit_embed_bwd_f32", &kt.fnLitEmbedBwdF32},
+		{"lit_embed_f32", &kt.fnLitEmbedF32},
+		{"lit_l2norm_bwd_bf16", &kt.fnLitL2normBwdBF16},
+		{"lit_l2norm_bwd_f32", &kt.fnLitL2normBwdF32},
+		{"lit_ln_bwd_bf16", &kt.fnLitLnBwdBF16},
+		{"lit_ln_bwd_f32", &kt.fnLitLnBwdF32},
+		{"lit_merge_qkv_bf16", &kt.fnLitMergeQKVBF16},
+		{"lit_merge_qkv_f32", &kt.fnLitMergeQKVF32},
+		{"lit_nce_colmerge", &kt.fnLitNceColmerge},
+		{"lit_nce_finish", &kt.fnLitNceFinish},
+		{"lit_nce_grad_bf16", &kt.fnLitNceGradBF16},
+		{"lit_nce_grad_f32", &kt.fnLitNceGradF32},
+		{"lit_nce_stats", &kt.fnLitNceStats},
+		{"lit_pool_gather_bf16", &kt.fnLitPoolGatherBF16},
+		{"lit_pool_gather_f32", &kt.fnLitPoolGatherF32},
+		{"lit_pool_scatter_bf16", &kt.fnLitPoolScatterBF16},
+		{"lit_pool_scatter_f32", &kt.fnLitPoolScatterF32},
+		{"lit_rows_gather_bf16", &kt.fnLitRowsGatherBF16},
+		{"lit_rows_gather_f32", &kt.fnLitRowsGatherF32},
+		{"lit_rows_norm_bf16", &kt.fnLitRowsNormBF16},
+		{"lit_rows_norm_f32", &kt.fnLitRowsNormF32},
+		{"lit_scatter_rows", &kt.fnLitScatterRows},
+		{"lit_softmax_bwd_bf16", &kt.fnLitSoftmaxBwdBF16},
+		{"lit_softmax_bwd_f32", &kt.fnLitSoftmaxBwdF32},
+		{"lit_split_heads1_bf16", &kt.fnLitSplitHeads1BF16},
+		{"lit_split_heads1_f32", &kt.fnLitSplitHeads1F32},
+		{"lit_text_norm_bf16", &kt.fnLitTextNormBF16},
+		{"lit_text_norm_f32", &kt.fnLitTextNormF32},
+		{"lit_topk", &kt.fnLitTopk},
 		{"merge_heads_bf16", &kt.fnMergeHeadsBF16},
 		{"merge_heads_f32", &kt.fnMergeHeadsF32},
 		{"merge_heads_qkv_bwd", &kt.fnMergeHeadsQKVBwd},
@@ -247,17 +317,6 @@ func (kt *kernelTable) launchAddPeriodicBF16(l launchConfig, o uintptr, x uintpt
 	return kt.fnAddPeriodicBF16.launchArgs(l, a)
 }
 
-// launchAddPeriodicBwd launches add_periodic_bwd(float* dp, const float* dout, long N, int C, int T).
-func (kt *kernelTable) launchAddPeriodicBwd(l launchConfig, dp uintptr, dout uintptr, N int64, C int32, T int32) error {
-	a := newKernelArgs(5)
-	a.ptr(dp)
-	a.ptr(dout)
-	a.i64(N)
-	a.i32(C)
-	a.i32(T)
-	return kt.fnAddPeriodicBwd.launchArgs(l, a)
-}
-
 // launchAddPeriodicF32 launches add_periodic_f32(float* o, const float* x, const float* p, long N, int C, int T).
 func (kt *kernelTable) launchAddPeriodicF32(l launchConfig, o uintptr, x uintptr, p uintptr, N int64, C int32, T int32) error {
 	a := newKernelArgs(6)
@@ -343,16 +402,6 @@ func (kt *kernelTable) launchBF16ToF32(l launchConfig, y uintptr, x uintptr, n i
 	a.ptr(x)
 	a.i64(n)
 	return kt.fnBF16ToF32.launchArgs(l, a)
-}
-
-// launchBiasGrad launches bias_grad(float* dbias, const float* dout, long N, int C).
-func (kt *kernelTable) launchBiasGrad(l launchConfig, dbias uintptr, dout uintptr, N int64, C int32) error {
-	a := newKernelArgs(4)
-	a.ptr(dbias)
-	a.ptr(dout)
-	a.i64(N)
-	a.i32(C)
-	return kt.fnBiasGrad.launchArgs(l, a)
 }
 
 // launchCrossEntropyBF16 launches cross_entropy_bf16(const bf16* l, const int* t, float* loss, bf16* dl, int N, int M, float scale).
@@ -620,21 +669,6 @@ func (kt *kernelTable) launchLayernormBF16(l launchConfig, o uintptr, x uintptr,
 	return kt.fnLayernormBF16.launchArgs(l, a)
 }
 
-// launchLayernormBwd launches layernorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dout, const float* x, const float* gamma, const float* mean, const float* rstd, int C).
-func (kt *kernelTable) launchLayernormBwd(l launchConfig, dx uintptr, dgamma uintptr, dbeta uintptr, dout uintptr, x uintptr, gamma uintptr, mean uintptr, rstd uintptr, C int32) error {
-	a := newKernelArgs(9)
-	a.ptr(dx)
-	a.ptr(dgamma)
-	a.ptr(dbeta)
-	a.ptr(dout)
-	a.ptr(x)
-	a.ptr(gamma)
-	a.ptr(mean)
-	a.ptr(rstd)
-	a.i32(C)
-	return kt.fnLayernormBwd.launchArgs(l, a)
-}
-
 // launchLayernormF32 launches layernorm_f32(float* o, const float* x, const float* g, const float* b, float* m, float* r, int C, float eps).
 func (kt *kernelTable) launchLayernormF32(l launchConfig, o uintptr, x uintptr, g uintptr, b uintptr, m uintptr, r uintptr, C int32, eps float32) error {
 	a := newKernelArgs(8)
@@ -647,6 +681,486 @@ func (kt *kernelTable) launchLayernormF32(l launchConfig, o uintptr, x uintptr, 
 	a.i32(C)
 	a.f32(eps)
 	return kt.fnLayernormF32.launchArgs(l, a)
+}
+
+// launchLitActBwdBF16 launches lit_act_bwd_bf16(bf16* dx, const bf16* dout, const bf16* x, long n, int act).
+func (kt *kernelTable) launchLitActBwdBF16(l launchConfig, dx uintptr, dout uintptr, x uintptr, n int64, act int32) error {
+	a := newKernelArgs(5)
+	a.ptr(dx)
+	a.ptr(dout)
+	a.ptr(x)
+	a.i64(n)
+	a.i32(act)
+	return kt.fnLitActBwdBF16.launchArgs(l, a)
+}
+
+// launchLitActBwdF32 launches lit_act_bwd_f32(float* dx, const float* dout, const float* x, long n, int act).
+func (kt *kernelTable) launchLitActBwdF32(l launchConfig, dx uintptr, dout uintptr, x uintptr, n int64, act int32) error {
+	a := newKernelArgs(5)
+	a.ptr(dx)
+	a.ptr(dout)
+	a.ptr(x)
+	a.i64(n)
+	a.i32(act)
+	return kt.fnLitActBwdF32.launchArgs(l, a)
+}
+
+// launchLitAdamw launches lit_adamw(float* p, bf16* p16, const float* g, float* m, float* v, long n, long ndecay, const float* hyper, const double* sumsq, float beta1, float beta2, float eps, float wd, float clip, long clamp_i, float clamp_hi).
+func (kt *kernelTable) launchLitAdamw(l launchConfig, p uintptr, p16 uintptr, g uintptr, m uintptr, v uintptr, n int64, ndecay int64, hyper uintptr, sumsq uintptr, beta1 float32, beta2 float32, eps float32, wd float32, clip float32, clamp_i int64, clamp_hi float32) error {
+	a := newKernelArgs(16)
+	a.ptr(p)
+	a.ptr(p16)
+	a.ptr(g)
+	a.ptr(m)
+	a.ptr(v)
+	a.i64(n)
+	a.i64(ndecay)
+	a.ptr(hyper)
+	a.ptr(sumsq)
+	a.f32(beta1)
+	a.f32(beta2)
+	a.f32(eps)
+	a.f32(wd)
+	a.f32(clip)
+	a.i64(clamp_i)
+	a.f32(clamp_hi)
+	return kt.fnLitAdamw.launchArgs(l, a)
+}
+
+// launchLitColsum2Finish launches lit_colsum2_finish(float* a, float* b, const float* part, int G, int C).
+func (kt *kernelTable) launchLitColsum2Finish(l launchConfig, a_ uintptr, b uintptr, part uintptr, G int32, C int32) error {
+	a := newKernelArgs(5)
+	a.ptr(a_)
+	a.ptr(b)
+	a.ptr(part)
+	a.i32(G)
+	a.i32(C)
+	return kt.fnLitColsum2Finish.launchArgs(l, a)
+}
+
+// launchLitColsumBF16 launches lit_colsum_bf16(float* part, const bf16* x, long R, int C).
+func (kt *kernelTable) launchLitColsumBF16(l launchConfig, part uintptr, x uintptr, R int64, C int32) error {
+	a := newKernelArgs(4)
+	a.ptr(part)
+	a.ptr(x)
+	a.i64(R)
+	a.i32(C)
+	return kt.fnLitColsumBF16.launchArgs(l, a)
+}
+
+// launchLitColsumF32 launches lit_colsum_f32(float* part, const float* x, long R, int C).
+func (kt *kernelTable) launchLitColsumF32(l launchConfig, part uintptr, x uintptr, R int64, C int32) error {
+	a := newKernelArgs(4)
+	a.ptr(part)
+	a.ptr(x)
+	a.i64(R)
+	a.i32(C)
+	return kt.fnLitColsumF32.launchArgs(l, a)
+}
+
+// launchLitColsumFinish launches lit_colsum_finish(float* out, const float* part, int G, int C).
+func (kt *kernelTable) launchLitColsumFinish(l launchConfig, out uintptr, part uintptr, G int32, C int32) error {
+	a := newKernelArgs(4)
+	a.ptr(out)
+	a.ptr(part)
+	a.i32(G)
+	a.i32(C)
+	return kt.fnLitColsumFinish.launchArgs(l, a)
+}
+
+// launchLitEmbedBF16 launches lit_embed_bf16(bf16* x, const bf16* tok, const bf16* pos, const int* ids, const int* caps, int Tf, int Tt, int W, long n).
+func (kt *kernelTable) launchLitEmbedBF16(l launchConfig, x uintptr, tok uintptr, pos uintptr, ids uintptr, caps uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(9)
+	a.ptr(x)
+	a.ptr(tok)
+	a.ptr(pos)
+	a.ptr(ids)
+	a.ptr(caps)
+	a.i32(Tf)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitEmbedBF16.launchArgs(l, a)
+}
+
+// launchLitEmbedBwdBF16 launches lit_embed_bwd_bf16(float* dtok, const bf16* dx, const int* ids, const int* caps, const int* pool, int Tf, int Tt, int W, long n).
+func (kt *kernelTable) launchLitEmbedBwdBF16(l launchConfig, dtok uintptr, dx uintptr, ids uintptr, caps uintptr, pool uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(9)
+	a.ptr(dtok)
+	a.ptr(dx)
+	a.ptr(ids)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tf)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitEmbedBwdBF16.launchArgs(l, a)
+}
+
+// launchLitEmbedBwdF32 launches lit_embed_bwd_f32(float* dtok, const float* dx, const int* ids, const int* caps, const int* pool, int Tf, int Tt, int W, long n).
+func (kt *kernelTable) launchLitEmbedBwdF32(l launchConfig, dtok uintptr, dx uintptr, ids uintptr, caps uintptr, pool uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(9)
+	a.ptr(dtok)
+	a.ptr(dx)
+	a.ptr(ids)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tf)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitEmbedBwdF32.launchArgs(l, a)
+}
+
+// launchLitEmbedF32 launches lit_embed_f32(float* x, const float* tok, const float* pos, const int* ids, const int* caps, int Tf, int Tt, int W, long n).
+func (kt *kernelTable) launchLitEmbedF32(l launchConfig, x uintptr, tok uintptr, pos uintptr, ids uintptr, caps uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(9)
+	a.ptr(x)
+	a.ptr(tok)
+	a.ptr(pos)
+	a.ptr(ids)
+	a.ptr(caps)
+	a.i32(Tf)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitEmbedF32.launchArgs(l, a)
+}
+
+// launchLitL2normBwdBF16 launches lit_l2norm_bwd_bf16(float* dx, const float* dout, const bf16* x, int C).
+func (kt *kernelTable) launchLitL2normBwdBF16(l launchConfig, dx uintptr, dout uintptr, x uintptr, C int32) error {
+	a := newKernelArgs(4)
+	a.ptr(dx)
+	a.ptr(dout)
+	a.ptr(x)
+	a.i32(C)
+	return kt.fnLitL2normBwdBF16.launchArgs(l, a)
+}
+
+// launchLitL2normBwdF32 launches lit_l2norm_bwd_f32(float* dx, const float* dout, const float* x, int C).
+func (kt *kernelTable) launchLitL2normBwdF32(l launchConfig, dx uintptr, dout uintptr, x uintptr, C int32) error {
+	a := newKernelArgs(4)
+	a.ptr(dx)
+	a.ptr(dout)
+	a.ptr(x)
+	a.i32(C)
+	return kt.fnLitL2normBwdF32.launchArgs(l, a)
+}
+
+// launchLitLnBwdBF16 launches lit_ln_bwd_bf16(bf16* dx, float* part, const bf16* dout, const bf16* x, const bf16* gamma, const float* mean, const float* rstd, long N, int C).
+func (kt *kernelTable) launchLitLnBwdBF16(l launchConfig, dx uintptr, part uintptr, dout uintptr, x uintptr, gamma uintptr, mean uintptr, rstd uintptr, N int64, C int32) error {
+	a := newKernelArgs(9)
+	a.ptr(dx)
+	a.ptr(part)
+	a.ptr(dout)
+	a.ptr(x)
+	a.ptr(gamma)
+	a.ptr(mean)
+	a.ptr(rstd)
+	a.i64(N)
+	a.i32(C)
+	return kt.fnLitLnBwdBF16.launchArgs(l, a)
+}
+
+// launchLitLnBwdF32 launches lit_ln_bwd_f32(float* dx, float* part, const float* dout, const float* x, const float* gamma, const float* mean, const float* rstd, long N, int C).
+func (kt *kernelTable) launchLitLnBwdF32(l launchConfig, dx uintptr, part uintptr, dout uintptr, x uintptr, gamma uintptr, mean uintptr, rstd uintptr, N int64, C int32) error {
+	a := newKernelArgs(9)
+	a.ptr(dx)
+	a.ptr(part)
+	a.ptr(dout)
+	a.ptr(x)
+	a.ptr(gamma)
+	a.ptr(mean)
+	a.ptr(rstd)
+	a.i64(N)
+	a.i32(C)
+	return kt.fnLitLnBwdF32.launchArgs(l, a)
+}
+
+// launchLitMergeQKVBF16 launches lit_merge_qkv_bf16(bf16* dqkv, const bf16* dq, const bf16* dk, const bf16* dv, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitMergeQKVBF16(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(9)
+	a.ptr(dqkv)
+	a.ptr(dq)
+	a.ptr(dk)
+	a.ptr(dv)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitMergeQKVBF16.launchArgs(l, a)
+}
+
+// launchLitMergeQKVF32 launches lit_merge_qkv_f32(float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitMergeQKVF32(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(9)
+	a.ptr(dqkv)
+	a.ptr(dq)
+	a.ptr(dk)
+	a.ptr(dv)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitMergeQKVF32.launchArgs(l, a)
+}
+
+// launchLitNceColmerge launches lit_nce_colmerge(float* colLse, const float* colM, const float* colS, int B, int nchunks).
+func (kt *kernelTable) launchLitNceColmerge(l launchConfig, colLse uintptr, colM uintptr, colS uintptr, B int32, nchunks int32) error {
+	a := newKernelArgs(5)
+	a.ptr(colLse)
+	a.ptr(colM)
+	a.ptr(colS)
+	a.i32(B)
+	a.i32(nchunks)
+	return kt.fnLitNceColmerge.launchArgs(l, a)
+}
+
+// launchLitNceFinish launches lit_nce_finish(float* loss, float* dls, const float* rowLse, const float* colLse, const float* G, const float* part, const float* ls, int B).
+func (kt *kernelTable) launchLitNceFinish(l launchConfig, loss uintptr, dls uintptr, rowLse uintptr, colLse uintptr, G uintptr, part uintptr, ls uintptr, B int32) error {
+	a := newKernelArgs(8)
+	a.ptr(loss)
+	a.ptr(dls)
+	a.ptr(rowLse)
+	a.ptr(colLse)
+	a.ptr(G)
+	a.ptr(part)
+	a.ptr(ls)
+	a.i32(B)
+	return kt.fnLitNceFinish.launchArgs(l, a)
+}
+
+// launchLitNceGradBF16 launches lit_nce_grad_bf16(bf16* dG, float* part, const float* G, const float* rowLse, const float* colLse, const float* ls, int B).
+func (kt *kernelTable) launchLitNceGradBF16(l launchConfig, dG uintptr, part uintptr, G uintptr, rowLse uintptr, colLse uintptr, ls uintptr, B int32) error {
+	a := newKernelArgs(7)
+	a.ptr(dG)
+	a.ptr(part)
+	a.ptr(G)
+	a.ptr(rowLse)
+	a.ptr(colLse)
+	a.ptr(ls)
+	a.i32(B)
+	return kt.fnLitNceGradBF16.launchArgs(l, a)
+}
+
+// launchLitNceGradF32 launches lit_nce_grad_f32(float* dG, float* part, const float* G, const float* rowLse, const float* colLse, const float* ls, int B).
+func (kt *kernelTable) launchLitNceGradF32(l launchConfig, dG uintptr, part uintptr, G uintptr, rowLse uintptr, colLse uintptr, ls uintptr, B int32) error {
+	a := newKernelArgs(7)
+	a.ptr(dG)
+	a.ptr(part)
+	a.ptr(G)
+	a.ptr(rowLse)
+	a.ptr(colLse)
+	a.ptr(ls)
+	a.i32(B)
+	return kt.fnLitNceGradF32.launchArgs(l, a)
+}
+
+// launchLitNceStats launches lit_nce_stats(float* rowLse, float* colM, float* colS, const float* G, const float* ls, int B, int R).
+func (kt *kernelTable) launchLitNceStats(l launchConfig, rowLse uintptr, colM uintptr, colS uintptr, G uintptr, ls uintptr, B int32, R int32) error {
+	a := newKernelArgs(7)
+	a.ptr(rowLse)
+	a.ptr(colM)
+	a.ptr(colS)
+	a.ptr(G)
+	a.ptr(ls)
+	a.i32(B)
+	a.i32(R)
+	return kt.fnLitNceStats.launchArgs(l, a)
+}
+
+// launchLitPoolGatherBF16 launches lit_pool_gather_bf16(bf16* out, const bf16* x, const int* caps, const int* pool, int Tt, int W, long n).
+func (kt *kernelTable) launchLitPoolGatherBF16(l launchConfig, out uintptr, x uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(7)
+	a.ptr(out)
+	a.ptr(x)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitPoolGatherBF16.launchArgs(l, a)
+}
+
+// launchLitPoolGatherF32 launches lit_pool_gather_f32(float* out, const float* x, const int* caps, const int* pool, int Tt, int W, long n).
+func (kt *kernelTable) launchLitPoolGatherF32(l launchConfig, out uintptr, x uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(7)
+	a.ptr(out)
+	a.ptr(x)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitPoolGatherF32.launchArgs(l, a)
+}
+
+// launchLitPoolScatterBF16 launches lit_pool_scatter_bf16(bf16* dx, const bf16* dpooled, const int* caps, const int* pool, int Tt, int W, long n).
+func (kt *kernelTable) launchLitPoolScatterBF16(l launchConfig, dx uintptr, dpooled uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(7)
+	a.ptr(dx)
+	a.ptr(dpooled)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitPoolScatterBF16.launchArgs(l, a)
+}
+
+// launchLitPoolScatterF32 launches lit_pool_scatter_f32(float* dx, const float* dpooled, const int* caps, const int* pool, int Tt, int W, long n).
+func (kt *kernelTable) launchLitPoolScatterF32(l launchConfig, dx uintptr, dpooled uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	a := newKernelArgs(7)
+	a.ptr(dx)
+	a.ptr(dpooled)
+	a.ptr(caps)
+	a.ptr(pool)
+	a.i32(Tt)
+	a.i32(W)
+	a.i64(n)
+	return kt.fnLitPoolScatterF32.launchArgs(l, a)
+}
+
+// launchLitRowsGatherBF16 launches lit_rows_gather_bf16(bf16* out, const void* rows, int f32rows, const int* idx, int D, long n).
+func (kt *kernelTable) launchLitRowsGatherBF16(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
+	a := newKernelArgs(6)
+	a.ptr(out)
+	a.ptr(rows)
+	a.i32(f32rows)
+	a.ptr(idx)
+	a.i32(D)
+	a.i64(n)
+	return kt.fnLitRowsGatherBF16.launchArgs(l, a)
+}
+
+// launchLitRowsGatherF32 launches lit_rows_gather_f32(float* out, const void* rows, int f32rows, const int* idx, int D, long n).
+func (kt *kernelTable) launchLitRowsGatherF32(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
+	a := newKernelArgs(6)
+	a.ptr(out)
+	a.ptr(rows)
+	a.i32(f32rows)
+	a.ptr(idx)
+	a.i32(D)
+	a.i64(n)
+	return kt.fnLitRowsGatherF32.launchArgs(l, a)
+}
+
+// launchLitRowsNormBF16 launches lit_rows_norm_bf16(bf16* out, const void* rows, int f32rows, const int* idx, int E).
+func (kt *kernelTable) launchLitRowsNormBF16(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
+	a := newKernelArgs(5)
+	a.ptr(out)
+	a.ptr(rows)
+	a.i32(f32rows)
+	a.ptr(idx)
+	a.i32(E)
+	return kt.fnLitRowsNormBF16.launchArgs(l, a)
+}
+
+// launchLitRowsNormF32 launches lit_rows_norm_f32(float* out, const void* rows, int f32rows, const int* idx, int E).
+func (kt *kernelTable) launchLitRowsNormF32(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
+	a := newKernelArgs(5)
+	a.ptr(out)
+	a.ptr(rows)
+	a.i32(f32rows)
+	a.ptr(idx)
+	a.i32(E)
+	return kt.fnLitRowsNormF32.launchArgs(l, a)
+}
+
+// launchLitScatterRows launches lit_scatter_rows(float* dst, const float* src, const int* rowcap, int E, long n).
+func (kt *kernelTable) launchLitScatterRows(l launchConfig, dst uintptr, src uintptr, rowcap uintptr, E int32, n int64) error {
+	a := newKernelArgs(5)
+	a.ptr(dst)
+	a.ptr(src)
+	a.ptr(rowcap)
+	a.i32(E)
+	a.i64(n)
+	return kt.fnLitScatterRows.launchArgs(l, a)
+}
+
+// launchLitSoftmaxBwdBF16 launches lit_softmax_bwd_bf16(bf16* ds, const float* dp, const bf16* p, int T, int pitch, float scale).
+func (kt *kernelTable) launchLitSoftmaxBwdBF16(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
+	a := newKernelArgs(6)
+	a.ptr(ds)
+	a.ptr(dp)
+	a.ptr(p)
+	a.i32(T)
+	a.i32(pitch)
+	a.f32(scale)
+	return kt.fnLitSoftmaxBwdBF16.launchArgs(l, a)
+}
+
+// launchLitSoftmaxBwdF32 launches lit_softmax_bwd_f32(float* ds, const float* dp, const float* p, int T, int pitch, float scale).
+func (kt *kernelTable) launchLitSoftmaxBwdF32(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
+	a := newKernelArgs(6)
+	a.ptr(ds)
+	a.ptr(dp)
+	a.ptr(p)
+	a.i32(T)
+	a.i32(pitch)
+	a.f32(scale)
+	return kt.fnLitSoftmaxBwdF32.launchArgs(l, a)
+}
+
+// launchLitSplitHeads1BF16 launches lit_split_heads1_bf16(bf16* heads, const bf16* x, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitSplitHeads1BF16(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(7)
+	a.ptr(heads)
+	a.ptr(x)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitSplitHeads1BF16.launchArgs(l, a)
+}
+
+// launchLitSplitHeads1F32 launches lit_split_heads1_f32(float* heads, const float* x, int B, int T, int H, int D, int Tp).
+func (kt *kernelTable) launchLitSplitHeads1F32(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	a := newKernelArgs(7)
+	a.ptr(heads)
+	a.ptr(x)
+	a.i32(B)
+	a.i32(T)
+	a.i32(H)
+	a.i32(D)
+	a.i32(Tp)
+	return kt.fnLitSplitHeads1F32.launchArgs(l, a)
+}
+
+// launchLitTextNormBF16 launches lit_text_norm_bf16(bf16* tn, const float* emb, const int* rowcap, int E).
+func (kt *kernelTable) launchLitTextNormBF16(l launchConfig, tn uintptr, emb uintptr, rowcap uintptr, E int32) error {
+	a := newKernelArgs(4)
+	a.ptr(tn)
+	a.ptr(emb)
+	a.ptr(rowcap)
+	a.i32(E)
+	return kt.fnLitTextNormBF16.launchArgs(l, a)
+}
+
+// launchLitTextNormF32 launches lit_text_norm_f32(float* tn, const float* emb, const int* rowcap, int E).
+func (kt *kernelTable) launchLitTextNormF32(l launchConfig, tn uintptr, emb uintptr, rowcap uintptr, E int32) error {
+	a := newKernelArgs(4)
+	a.ptr(tn)
+	a.ptr(emb)
+	a.ptr(rowcap)
+	a.i32(E)
+	return kt.fnLitTextNormF32.launchArgs(l, a)
+}
+
+// launchLitTopk launches lit_topk(int* pred, float* val, const float* sims, int R, int K, int P).
+func (kt *kernelTable) launchLitTopk(l launchConfig, pred uintptr, val uintptr, sims uintptr, R int32, K int32, P int32) error {
+	a := newKernelArgs(6)
+	a.ptr(pred)
+	a.ptr(val)
+	a.ptr(sims)
+	a.i32(R)
+	a.i32(K)
+	a.i32(P)
+	return kt.fnLitTopk.launchArgs(l, a)
 }
 
 // launchMergeHeadsBF16 launches merge_heads_bf16(bf16* o, const bf16* hd, int B, int T, int H, int D, int Tp).
@@ -989,6 +1503,126 @@ func (kt *kernelTable) launchLayernorm(l launchConfig, o uintptr, x uintptr, g u
 	return kt.launchLayernormBF16(l, o, x, g, b, m, r, C, eps)
 }
 
+// launchLitActBwd launches lit_act_bwd_f32 or lit_act_bwd_bf16 by the table's precision.
+func (kt *kernelTable) launchLitActBwd(l launchConfig, dx uintptr, dout uintptr, x uintptr, n int64, act int32) error {
+	if kt.f32 {
+		return kt.launchLitActBwdF32(l, dx, dout, x, n, act)
+	}
+	return kt.launchLitActBwdBF16(l, dx, dout, x, n, act)
+}
+
+// launchLitColsum launches lit_colsum_f32 or lit_colsum_bf16 by the table's precision.
+func (kt *kernelTable) launchLitColsum(l launchConfig, part uintptr, x uintptr, R int64, C int32) error {
+	if kt.f32 {
+		return kt.launchLitColsumF32(l, part, x, R, C)
+	}
+	return kt.launchLitColsumBF16(l, part, x, R, C)
+}
+
+// launchLitEmbed launches lit_embed_f32 or lit_embed_bf16 by the table's precision.
+func (kt *kernelTable) launchLitEmbed(l launchConfig, x uintptr, tok uintptr, pos uintptr, ids uintptr, caps uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	if kt.f32 {
+		return kt.launchLitEmbedF32(l, x, tok, pos, ids, caps, Tf, Tt, W, n)
+	}
+	return kt.launchLitEmbedBF16(l, x, tok, pos, ids, caps, Tf, Tt, W, n)
+}
+
+// launchLitEmbedBwd launches lit_embed_bwd_f32 or lit_embed_bwd_bf16 by the table's precision.
+func (kt *kernelTable) launchLitEmbedBwd(l launchConfig, dtok uintptr, dx uintptr, ids uintptr, caps uintptr, pool uintptr, Tf int32, Tt int32, W int32, n int64) error {
+	if kt.f32 {
+		return kt.launchLitEmbedBwdF32(l, dtok, dx, ids, caps, pool, Tf, Tt, W, n)
+	}
+	return kt.launchLitEmbedBwdBF16(l, dtok, dx, ids, caps, pool, Tf, Tt, W, n)
+}
+
+// launchLitL2normBwd launches lit_l2norm_bwd_f32 or lit_l2norm_bwd_bf16 by the table's precision.
+func (kt *kernelTable) launchLitL2normBwd(l launchConfig, dx uintptr, dout uintptr, x uintptr, C int32) error {
+	if kt.f32 {
+		return kt.launchLitL2normBwdF32(l, dx, dout, x, C)
+	}
+	return kt.launchLitL2normBwdBF16(l, dx, dout, x, C)
+}
+
+// launchLitLnBwd launches lit_ln_bwd_f32 or lit_ln_bwd_bf16 by the table's precision.
+func (kt *kernelTable) launchLitLnBwd(l launchConfig, dx uintptr, part uintptr, dout uintptr, x uintptr, gamma uintptr, mean uintptr, rstd uintptr, N int64, C int32) error {
+	if kt.f32 {
+		return kt.launchLitLnBwdF32(l, dx, part, dout, x, gamma, mean, rstd, N, C)
+	}
+	return kt.launchLitLnBwdBF16(l, dx, part, dout, x, gamma, mean, rstd, N, C)
+}
+
+// launchLitMergeQKV launches lit_merge_qkv_f32 or lit_merge_qkv_bf16 by the table's precision.
+func (kt *kernelTable) launchLitMergeQKV(l launchConfig, dqkv uintptr, dq uintptr, dk uintptr, dv uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	if kt.f32 {
+		return kt.launchLitMergeQKVF32(l, dqkv, dq, dk, dv, B, T, H, D, Tp)
+	}
+	return kt.launchLitMergeQKVBF16(l, dqkv, dq, dk, dv, B, T, H, D, Tp)
+}
+
+// launchLitNceGrad launches lit_nce_grad_f32 or lit_nce_grad_bf16 by the table's precision.
+func (kt *kernelTable) launchLitNceGrad(l launchConfig, dG uintptr, part uintptr, G uintptr, rowLse uintptr, colLse uintptr, ls uintptr, B int32) error {
+	if kt.f32 {
+		return kt.launchLitNceGradF32(l, dG, part, G, rowLse, colLse, ls, B)
+	}
+	return kt.launchLitNceGradBF16(l, dG, part, G, rowLse, colLse, ls, B)
+}
+
+// launchLitPoolGather launches lit_pool_gather_f32 or lit_pool_gather_bf16 by the table's precision.
+func (kt *kernelTable) launchLitPoolGather(l launchConfig, out uintptr, x uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	if kt.f32 {
+		return kt.launchLitPoolGatherF32(l, out, x, caps, pool, Tt, W, n)
+	}
+	return kt.launchLitPoolGatherBF16(l, out, x, caps, pool, Tt, W, n)
+}
+
+// launchLitPoolScatter launches lit_pool_scatter_f32 or lit_pool_scatter_bf16 by the table's precision.
+func (kt *kernelTable) launchLitPoolScatter(l launchConfig, dx uintptr, dpooled uintptr, caps uintptr, pool uintptr, Tt int32, W int32, n int64) error {
+	if kt.f32 {
+		return kt.launchLitPoolScatterF32(l, dx, dpooled, caps, pool, Tt, W, n)
+	}
+	return kt.launchLitPoolScatterBF16(l, dx, dpooled, caps, pool, Tt, W, n)
+}
+
+// launchLitRowsGather launches lit_rows_gather_f32 or lit_rows_gather_bf16 by the table's precision.
+func (kt *kernelTable) launchLitRowsGather(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, D int32, n int64) error {
+	if kt.f32 {
+		return kt.launchLitRowsGatherF32(l, out, rows, f32rows, idx, D, n)
+	}
+	return kt.launchLitRowsGatherBF16(l, out, rows, f32rows, idx, D, n)
+}
+
+// launchLitRowsNorm launches lit_rows_norm_f32 or lit_rows_norm_bf16 by the table's precision.
+func (kt *kernelTable) launchLitRowsNorm(l launchConfig, out uintptr, rows uintptr, f32rows int32, idx uintptr, E int32) error {
+	if kt.f32 {
+		return kt.launchLitRowsNormF32(l, out, rows, f32rows, idx, E)
+	}
+	return kt.launchLitRowsNormBF16(l, out, rows, f32rows, idx, E)
+}
+
+// launchLitSoftmaxBwd launches lit_softmax_bwd_f32 or lit_softmax_bwd_bf16 by the table's precision.
+func (kt *kernelTable) launchLitSoftmaxBwd(l launchConfig, ds uintptr, dp uintptr, p uintptr, T int32, pitch int32, scale float32) error {
+	if kt.f32 {
+		return kt.launchLitSoftmaxBwdF32(l, ds, dp, p, T, pitch, scale)
+	}
+	return kt.launchLitSoftmaxBwdBF16(l, ds, dp, p, T, pitch, scale)
+}
+
+// launchLitSplitHeads1 launches lit_split_heads1_f32 or lit_split_heads1_bf16 by the table's precision.
+func (kt *kernelTable) launchLitSplitHeads1(l launchConfig, heads uintptr, x uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
+	if kt.f32 {
+		return kt.launchLitSplitHeads1F32(l, heads, x, B, T, H, D, Tp)
+	}
+	return kt.launchLitSplitHeads1BF16(l, heads, x, B, T, H, D, Tp)
+}
+
+// launchLitTextNorm launches lit_text_norm_f32 or lit_text_norm_bf16 by the table's precision.
+func (kt *kernelTable) launchLitTextNorm(l launchConfig, tn uintptr, emb uintptr, rowcap uintptr, E int32) error {
+	if kt.f32 {
+		return kt.launchLitTextNormF32(l, tn, emb, rowcap, E)
+	}
+	return kt.launchLitTextNormBF16(l, tn, emb, rowcap, E)
+}
+
 // launchMergeHeads launches merge_heads_f32 or merge_heads_bf16 by the table's precision.
 func (kt *kernelTable) launchMergeHeads(l launchConfig, o uintptr, hd uintptr, B int32, T int32, H int32, D int32, Tp int32) error {
 	if kt.f32 {
@@ -1065,7 +1699,6 @@ var kernelWrappers = map[string]any{
 	"add_layernorm_bf16":     (*kernelTable).launchAddLayernormBF16,
 	"add_layernorm_f32":      (*kernelTable).launchAddLayernormF32,
 	"add_periodic_bf16":      (*kernelTable).launchAddPeriodicBF16,
-	"add_periodic_bwd":       (*kernelTable).launchAddPeriodicBwd,
 	"add_periodic_f32":       (*kernelTable).launchAddPeriodicF32,
 	"attn_softmax_bf16":      (*kernelTable).launchAttnSoftmaxBF16,
 	"attn_softmax_bias_bf16": (*kernelTable).launchAttnSoftmaxBiasBF16,
@@ -1073,7 +1706,6 @@ var kernelWrappers = map[string]any{
 	"attn_softmax_bwd":       (*kernelTable).launchAttnSoftmaxBwd,
 	"attn_softmax_f32":       (*kernelTable).launchAttnSoftmaxF32,
 	"bf16_to_f32":            (*kernelTable).launchBF16ToF32,
-	"bias_grad":              (*kernelTable).launchBiasGrad,
 	"cross_entropy_bf16":     (*kernelTable).launchCrossEntropyBF16,
 	"cross_entropy_f32":      (*kernelTable).launchCrossEntropyF32,
 	"embedding_bf16":         (*kernelTable).launchEmbeddingBF16,
@@ -1094,8 +1726,45 @@ var kernelWrappers = map[string]any{
 	"l2normalize_bwd":        (*kernelTable).launchL2normalizeBwd,
 	"l2normalize_f32":        (*kernelTable).launchL2normalizeF32,
 	"layernorm_bf16":         (*kernelTable).launchLayernormBF16,
-	"layernorm_bwd":          (*kernelTable).launchLayernormBwd,
 	"layernorm_f32":          (*kernelTable).launchLayernormF32,
+	"lit_act_bwd_bf16":       (*kernelTable).launchLitActBwdBF16,
+	"lit_act_bwd_f32":        (*kernelTable).launchLitActBwdF32,
+	"lit_adamw":              (*kernelTable).launchLitAdamw,
+	"lit_colsum2_finish":     (*kernelTable).launchLitColsum2Finish,
+	"lit_colsum_bf16":        (*kernelTable).launchLitColsumBF16,
+	"lit_colsum_f32":         (*kernelTable).launchLitColsumF32,
+	"lit_colsum_finish":      (*kernelTable).launchLitColsumFinish,
+	"lit_embed_bf16":         (*kernelTable).launchLitEmbedBF16,
+	"lit_embed_bwd_bf16":     (*kernelTable).launchLitEmbedBwdBF16,
+	"lit_embed_bwd_f32":      (*kernelTable).launchLitEmbedBwdF32,
+	"lit_embed_f32":          (*kernelTable).launchLitEmbedF32,
+	"lit_l2norm_bwd_bf16":    (*kernelTable).launchLitL2normBwdBF16,
+	"lit_l2norm_bwd_f32":     (*kernelTable).launchLitL2normBwdF32,
+	"lit_ln_bwd_bf16":        (*kernelTable).launchLitLnBwdBF16,
+	"lit_ln_bwd_f32":         (*kernelTable).launchLitLnBwdF32,
+	"lit_merge_qkv_bf16":     (*kernelTable).launchLitMergeQKVBF16,
+	"lit_merge_qkv_f32":      (*kernelTable).launchLitMergeQKVF32,
+	"lit_nce_colmerge":       (*kernelTable).launchLitNceColmerge,
+	"lit_nce_finish":         (*kernelTable).launchLitNceFinish,
+	"lit_nce_grad_bf16":      (*kernelTable).launchLitNceGradBF16,
+	"lit_nce_grad_f32":       (*kernelTable).launchLitNceGradF32,
+	"lit_nce_stats":          (*kernelTable).launchLitNceStats,
+	"lit_pool_gather_bf16":   (*kernelTable).launchLitPoolGatherBF16,
+	"lit_pool_gather_f32":    (*kernelTable).launchLitPoolGatherF32,
+	"lit_pool_scatter_bf16":  (*kernelTable).launchLitPoolScatterBF16,
+	"lit_pool_scatter_f32":   (*kernelTable).launchLitPoolScatterF32,
+	"lit_rows_gather_bf16":   (*kernelTable).launchLitRowsGatherBF16,
+	"lit_rows_gather_f32":    (*kernelTable).launchLitRowsGatherF32,
+	"lit_rows_norm_bf16":     (*kernelTable).launchLitRowsNormBF16,
+	"lit_rows_norm_f32":      (*kernelTable).launchLitRowsNormF32,
+	"lit_scatter_rows":       (*kernelTable).launchLitScatterRows,
+	"lit_softmax_bwd_bf16":   (*kernelTable).launchLitSoftmaxBwdBF16,
+	"lit_softmax_bwd_f32":    (*kernelTable).launchLitSoftmaxBwdF32,
+	"lit_split_heads1_bf16":  (*kernelTable).launchLitSplitHeads1BF16,
+	"lit_split_heads1_f32":   (*kernelTable).launchLitSplitHeads1F32,
+	"lit_text_norm_bf16":     (*kernelTable).launchLitTextNormBF16,
+	"lit_text_norm_f32":      (*kernelTable).launchLitTextNormF32,
+	"lit_topk":               (*kernelTable).launchLitTopk,
 	"merge_heads_bf16":       (*kernelTable).launchMergeHeadsBF16,
 	"merge_heads_f32":        (*kernelTable).launchMergeHeadsF32,
 	"merge_heads_qkv_bwd":    (*kernelTable).launchMergeHeadsQKVBwd,
@@ -1132,6 +1801,21 @@ var familyWrappers = map[string]any{
 	"gather_rows":       (*kernelTable).launchGatherRows,
 	"l2normalize":       (*kernelTable).launchL2normalize,
 	"layernorm":         (*kernelTable).launchLayernorm,
+	"lit_act_bwd":       (*kernelTable).launchLitActBwd,
+	"lit_colsum":        (*kernelTable).launchLitColsum,
+	"lit_embed":         (*kernelTable).launchLitEmbed,
+	"lit_embed_bwd":     (*kernelTable).launchLitEmbedBwd,
+	"lit_l2norm_bwd":    (*kernelTable).launchLitL2normBwd,
+	"lit_ln_bwd":        (*kernelTable).launchLitLnBwd,
+	"lit_merge_qkv":     (*kernelTable).launchLitMergeQKV,
+	"lit_nce_grad":      (*kernelTable).launchLitNceGrad,
+	"lit_pool_gather":   (*kernelTable).launchLitPoolGather,
+	"lit_pool_scatter":  (*kernelTable).launchLitPoolScatter,
+	"lit_rows_gather":   (*kernelTable).launchLitRowsGather,
+	"lit_rows_norm":     (*kernelTable).launchLitRowsNorm,
+	"lit_softmax_bwd":   (*kernelTable).launchLitSoftmaxBwd,
+	"lit_split_heads1":  (*kernelTable).launchLitSplitHeads1,
+	"lit_text_norm":     (*kernelTable).launchLitTextNorm,
 	"merge_heads":       (*kernelTable).launchMergeHeads,
 	"normalize_u8":      (*kernelTable).launchNormalizeU8,
 	"patchify":          (*kernelTable).launchPatchify,

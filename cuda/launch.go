@@ -91,7 +91,7 @@ func (f *Function) launchArgs(l launchConfig, a *kernelArgs) error {
 	if err := f.dv.drv.check(r, "cuLaunchKernel "+f.Name); err != nil {
 		return err
 	}
-	if f.dv.SyncEachLaunch {
+	if f.dv.syncLaunches() {
 		return f.dv.drv.check(f.dv.drv.cuStreamSynchronize(l.stream), "kernel "+f.Name+" (synchronised after its launch: LITCACHE_CUDA_SYNC=1)")
 	}
 	return nil

@@ -24,7 +24,7 @@ type Report struct {
 	Peer        map[string]any     `json:"peer"`
 	Comparisons []Comparison       `json:"comparisons"`
 	EndToEnd    *EndToEnd          `json:"end_to_end"`
-	Training    map[string]any     `json:"training"`
+	Training    *Training          `json:"training"`
 	Notes       []string           `json:"notes,omitempty"`
 }
 
@@ -120,11 +120,15 @@ var comparisons = []struct {
 	{"ViT-L/14 tower images/s vs HF eager", "BenchmarkViTL14/tower", "images/s", "hf_vitl14_bf16_eager_img_per_s_bs256", 0},
 	{"ViT-L/14 tower images/s vs HF torch.compile", "BenchmarkViTL14/tower", "images/s", "hf_vitl14_bf16_compiled_img_per_s_bs256", 1.24},
 	{"ViT-L/14 with host pixels images/s vs HF eager", "BenchmarkViTL14/host-pixels", "images/s", "hf_vitl14_bf16_eager_img_per_s_bs256", 0},
+	// issue 11: the LiT step (12×512 text tower, batch 4096, bf16) against the peer's at the same contexts
+	{"LiT step samples/s at ctx 32 vs HF (bf16 autocast, fused AdamW)", "BenchmarkLiT/ctx32", "samples/s", "hf_lit_text12x512_ctx32_bs4096_samples_per_s", 2.3},
+	{"LiT step samples/s at ctx 77 vs HF (bf16 autocast, fused AdamW)", "BenchmarkLiT/ctx77", "samples/s", "hf_lit_text12x512_ctx77_bs4096_samples_per_s", 5},
 }
 
 var (
 	reRun     = regexp.MustCompile(`^=== (RUN|NAME|CONT)\s+(\S+)`)
-	reResult  = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \(([\d.]+)s\)`)
+	reResult  = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+)(?: \(([\d.]+)s\))?\s*$`) // a benchmark's has no duration
+	reBenchAt = regexp.MustCompile(`^(Benchmark\S+)$`)                                       // a benchmark starting (its messages follow)
 	reRelErr  = regexp.MustCompile(`relative error (NaN|[-+]?[0-9.]+(?:[eE][-+]?\d+)?)`)
 	reBench   = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.+)$`)
 	reExtract = regexp.MustCompile(`([\d.]+) images/s; decode\+preprocess ([\d.]+) s .*tower ([\d.]+) s, writing ([\d.]+) s, wall ([\d.]+) s`)
@@ -152,6 +156,10 @@ func parseTests(pkg, text string, exited bool) []*Test {
 	for _, line := range strings.Split(text, "\n") {
 		if m := reRun.FindStringSubmatch(line); m != nil {
 			cur = get(m[2])
+			continue
+		}
+		if m := reBenchAt.FindStringSubmatch(line); m != nil {
+			cur = get(m[1])
 			continue
 		}
 		if m := reResult.FindStringSubmatch(line); m != nil {
@@ -190,8 +198,8 @@ func parseTests(pkg, text string, exited bool) []*Test {
 		if t.Status != "pass" || !exited {
 			t.Detail += tail(t.log, 12)
 		}
-		if strings.HasPrefix(t.Name, "Benchmark") {
-			continue // benchmarks are reported as figures
+		if strings.HasPrefix(t.Name, "Benchmark") && t.Status != "fail" {
+			continue // benchmarks are reported as figures; a failed one's message as a test
 		}
 		out = append(out, t)
 	}
@@ -485,12 +493,11 @@ func readParts(path string) (map[string]*Part, float64) {
 }
 
 // partNames are check.sh's parts in order (a part absent from parts.tsv did not run).
-var partNames = []string{"card", "e2e_data", "cuda_tests", "towers_tests", "extract_tests", "benchmarks", "peer", "e2e_extract_gpu", "e2e_extract_cpu"}
+var partNames = []string{"card", "e2e_data", "cuda_tests", "towers_tests", "extract_tests", "benchmarks", "train_bench", "peer", "e2e_extract_gpu", "e2e_extract_cpu"}
 
 // Build assembles the report from check.sh's work folder.
 func Build(work string) *Report {
-	r := &Report{Schema: 1, Benchmarks: map[string]Metrics{}, Peer: map[string]any{},
-		Training: map[string]any{"status": "not part of this check yet (issue 11 adds the training benchmarks)"}}
+	r := &Report{Schema: 1, Benchmarks: map[string]Metrics{}, Peer: map[string]any{}}
 	r.Parts, r.ElapsedS = readParts(filepath.Join(work, "parts.tsv"))
 	logs := map[string]string{}
 	for _, n := range partNames {
@@ -540,9 +547,11 @@ func Build(work string) *Report {
 			}
 		}
 	}
-	for _, t := range parseTests("cuda/towers", logs["benchmarks"], true) {
-		if t.Status == "fail" { // a failed benchmark's message, as a test
-			r.Tests = append(r.Tests, t)
+	for _, part := range []string{"benchmarks", "train_bench"} {
+		for _, t := range parseTests("cuda/towers", logs[part], true) {
+			if t.Status == "fail" { // a failed benchmark's message, as a test
+				r.Tests = append(r.Tests, t)
+			}
 		}
 	}
 	for _, t := range r.Tests {
@@ -558,9 +567,13 @@ func Build(work string) *Report {
 		}
 	}
 	r.Benchmarks = parseBenchmarks(logs["benchmarks"])
+	for name, m := range parseBenchmarks(logs["train_bench"]) {
+		r.Benchmarks[name] = m
+	}
 	baseline, _ := os.ReadFile(filepath.Join(work, "baseline.json"))
 	r.Peer = parsePeer(logs["peer"], baseline)
-	r.Comparisons = compare(r.Benchmarks, r.Peer)
+	r.Comparisons = append(compare(r.Benchmarks, r.Peer), trainComparisons(r.Benchmarks)...)
+	r.Training = training(r.Tests, r.Benchmarks, r.Parts["train_bench"])
 	e, cmp := endToEnd(logs, r.Benchmarks)
 	r.Comparisons = append(r.Comparisons, cmp...)
 	r.EndToEnd = e

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,7 +239,7 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	work := t.TempDir()
 	sh := exec.Command("bash", ".gpu/check.sh", out)
 	sh.Dir = repo
-	sh.Env = append(os.Environ(), "LITCACHE_CHECK_WORK="+work, "CAP_BENCHMARKS=2", "PATH="+os.Getenv("PATH"))
+	sh.Env = append(os.Environ(), "LITCACHE_CHECK_WORK="+work, "CAP_BENCHMARKS=2", "CAP_TRAIN_BENCH=2", "PATH="+os.Getenv("PATH"))
 	t0 := time.Now()
 	log, err := sh.CombinedOutput()
 	if err != nil {
@@ -256,7 +259,7 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, raw)
 	}
-	want := map[string]string{"cuda_tests": "failed", "towers_tests": "ok", "extract_tests": "ok", "benchmarks": "timeout", "e2e_data": "failed",
+	want := map[string]string{"cuda_tests": "failed", "towers_tests": "ok", "extract_tests": "ok", "benchmarks": "timeout", "train_bench": "timeout", "e2e_data": "failed",
 		"e2e_extract_gpu": "failed", "e2e_extract_cpu": "failed", "peer": "failed"}
 	for n, s := range want {
 		if p := r.Parts[n]; p == nil || p.Status != s {
@@ -268,6 +271,9 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	}
 	if p := r.Parts["benchmarks"]; p == nil || !strings.Contains(p.Reason, "time box") {
 		t.Errorf("benchmarks reason: %+v", p)
+	}
+	if r.Training == nil || r.Training.Status != "no LiT figures: train_bench timeout" {
+		t.Errorf("training: %+v", r.Training)
 	}
 	if p := r.Parts["card"]; p == nil || p.Status == "ok" && r.Card == nil {
 		t.Errorf("card: %+v", p)
@@ -317,5 +323,148 @@ func TestCheckScriptExtractHasRequiredFlags(t *testing.T) {
 	// one extract line, run with --decode gpu and --decode cpu
 	if n != 1 || !strings.Contains(joined, "for dec in gpu cpu; do") || !strings.Contains(joined, `--decode "$dec"`) {
 		t.Errorf("%d extract lines in check.sh, want 1 run once per --decode", n)
+	}
+}
+
+const trainTestLog = `=== RUN   TestTrainFixture
+=== RUN   TestTrainFixture/float32
+    parity.go:140: train_grads_step0.safetensors: worst tensor transformer.resblocks.0.ln_1.bias: relative error 9.85e-07 (bound 0.0001)
+    parity.go:100: loss curve over 12 steps: relative error 2.62e-07 (bound 0.0001); logit scale: relative error 3.9e-08 (bound 1e-05)
+    parity.go:140: train_final_weights.safetensors: worst tensor token_embedding.weight: relative error 3.47e-07 (bound 0.0001)
+=== RUN   TestTrainFixture/bf16
+    parity.go:100: loss curve over 12 steps: relative error 0.0031 (bound 0.01); logit scale: relative error 1.8e-06 (bound 0.001)
+--- PASS: TestTrainFixture (3.10s)
+    --- PASS: TestTrainFixture/float32 (1.50s)
+    --- PASS: TestTrainFixture/bf16 (1.60s)
+=== RUN   TestTrainMemoryStable
+    memory.go:130: 5 step shapes map[]; device memory after step 2 43119680 bytes (peak 43119680), after step 10 43119680 (peak 43119680)
+--- PASS: TestTrainMemoryStable (0.90s)
+`
+
+const trainBenchLog = `goos: linux
+BenchmarkLiT
+BenchmarkLiT/ctx32
+BenchmarkLiT/ctx32-16         	       1	 68000000 ns/op	 3584 captions	 20.1 device-used-GiB	 0 graphs	 19.8 peak-GiB	 62000 samples/s	 66.0 step-ms	 410.0 TFLOP/s
+BenchmarkLiT/ctx32-graphs
+BenchmarkLiT/ctx32-graphs-16  	       1	 66000000 ns/op	 3584 captions	 20.1 device-used-GiB	 2 graphs	 19.8 peak-GiB	 63500 samples/s	 64.5 step-ms	 420.0 TFLOP/s
+BenchmarkLiT/ctx77
+BenchmarkLiT/ctx77-16         	       1	 69000000 ns/op	 3584 captions	 20.3 device-used-GiB	 0 graphs	 20.0 peak-GiB	 61000 samples/s	 67.1 step-ms	 405.0 TFLOP/s
+BenchmarkLiT/ctx77-notrim
+BenchmarkLiT/ctx77-notrim-16  	       1	 200000000 ns/op	 4096 captions	 48.0 device-used-GiB	 0 graphs	 47.0 peak-GiB	 20000 samples/s	 204.0 step-ms	 300.0 TFLOP/s
+BenchmarkLiT/ctx77-bs16384
+    bench.go:150: batch 16384: cuda: LiT activations for 16384 captions × 32 tokens: cuMemAlloc(85899345920 bytes): CUDA_ERROR_OUT_OF_MEMORY (2): out of memory
+--- FAIL: BenchmarkLiT/ctx77-bs16384
+--- FAIL: BenchmarkLiT
+FAIL
+`
+
+// TestTraining: issue 11's section from a towers_tests log with the
+// trainer's tests and a train_bench log (the batch-16384 case failing):
+// the figures against the peer and the 60,000 target, the peak memory, the
+// fixture's parity figures, the ablations, and the failed case as a test.
+func TestTraining(t *testing.T) {
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "logs"), 0o755)
+	for name, text := range map[string]string{"towers_tests": trainTestLog, "train_bench": trainBenchLog,
+		"peer":       `{"hf_lit_text12x512_ctx77_bs4096_samples_per_s": 12112.0}` + "\n" + `{"hf_lit_text12x512_ctx32_bs4096_samples_per_s": 26390.0}`,
+		"benchmarks": "BenchmarkGEMMBF16-16  200  1485000 ns/op  740.0 TFLOP/s\n"} {
+		os.WriteFile(filepath.Join(work, "logs", name+".log"), []byte(text), 0o644)
+	}
+	os.WriteFile(filepath.Join(work, "parts.tsv"), []byte("towers_tests\t0\t3000\t75\ntrain_bench\t1\t40000\t50\n"), 0o644)
+	r := Build(work)
+	tr := r.Training
+	if tr == nil || tr.Status != "partly measured: train_bench failed" {
+		t.Fatalf("training %+v", tr)
+	}
+	if v := tr.PeakGiB["4096"]; v == nil || *v != 19.8 {
+		t.Errorf("peak at 4096: %v", v)
+	}
+	if tr.PeakGiB["16384"] != nil || tr.Fits16384 == nil || *tr.Fits16384 {
+		t.Errorf("batch 16384: peak %v, fits %v; want it failed", tr.PeakGiB["16384"], tr.Fits16384)
+	}
+	if len(tr.Parity) != 2 || tr.Parity[0].LossCurve == nil || *tr.Parity[0].LossCurve != 2.62e-07 ||
+		tr.Parity[0].FinalWeights == nil || *tr.Parity[0].FinalWeights != 3.47e-07 || tr.Parity[0].FinalTensor != "token_embedding.weight" ||
+		*tr.Parity[1].LossCurve != 0.0031 || *tr.Parity[1].LossBound != 0.01 {
+		t.Errorf("parity %+v", tr.Parity)
+	}
+	by := map[string]Comparison{}
+	for _, c := range r.Comparisons {
+		by[c.Name] = c
+	}
+	c32 := by["LiT step samples/s at ctx 32 vs HF (bf16 autocast, fused AdamW)"]
+	if c32.Ratio == nil || math.Abs(*c32.Ratio-62000.0/26390) > 1e-9 || c32.MeetsGoal == nil || !*c32.MeetsGoal {
+		t.Errorf("ctx 32 vs the peer: %+v", c32)
+	}
+	c77 := by["LiT step samples/s at ctx 77 vs HF (bf16 autocast, fused AdamW)"]
+	if c77.Ratio == nil || math.Abs(*c77.Ratio-61000.0/12112) > 1e-9 || !*c77.MeetsGoal {
+		t.Errorf("ctx 77 vs the peer: %+v", c77)
+	}
+	if c := by["LiT step samples/s at ctx 32 vs the issue's 60,000"]; c.Ratio == nil || !*c.MeetsGoal {
+		t.Errorf("absolute target: %+v", c)
+	}
+	if c := by["LiT step CUDA graphs on vs off ablation (samples/s)"]; c.Ratio == nil || math.Abs(*c.Ratio-63500.0/62000) > 1e-9 {
+		t.Errorf("graphs ablation: %+v", c)
+	}
+	if c := by["LiT step model TFLOP/s at ctx 32 vs the GEMM ceiling"]; c.Ratio == nil || math.Abs(*c.Ratio-410.0/740) > 1e-9 {
+		t.Errorf("ceiling: %+v", c)
+	}
+	failed := false
+	for _, x := range r.Tests {
+		if x.Name == "BenchmarkLiT/ctx77-bs16384" && x.Status == "fail" && strings.Contains(x.Detail, "CUDA_ERROR_OUT_OF_MEMORY") {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Errorf("the failed batch-16384 case is not among the tests with its message: %+v", r.Tests)
+	}
+	b, _ := json.MarshalIndent(tr, "", " ")
+	t.Logf("%s", b)
+}
+
+// TestCheckScriptBudget: check.sh's time boxes fit the 8 minutes a device
+// call gets for it (the GPU machine's 9-minute command limit, less its
+// start): e2e_data runs in the background under cuda_tests and
+// towers_tests, every other part one after another. A part added without
+// its box counted here fails the test.
+func TestCheckScriptBudget(t *testing.T) {
+	script, err := os.ReadFile("check.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := map[string]int{}
+	for _, m := range regexp.MustCompile(`\$\{(CAP_[A-Z_]+):=(\d+)\}`).FindAllStringSubmatch(string(script), -1) {
+		caps[m[1]], _ = strconv.Atoi(m[2])
+	}
+	used := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^part \S+ "\$(CAP_[A-Z_]+)"`).FindAllStringSubmatch(string(script), -1) {
+		used[m[1]] = true
+	}
+	// the extract parts run in a loop over --decode, their box by name
+	for _, m := range regexp.MustCompile(`cap=(CAP_[A-Z_]+)\$\{dec\^\^\}`).FindAllStringSubmatch(string(script), -1) {
+		for _, dec := range []string{"GPU", "CPU"} {
+			used[m[1]+dec] = true
+		}
+	}
+	sequential := []string{"CAP_CARD", "CAP_BENCHMARKS", "CAP_TRAIN_BENCH", "CAP_PEER", "CAP_EXTRACT_GPU", "CAP_EXTRACT_CPU"}
+	total := max(caps["CAP_DATA"], caps["CAP_CUDA_TESTS"]+caps["CAP_TOWERS_TESTS"]+caps["CAP_EXTRACT_TESTS"])
+	counted := map[string]bool{"CAP_DATA": true, "CAP_CUDA_TESTS": true, "CAP_TOWERS_TESTS": true, "CAP_EXTRACT_TESTS": true}
+	for _, c := range sequential {
+		total += caps[c]
+		counted[c] = true
+	}
+	for c := range used {
+		if !counted[c] {
+			t.Errorf("part with time box %s is not counted in the budget", c)
+		}
+		if _, ok := caps[c]; !ok {
+			t.Errorf("part with time box %s has no default", c)
+		}
+	}
+	if !used["CAP_EXTRACT_GPU"] || !used["CAP_EXTRACT_CPU"] {
+		t.Errorf("the extract parts' time boxes were not found: %v", used)
+	}
+	t.Logf("time boxes %v: %d s in all", caps, total)
+	if total > 480 {
+		t.Errorf("check.sh's time boxes sum to %d s, over the 480 s budget", total)
 	}
 }

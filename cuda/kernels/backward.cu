@@ -1,42 +1,6 @@
 // Backward kernels (float32 storage: training keeps float32 gradients).
 // All ACCUMULATE into their gradient outputs, as backend.Backend specifies.
 
-// dbias (C) += column sums of dout (N,C); one thread per column, loop over rows.
-extern "C" __global__ void bias_grad(float* dbias, const float* dout, long N, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.f;
-    for (long n = 0; n < N; n++) s += dout[n * C + c];
-    dbias[c] += s;
-}
-
-// LayerNorm backward, one block per row; dgamma, dbeta via atomics.
-extern "C" __global__ void layernorm_bwd(float* dx, float* dgamma, float* dbeta, const float* dout,
-                                         const float* x, const float* gamma, const float* mean,
-                                         const float* rstd, int C) {
-    __shared__ float sh[32];
-    long row = blockIdx.x;
-    const float* g = dout + row * C;
-    const float* xr = x + row * C;
-    float mu = mean[row], rs = rstd[row];
-    float s1 = 0.f, s2 = 0.f;  // Σ dnorm, Σ dnorm·norm
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float norm = (xr[c] - mu) * rs;
-        float dn = g[c] * gamma[c];
-        s1 += dn;
-        s2 += dn * norm;
-    }
-    s1 = block_sum(s1, sh) / C;
-    s2 = block_sum(s2, sh) / C;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float norm = (xr[c] - mu) * rs;
-        float dn = g[c] * gamma[c];
-        if (dx) dx[row * C + c] += (dn - s1 - norm * s2) * rs;
-        if (dgamma) atomicAdd(&dgamma[c], g[c] * norm);
-        if (dbeta) atomicAdd(&dbeta[c], g[c]);
-    }
-}
-
 // dx += dout * act'(x)
 extern "C" __global__ void activation_bwd(float* dx, const float* dout, const float* x, long n, int act) {
     GRID_STRIDE(i, n) {
@@ -52,15 +16,6 @@ extern "C" __global__ void activation_bwd(float* dx, const float* dout, const fl
             d = 1.f;
         }
         dx[i] += dout[i] * d;
-    }
-}
-
-// dp[row mod T] += dout rows
-extern "C" __global__ void add_periodic_bwd(float* dp, const float* dout, long N, int C, int T) {
-    GRID_STRIDE(i, N * C) {
-        long row = i / C;
-        int c = (int)(i - row * C);
-        atomicAdd(&dp[(row % T) * C + c], dout[i]);
     }
 }
 

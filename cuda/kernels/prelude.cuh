@@ -7,6 +7,21 @@ typedef unsigned short bf16;
 
 __device__ __forceinline__ float bf2f(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
 
+// IEEE float16 bits → float, exactly (normals, subnormals, infinities, NaN):
+// the cache's stored embeddings, read without cuda_fp16.h.
+__device__ __forceinline__ float h2f(unsigned short h) {
+    unsigned s = ((unsigned)h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = (unsigned)h & 0x3ffu;
+    if (e == 31) return __uint_as_float(s | 0x7f800000u | (m << 13));
+    if (e != 0) return __uint_as_float(s | ((e + 112u) << 23) | (m << 13));
+    if (m == 0) return __uint_as_float(s);
+    e = 113u;
+    while (!(m & 0x400u)) {
+        m <<= 1;
+        e--;
+    }
+    return __uint_as_float(s | (e << 23) | ((m & 0x3ffu) << 13));
+}
+
 // round to nearest even, NaN kept quiet
 __device__ __forceinline__ bf16 f2bf(float f) {
     unsigned u = __float_as_uint(f);

@@ -92,6 +92,15 @@ func NewAdamW(be backend.Backend, params []clip.Param, opt Options) (*AdamW, err
 	return a, nil
 }
 
+// Moments are the first and second moment tensors, one of each per
+// parameter in NewAdamW's order (another implementation of the same step,
+// the GPU trainer, keeps them and hands them back for checkpoints).
+func (a *AdamW) Moments() (m, v []backend.Tensor) { return a.m, a.v }
+
+// SetSteps sets the step count the next bias correction continues from
+// (with Moments, restores a state computed elsewhere).
+func (a *AdamW) SetSteps(t int) { a.t = t }
+
 // Options returns the hyper-parameters the optimizer runs with.
 func (a *AdamW) Options() Options { return a.opt }
 

@@ -13,18 +13,27 @@ import (
 // encodeBatch is how many prompts go through the text tower at once.
 const encodeBatch = 256
 
+// TextEncoder is what builds a classifier: a text tower's Encode, ids (B,T)
+// to embeddings (B,E), projected and not normalised. *clip.TextTower is one;
+// a GPU trainer's tower (tune's per-epoch scoring) is another.
+type TextEncoder interface {
+	Encode(ids []int32, B, T int) []float32
+}
+
+var _ TextEncoder = (*clip.TextTower)(nil)
+
 // ClassEmbeddings builds the zero-shot classifier (K,E): for each class every
 // template is filled in (ExpandTemplate), tokenised and encoded, each prompt
 // embedding L2-normalised, the class's prompts averaged and the mean
 // normalised again — OpenCLIP's build_zero_shot_classifier. contextLen is the
 // tokenizer's context (77 for CLIP); each batch is trimmed to its longest
 // prompt, which leaves the causal, EOT-pooled output unchanged.
-func ClassEmbeddings(text *clip.TextTower, tok *tokenizer.Tokenizer, classes []inat.Class, templates []string, contextLen int) ([]float32, error) {
+func ClassEmbeddings(text TextEncoder, tok *tokenizer.Tokenizer, classes []inat.Class, templates []string, contextLen int) ([]float32, error) {
 	return classEmbeddings(text, tok, classes, templates, contextLen, nil)
 }
 
 // classEmbeddings is ClassEmbeddings reporting prompts done to bar (may be nil).
-func classEmbeddings(text *clip.TextTower, tok *tokenizer.Tokenizer, classes []inat.Class, templates []string, contextLen int, bar *progress.Bar) ([]float32, error) {
+func classEmbeddings(text TextEncoder, tok *tokenizer.Tokenizer, classes []inat.Class, templates []string, contextLen int, bar *progress.Bar) ([]float32, error) {
 	if len(templates) == 0 {
 		return nil, fmt.Errorf("evaluate: class embeddings: no template")
 	}

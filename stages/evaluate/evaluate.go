@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
@@ -131,7 +132,14 @@ func ClassIDs(classes []inat.Class) []int {
 }
 
 // Run evaluates a text tower on a cache and writes the report when cfg.Out is set.
-func Run(ctx context.Context, cfg Config) (Result, error) {
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	// A device failure inside an op arrives as a panic carrying the op's
+	// error (the backend interface has no error returns): an error here.
+	defer cuda.Recover(&err)
+	return run(ctx, cfg)
+}
+
+func run(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{Title: cfg.Title, Text: cfg.Text, Cache: cfg.Cache, Templates: cfg.Templates}
 	if cfg.Cache == "" {
 		return res, fmt.Errorf("evaluate: no cache (--cache)")

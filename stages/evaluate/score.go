@@ -67,23 +67,9 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 	if topk > k {
 		topk = k
 	}
-	s := Scores{N: n, K: k, TopK: topk, Hits: make([]int, topk),
-		Target: make([]int32, n), Pred: make([]int32, n*topk), Sim: make([]float32, n*topk),
-		Rank: make([]int32, n), TrueSim: make([]float32, n)}
-	index := make(map[int]int32, k)
-	for i, id := range classIDs {
-		if _, dup := index[id]; !dup {
-			index[id] = int32(i)
-		}
-	}
-	for i := 0; i < n; i++ {
-		t, ok := index[int(labels[i])]
-		if !ok {
-			t = -1
-			s.Unknown++
-		}
-		s.Target[i] = t
-	}
+	s := newScores(n, k, topk, labels, classIDs)
+	s.Pred, s.Sim = make([]int32, n*topk), make([]float32, n*topk)
+	s.Rank, s.TrueSim = make([]int32, n), make([]float32, n)
 	if n == 0 || k == 0 {
 		return s
 	}
@@ -119,7 +105,46 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 		}
 	}
 
+	s.countHits()
+	return s
+}
+
+// ScorePredictions is Score for predictions made elsewhere (the GPU's
+// top-k): pred (N,topk) class indices best first and sim their
+// similarities. Rank and TrueSim need every similarity and stay nil.
+func ScorePredictions(pred []int32, sim []float32, n, k int, labels []int32, classIDs []int, topk int) Scores {
+	s := newScores(n, k, topk, labels, classIDs)
+	s.Pred, s.Sim = pred, sim
+	if n > 0 && topk > 0 {
+		s.countHits()
+	}
+	return s
+}
+
+// newScores maps each image's label to its class index (Target).
+func newScores(n, k, topk int, labels []int32, classIDs []int) Scores {
+	s := Scores{N: n, K: k, TopK: topk, Hits: make([]int, topk), Target: make([]int32, n)}
+	index := make(map[int]int32, k)
+	for i, id := range classIDs {
+		if _, dup := index[id]; !dup {
+			index[id] = int32(i)
+		}
+	}
 	for i := 0; i < n; i++ {
+		t, ok := index[int(labels[i])]
+		if !ok {
+			t = -1
+			s.Unknown++
+		}
+		s.Target[i] = t
+	}
+	return s
+}
+
+// countHits fills Hits, Top1 and Top5 from Pred and Target.
+func (s *Scores) countHits() {
+	topk := s.TopK
+	for i := 0; i < s.N; i++ {
 		t := s.Target[i]
 		if t < 0 {
 			continue
@@ -135,7 +160,6 @@ func ScoreWith(be backend.Backend, img, classEmb []float32, n, k, dim int, label
 	}
 	s.Top1 = s.Hits[0]
 	s.Top5 = s.Hits[min(5, topk)-1]
-	return s
 }
 
 // topKRows writes, for each of the m rows of sim (m,K), the indices and values

@@ -25,6 +25,12 @@ import (
 	"github.com/litcache/litcache/internal/optim"
 )
 
+// Precisions of --precision.
+const (
+	PrecisionBF16 = "bf16"
+	PrecisionFP32 = "fp32"
+)
+
 // RandomInit is the InitText that spells out the default: a random
 // initialisation from Seed (random:SEED fixes another seed).
 const RandomInit = "random"
@@ -102,6 +108,15 @@ type Config struct {
 	// EvalTemplates build the per-epoch zero-shot classifier (nil: each class's caption).
 	EvalTemplates []string
 
+	// Precision is the GPU's arithmetic: PrecisionBF16 (bf16 compute, float32
+	// master weights, moments, loss and softmax statistics) or PrecisionFP32;
+	// "" takes the backend's (a CUDA backend's precision, float32 on the CPU,
+	// which has float32 only).
+	Precision string `json:",omitempty"`
+	// CUDAGraphs captures each step shape as a CUDA graph and replays it
+	// (GPU only; off until measured to help, issue 11).
+	CUDAGraphs bool `json:",omitempty"`
+
 	Backend backend.Backend `json:"-"` // nil: the CPU backend
 	Log     io.Writer       `json:"-"` // progress lines; nil: stderr
 	Quiet   bool            `json:"-"` // no progress bar or log lines
@@ -158,6 +173,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: --captions %q: want %q or %q", c.Captions, CaptionsFromClasses, CaptionsFromCache)
 	case math.IsNaN(c.LogitScale) || c.LogitScale < 0 || c.LogitScale > float64(MaxLogitScale):
 		return fmt.Errorf("tune: initial logit scale %g outside [0, ln 100]", c.LogitScale)
+	}
+	switch c.Precision {
+	case "", PrecisionBF16, PrecisionFP32:
+	default:
+		return fmt.Errorf("tune: --precision %q: want %q or %q", c.Precision, PrecisionBF16, PrecisionFP32)
 	}
 	if err := validShuffle(c.Shuffle); err != nil {
 		return err

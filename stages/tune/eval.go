@@ -16,6 +16,9 @@ const evalBatch = 256
 // over batches of the training batch size in a fixed shuffled order (a sorted
 // cache would otherwise put one class in a batch).
 func (j *job) evalVal() (top1, top5, valLoss float64, err error) {
+	if j.gpu != nil {
+		return j.gpu.evalVal(j)
+	}
 	in := j.in
 	val := in.Val
 	N, E, K := val.Len(), in.Model.EmbedDim, len(in.Classes)

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/atomicfile"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
@@ -180,7 +181,7 @@ func BuildInputs(cfg Config, mcfg clip.Config, T int, tok *tokenizer.Tokenizer, 
 			return in, err
 		}
 		if len(cfg.EvalTemplates) > 0 {
-			in.Classifier = func(text *clip.TextTower) ([]float32, error) {
+			in.Classifier = func(text evaluate.TextEncoder) ([]float32, error) {
 				return evaluate.ClassEmbeddings(text, tok, classes, cfg.EvalTemplates, T)
 			}
 		}
@@ -204,7 +205,7 @@ type Inputs struct {
 	// classifier; Classifier, when set, replaces it (other templates).
 	Classes     []inat.Class
 	ClassTokens []int32
-	Classifier  func(text *clip.TextTower) ([]float32, error)
+	Classifier  func(text evaluate.TextEncoder) ([]float32, error)
 	// ImageTower, when set, is written with the tuned text tower into
 	// final/ as one full model; nil writes the text tower alone.
 	ImageTower *ImageTower
@@ -223,7 +224,7 @@ func RunInputs(ctx context.Context, cfg Config, in Inputs) (Result, error) {
 
 // runInputs is RunInputs for a run that started at start and spent opened
 // opening its training cache (for the first step's log line).
-func runInputs(ctx context.Context, cfg Config, in Inputs, start time.Time, opened time.Duration) (Result, error) {
+func runInputs(ctx context.Context, cfg Config, in Inputs, start time.Time, opened time.Duration) (res Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -234,9 +235,18 @@ func runInputs(ctx context.Context, cfg Config, in Inputs, start time.Time, open
 	if cfg.Quiet {
 		j.log = io.Discard
 	}
+	if err := cfg.checkDevice(); err != nil {
+		return Result{}, err
+	}
+	if cfg.cudaBackend() != nil {
+		j.be = backend.NewCPU() // the host mirror of the GPU trainer (gpu.go)
+	}
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	}
+	// A device failure inside an op arrives as a panic carrying the op's
+	// error (the backend interface has no error returns).
+	defer cuda.Recover(&err)
 	return j.run(ctx)
 }
 
@@ -264,6 +274,8 @@ type job struct {
 	// start is when the run began, opened the time its cache took to open.
 	start  time.Time
 	opened time.Duration
+	// gpu trains on a CUDA backend (gpu.go); tr is then its host mirror.
+	gpu *gpuRun
 }
 
 func (j *job) run(ctx context.Context) (res Result, err error) {
@@ -352,7 +364,9 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	if cfg.Trim {
 		reserveT = min(in.TrainCaptions.longest(), in.Context)
 	}
-	tr.Reserve(B, reserveT)
+	if cfg.cudaBackend() == nil { // on the GPU, the host mirror never steps
+		tr.Reserve(B, reserveT)
+	}
 	keep := -1
 	if ckpt != "" {
 		if err := tr.Optimizer().Load(filepath.Join(ckpt, optimizerFile)); err != nil {
@@ -363,6 +377,12 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		}
 		tr.step = st.Step
 		keep = st.Step
+	}
+	if g := cfg.cudaBackend(); g != nil {
+		if j.gpu, err = newGPURun(j, g, tr); err != nil {
+			return res, err
+		}
+		defer j.gpu.free()
 	}
 	res = Result{Out: cfg.Out, Metrics: filepath.Join(cfg.Out, "metrics.jsonl"), StepsPerEpoch: spe,
 		ResumedFrom: st.Step, Epochs: st.Epoch, Classes: len(in.Classes), Checkpoint: ckpt}
@@ -383,9 +403,16 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	ids := make([]int32, B*in.Context)
 	lossSum, lossN := st.EpochLossSum, st.EpochSteps
 	runStart, runSteps := time.Now(), 0
+	unscored := false // between an epoch's last step and its evaluation
 	save := func(epochDone bool) error {
+		if err := j.syncHost(); err != nil {
+			return err
+		}
 		s := TrainerState{Step: tr.step, Epoch: tr.step / spe, StepsPerEpoch: spe, Seed: cfg.Seed,
 			EpochLossSum: lossSum, EpochSteps: lossN}
+		if unscored {
+			s.Epoch-- // its steps are done, its evaluation is not: a resume scores it
+		}
 		if epochDone {
 			s.EpochLossSum, s.EpochSteps = 0, 0
 		}
@@ -398,7 +425,7 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 	finish := func() {
 		res.Steps = tr.step
-		res.LogitScale = float64(tr.LogitScale())
+		res.LogitScale = j.logitScale()
 		if el := time.Since(runStart).Seconds(); el > 0 {
 			res.SamplesPerS = float64(runSteps*B) / el
 		}
@@ -417,10 +444,14 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 				res.Stopped = true
 				return res, fmt.Errorf("tune: interrupted at step %d (checkpoint %s): %w", tr.step, res.Checkpoint, err)
 			}
-			plan.prefetch(in.Train, k*B, (k+1)*B)
-			j.batch(perm[k*B:(k+1)*B], views, img, ids)
+			if j.gpu == nil { // the GPU's rows are resident
+				plan.prefetch(in.Train, k*B, (k+1)*B)
+			}
 			t0 := time.Now()
-			s := tr.Step(img, ids, B, in.Context)
+			s, kept, err := j.trainStep(perm, views, k, img, ids)
+			if err != nil {
+				return res, j.stepFailed(err, kept, save)
+			}
 			dt := time.Since(t0).Seconds()
 			if runSteps == 0 {
 				res.FirstStep = time.Since(j.start)
@@ -461,10 +492,12 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 		res.Loss = el.Loss
 		msg := fmt.Sprintf("tune: epoch %d/%d: step %d, train loss %.4f", epoch+1, cfg.Epochs, tr.step, el.Loss)
 		if in.Val != nil {
+			unscored = true
 			top1, top5, vl, err := j.evalVal()
 			if err != nil {
-				return res, err
+				return res, j.evalFailed(epoch, err, save)
 			}
+			unscored = false
 			// Scoring's shapes do not recur until the next epoch's end.
 			backend.Trim(j.be)
 			el.Top1, el.Top5, el.ValLoss = &top1, &top5, &vl
@@ -499,6 +532,9 @@ func (j *job) run(ctx context.Context) (res Result, err error) {
 	}
 
 	// ---- the tuned model, loadable by OpenCLIP and clip.LoadModel ----
+	if err := j.syncHost(); err != nil {
+		return res, err
+	}
 	final := filepath.Join(cfg.Out, "final")
 	if err := os.MkdirAll(final, 0o755); err != nil {
 		return res, fmt.Errorf("tune: final: %w", err)

@@ -14,10 +14,15 @@
 //     table the build generates;
 //   - cuBLASLt matmuls computed naively in float32 from the descriptors.
 // Test knobs: LITCACHE_EMU_FAULT=kernel (that kernel faults: a sticky
-// CUDA_ERROR_ILLEGAL_ADDRESS), LITCACHE_EMU_NO_ALGO=1 (cuBLASLt offers no
+// CUDA_ERROR_ILLEGAL_ADDRESS; LITCACHE_EMU_FAULT_SKIP=n lets its first n
+// launches run), LITCACHE_EMU_NO_ALGO=1 (cuBLASLt offers no
 // algorithm), LITCACHE_EMU_STRICT=1 (none for leading dims or strides not a
 // multiple of 16 bytes), LITCACHE_EMU_DELAY_US=n (each stream task waits n µs
-// first, which widens host/stream races).
+// first, which widens host/stream races), LITCACHE_EMU_MEM_LIMIT=bytes (device
+// memory beyond it is CUDA_ERROR_OUT_OF_MEMORY, and cuMemGetInfo reports it).
+// Stream capture records a stream's tasks into a graph instead of running
+// them (a synchronisation or a pageable host copy while capturing is an
+// error, as on a GPU); cuGraphLaunch queues the recorded tasks again.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -155,8 +160,10 @@ static bool run_block(std::vector<Fiber>& fs, unsigned n) {
 typedef int CUresult;
 enum {
     OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_INVALID_CONTEXT = 201, ERR_INVALID_HANDLE = 400,
-    ERR_NOT_FOUND = 500, ERR_ILLEGAL_ADDRESS = 700, ERR_LAUNCH_FAILED = 719
+    ERR_NOT_FOUND = 500, ERR_ILLEGAL_ADDRESS = 700, ERR_LAUNCH_FAILED = 719, ERR_CAPTURE_UNSUPPORTED = 900,
+    ERR_CAPTURE_INVALIDATED = 901
 };
+static size_t device_bytes = 0; // guarded by mu
 static const uintptr_t kCtx = 0xC0DE0000;
 static thread_local uintptr_t tl_ctx = 0;
 static std::mutex mu;          // guards the maps and the sticky error
@@ -191,6 +198,9 @@ struct Stream {
     std::condition_variable cv;
     std::deque<std::function<void()>> q;
     bool busy = false, quit = false;
+    // while capturing, tasks go to capture instead of q
+    std::vector<std::function<void()>>* capture = nullptr;
+    bool capture_broken = false;
     std::thread worker;
     Stream() {
         worker = std::thread([this] { run(); });
@@ -219,9 +229,17 @@ struct Stream {
     void push(std::function<void()> f) {
         {
             std::lock_guard<std::mutex> l(m);
+            if (capture) {
+                capture->push_back(std::move(f));
+                return;
+            }
             q.push_back(std::move(f));
         }
         cv.notify_all();
+    }
+    bool capturing() {
+        std::lock_guard<std::mutex> l(m);
+        return capture != nullptr;
     }
     void drain() {
         std::unique_lock<std::mutex> l(m);
@@ -326,13 +344,20 @@ CUresult cuCtxSynchronize() {
 }
 CUresult cuMemGetInfo_v2(size_t* f, size_t* t) {
     NEED_CTX();
-    *f = (size_t)4 << 30;
-    *t = (size_t)8 << 30;
+    long limit = env_long("LITCACHE_EMU_MEM_LIMIT");
+    std::lock_guard<std::mutex> l(mu);
+    *t = limit > 0 ? (size_t)limit : (size_t)8 << 30;
+    *f = device_bytes < *t ? *t - device_bytes : 0;
     return OK;
 }
 CUresult cuMemAlloc_v2(uintptr_t* p, size_t n) {
     NEED_CTX();
     if (n == 0) return ERR_INVALID_VALUE;
+    long limit = env_long("LITCACHE_EMU_MEM_LIMIT");
+    {
+        std::lock_guard<std::mutex> l(mu);
+        if (limit > 0 && device_bytes + n > (size_t)limit) return ERR_OUT_OF_MEMORY;
+    }
     size_t page = 4096;
     size_t rounded = (n + 255) / 256 * 256;
     size_t mapped = (rounded + page - 1) / page * page + page;
@@ -344,6 +369,7 @@ CUresult cuMemAlloc_v2(uintptr_t* p, size_t n) {
     memset(ptr, 0xFF, rounded);
     std::lock_guard<std::mutex> l(mu);
     device_allocs[(uintptr_t)ptr] = Alloc{m, mapped, n};
+    device_bytes += n;
     *p = (uintptr_t)ptr;
     return OK;
 }
@@ -354,6 +380,7 @@ CUresult cuMemFree_v2(uintptr_t p) {
     auto it = device_allocs.find(p);
     if (it == device_allocs.end()) return ERR_INVALID_VALUE;
     munmap(it->second.base, it->second.mapped);
+    device_bytes -= it->second.size;
     device_allocs.erase(it);
     return OK;
 }
@@ -385,6 +412,10 @@ CUresult cuMemcpyDtoH_v2(void* dst, uintptr_t src, size_t n) {
 }
 CUresult cuMemcpyHtoDAsync_v2(uintptr_t dst, const void* src, size_t n, uintptr_t s) {
     NEED_CTX();
+    if (stream_of(s)->capturing() && !in_pinned(src, n)) {
+        stream_of(s)->capture_broken = true; // a replay would copy the bytes of the capture's time
+        return ERR_CAPTURE_UNSUPPORTED;
+    }
     if (in_pinned(src, n)) {
         stream_of(s)->push([=] { memcpy((void*)dst, src, n); });
     } else {
@@ -431,8 +462,65 @@ CUresult cuStreamDestroy_v2(uintptr_t s) {
 }
 CUresult cuStreamSynchronize(uintptr_t s) {
     NEED_CTX();
+    if (stream_of(s)->capturing()) {
+        stream_of(s)->capture_broken = true;
+        return ERR_CAPTURE_UNSUPPORTED;
+    }
     stream_of(s)->drain();
     return need_ctx();
+}
+
+// ---- graphs: stream capture and replay ----
+struct Graph {
+    std::vector<std::function<void()>> tasks;
+};
+CUresult cuStreamBeginCapture_v2(uintptr_t s, int) {
+    NEED_CTX();
+    Stream* st = stream_of(s);
+    std::lock_guard<std::mutex> l(st->m);
+    if (st->capture) return ERR_INVALID_VALUE;
+    st->capture = new std::vector<std::function<void()>>();
+    st->capture_broken = false;
+    return OK;
+}
+CUresult cuStreamEndCapture(uintptr_t s, uintptr_t* g) {
+    NEED_CTX();
+    Stream* st = stream_of(s);
+    std::lock_guard<std::mutex> l(st->m);
+    if (!st->capture) return ERR_INVALID_VALUE;
+    Graph* gr = new Graph();
+    gr->tasks = std::move(*st->capture);
+    delete st->capture;
+    st->capture = nullptr;
+    if (st->capture_broken) {
+        delete gr;
+        *g = 0;
+        return ERR_CAPTURE_INVALIDATED;
+    }
+    *g = (uintptr_t)gr;
+    return OK;
+}
+CUresult cuGraphInstantiateWithFlags(uintptr_t* exec, uintptr_t g, unsigned long long) {
+    NEED_CTX();
+    if (!g) return ERR_INVALID_VALUE;
+    Graph* e = new Graph(*(Graph*)g);
+    *exec = (uintptr_t)e;
+    return OK;
+}
+CUresult cuGraphLaunch(uintptr_t exec, uintptr_t s) {
+    NEED_CTX();
+    for (auto& t : ((Graph*)exec)->tasks) stream_of(s)->push(t);
+    return OK;
+}
+CUresult cuGraphExecDestroy(uintptr_t exec) {
+    NEED_CTX();
+    delete (Graph*)exec;
+    return OK;
+}
+CUresult cuGraphDestroy(uintptr_t g) {
+    NEED_CTX();
+    delete (Graph*)g;
+    return OK;
 }
 CUresult cuEventCreate(uintptr_t* e, unsigned) {
     NEED_CTX();
@@ -512,7 +600,8 @@ CUresult cuModuleGetFunction(uintptr_t* f, uintptr_t, const char* name) {
 static void run_kernel(KernelInfo* k, dim3 grid, dim3 block, std::vector<std::vector<char>>* params) {
     std::lock_guard<std::mutex> l(exec_mu);
     const char* fault = getenv("LITCACHE_EMU_FAULT");
-    if (fault && strcmp(fault, k->name) == 0) {
+    static long fault_seen = 0; // launches of the faulting kernel so far (exec_mu held)
+    if (fault && strcmp(fault, k->name) == 0 && fault_seen++ >= env_long("LITCACHE_EMU_FAULT_SKIP")) {
         set_sticky(ERR_ILLEGAL_ADDRESS, std::string("kernel ") + k->name + " faulted (LITCACHE_EMU_FAULT)");
         return;
     }
@@ -564,6 +653,8 @@ static const char* err_name(int r) {
     case 500: return "CUDA_ERROR_NOT_FOUND";
     case 700: return "CUDA_ERROR_ILLEGAL_ADDRESS";
     case 719: return "CUDA_ERROR_LAUNCH_FAILED";
+    case 900: return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
+    case 901: return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
     }
     return "CUDA_ERROR_UNKNOWN";
 }
@@ -573,6 +664,8 @@ static const char* err_text(int r) {
     case 700: return "an illegal memory access was encountered";
     case 719: return "unspecified launch failure";
     case 1: return "invalid argument";
+    case 2: return "out of memory";
+    case 900: return "operation not permitted when stream is capturing";
     }
     return err_name(r);
 }

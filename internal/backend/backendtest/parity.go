@@ -402,6 +402,12 @@ var ops = []op{
 		p.ref.LinearBackward(nil, dw2.r, nil, dout.r, x.r, w.r)
 		p.got.LinearBackward(nil, dw2.g, nil, dout.g, x.g, w.g)
 		p.check("dw alone", dw2)
+		// many rows and more than one 256-column tile: a reduction over several blocks
+		x3, w3, dout3 := p.randn(301, 7), p.randn(300, 7), p.randn(301, 300)
+		db3 := p.randn(300)
+		p.ref.LinearBackward(nil, nil, db3.r, dout3.r, x3.r, w3.r)
+		p.got.LinearBackward(nil, nil, db3.g, dout3.g, x3.g, w3.g)
+		p.check("dbias over 301 rows", db3)
 	}},
 	{"LayerNormBackward", func(p *pair) {
 		x, g, b, dout := p.randn(23, 40), p.randn(40), p.randn(40), p.randn(23, 40)
@@ -416,6 +422,25 @@ var ops = []op{
 		p.check("dx", dx)
 		p.check("dgamma", dg)
 		p.check("dbeta", db)
+		// rows shared by several blocks, several columns per thread, gradients asked for alone
+		for _, s := range []struct{ N, C int }{{1031, 96}, {37, 520}} {
+			x, g, b, dout := p.randn(s.N, s.C), p.randn(s.C), p.randn(s.C), p.randn(s.N, s.C)
+			out, mean, rstd := p.zeros(s.N, s.C), p.zeros(s.N), p.zeros(s.N)
+			p.ref.LayerNorm(out.r, x.r, g.r, b.r, 1e-5, mean.r, rstd.r)
+			mean = p.from(p.ref.ToFloat32(mean.r, nil), s.N)
+			rstd = p.from(p.ref.ToFloat32(rstd.r, nil), s.N)
+			dx, dg, db := p.randn(s.N, s.C), p.randn(s.C), p.randn(s.C)
+			p.ref.LayerNormBackward(dx.r, dg.r, db.r, dout.r, x.r, g.r, mean.r, rstd.r)
+			p.got.LayerNormBackward(dx.g, dg.g, db.g, dout.g, x.g, g.g, mean.g, rstd.g)
+			what := fmt.Sprintf("%d×%d ", s.N, s.C)
+			p.check(what+"dx", dx)
+			p.check(what+"dgamma", dg)
+			p.check(what+"dbeta", db)
+			dg2 := p.randn(s.C)
+			p.ref.LayerNormBackward(nil, dg2.r, nil, dout.r, x.r, g.r, mean.r, rstd.r)
+			p.got.LayerNormBackward(nil, dg2.g, nil, dout.g, x.g, g.g, mean.g, rstd.g)
+			p.check(what+"dgamma alone", dg2)
+		}
 	}},
 	{"AttentionBackward", func(p *pair) {
 		for _, causal := range []bool{false, true} {
@@ -445,6 +470,11 @@ var ops = []op{
 		p.ref.AddPeriodicBackward(dp.r, dout.r, 5)
 		p.got.AddPeriodicBackward(dp.g, dout.g, 5)
 		p.check("dp", dp)
+		// many periods: a column reduction over several blocks
+		dout3, dp3 := p.randn(64*7, 40), p.randn(7, 40)
+		p.ref.AddPeriodicBackward(dp3.r, dout3.r, 7)
+		p.got.AddPeriodicBackward(dp3.g, dout3.g, 7)
+		p.check("dp, 64 periods", dp3)
 	}},
 	{"EmbeddingBackward", func(p *pair) {
 		dt, dout := p.randn(17, 6), p.randn(5, 6)
