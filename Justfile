@@ -48,6 +48,7 @@ fuzz seconds="30":
     go test -run '^$' -fuzz FuzzPart -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzMetadata -fuzztime {{seconds}}s ./store/
     go test -run '^$' -fuzz FuzzDecodeSample -fuzztime {{seconds}}s ./stages/extract/
+    go test -run '^$' -fuzz FuzzGPUDecodable -fuzztime {{seconds}}s ./stages/extract/
     go test -run '^$' -fuzz FuzzFromBytes -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzParseMeta -fuzztime {{seconds}}s ./stages/bundle/
     go test -run '^$' -fuzz FuzzWebPOrientation -fuzztime {{seconds}}s ./stages/bundle/
@@ -80,9 +81,10 @@ gpu-check peer="../shared/peers/pytorch_peer.py":
     export CGO_ENABLED=0
     go test -c -ldflags='-s -w' -o .gpu/cuda.test ./cuda
     go test -c -ldflags='-s -w' -o .gpu/cuda_towers.test ./cuda/towers
+    go test -c -ldflags='-s -w' -o .gpu/extract.test ./stages/extract
     go build -ldflags='-s -w' -o .gpu/litcache ./cli/litcache
     go build -ldflags='-s -w' -o .gpu/gpureport ./cuda/gpucheck
-    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/litcache .gpu/gpureport
+    gzip -9 .gpu/cuda.test .gpu/cuda_towers.test .gpu/extract.test .gpu/litcache .gpu/gpureport
     cp {{peer}} .gpu/pytorch_peer.py
     cp cuda/gpucheck/check.sh .gpu/check.sh
     du -sh .gpu && ls -l .gpu

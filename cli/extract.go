@@ -61,6 +61,16 @@ holds (the lock goes with the process, however it ends). The cache records
 the producer of its rows (backend, precision, JPEG decoder) and refuses a
 worker of another producer unless --allow-mixed-producers is given.
 
+On a GPU the views go up as uint8 through pinned double-buffered memory on
+a copy stream and are normalised there, while the tower runs the batch
+before. --decode gpu (the default on a GPU with nvJPEG) decodes the JPEGs
+with nvJPEG and resizes on the GPU with the CPU's own plans (random resized
+crops too); the few images nvJPEG does not take (PNG, CMYK, cut short) are
+decoded on the CPU, are counted in the summary, and do not make the cache a
+mix of producers: its decoder is nvjpeg either way. A cache started with
+--decode cpu on a GPU is another producer (libjpeg-turbo): continue it with
+--decode cpu.
+
 Machines: shard i goes to worker i mod --workers. Each writes only its own
 parts; run 'litcache cache index DIR' once all are done. On a node with
 several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
@@ -81,6 +91,7 @@ several GPUs, run one process per GPU: --gpu g --worker g --workers n.`,
 			&cli.Float64Flag{Name: "max-reject-fraction", Value: d.MaxRejectFraction, Usage: "fail when more than this fraction of samples is rejected (a damaged shard's unread samples count, by its sizes.json or index)"},
 			&cli.BoolFlag{Name: "verify", Usage: "before skipping a finished part, check its whole sha256 against its marker (always checked: size and Arrow footer)"},
 			&cli.BoolFlag{Name: "allow-mixed-producers", Usage: "add rows to a cache whose rows another producer made (backend, precision or JPEG decoder: CPU float32 next to GPU bf16, say)"},
+			&cli.StringFlag{Name: "decode", Value: d.Decode, Usage: "where JPEGs are decoded (`gpu|cpu|auto`): gpu is nvJPEG with the resize on the GPU (needs --device cuda; PNGs and JPEGs nvJPEG cannot take are decoded on the CPU, image by image), auto gpu when the device is CUDA and nvJPEG loads, else cpu"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		}, deviceFlags("bf16 on the GPU")...),
 		Action: runExtract,
@@ -152,6 +163,15 @@ func runExtract(c *cli.Context) error {
 	cfg.MaxRejectFraction = c.Float64("max-reject-fraction")
 	cfg.VerifyParts = c.Bool("verify")
 	cfg.AllowMixedProducers = c.Bool("allow-mixed-producers")
+	cfg.Decode = c.String("decode")
+	switch cfg.Decode {
+	case extract.DecodeAuto, extract.DecodeCPU, extract.DecodeGPU:
+	default:
+		return usageError(c, "--decode %q: want gpu, cpu or auto", cfg.Decode)
+	}
+	if cfg.Decode == extract.DecodeGPU && c.String("device") == "cpu" {
+		return usageError(c, "--decode gpu decodes on the GPU: it needs --device cuda (or auto on a machine with one), not --device cpu")
+	}
 
 	w, n, _, err := extract.WorkerFromEnv(os.Getenv)
 	if err != nil {
@@ -196,8 +216,16 @@ func runExtract(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "cache %s (split %s, worker %d/%d): %d shards, %d already done%s; %d samples, %d rows, %d rejected (%.2f%%)\n",
 		cfg.Cache, cfg.Split, cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rows, res.Rejects, 100*res.RejectFraction)
 	if res.Samples > 0 {
-		fmt.Fprintf(c.App.Writer, "%.1f images/s; decode+preprocess %.1f s (summed over threads), tower %.1f s, writing %.1f s, wall %.1f s\n",
-			res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds, res.WriteSeconds, res.WallSeconds)
+		gpuIn := ""
+		if res.InputSeconds > 0 {
+			gpuIn = fmt.Sprintf(", GPU input %.1f s (overlaps the tower)", res.InputSeconds)
+		}
+		fmt.Fprintf(c.App.Writer, "%.1f images/s; decode+preprocess %.1f s (summed over threads)%s, tower %.1f s, writing %.1f s, wall %.1f s\n",
+			res.ImagesPerSecond, res.DecodeSeconds, gpuIn, res.TowerSeconds, res.WriteSeconds, res.WallSeconds)
+		if res.PipelineSeconds > 0 {
+			fmt.Fprintf(c.App.Writer, "pipeline %.1f images/s (%d samples in %.1f s from the first read to the last part, without start-up)\n",
+				float64(res.Samples)/res.PipelineSeconds, res.Samples, res.PipelineSeconds)
+		}
 	}
 	fmt.Fprintf(c.App.Writer, "fingerprint %s\n", res.Fingerprint)
 	return err

@@ -61,7 +61,7 @@ type Options struct {
 // Every method may be called from any goroutine (see Device). A CUDA
 // failure inside an op panics with an *OpError naming the op and carrying
 // the driver's error (the interface has no error returns); stages turn it
-// into an error with Recover or Catch. Memory comes from a pool of size
+// into an error with Recover. Memory comes from a pool of size
 // classes, so a steady loop over batches allocates nothing after its first
 // batch.
 type Backend struct {
@@ -73,7 +73,6 @@ type Backend struct {
 
 	mods    []*Module
 	k       kernelTable
-	fns     map[string]*Function // by name, for launchN / launchRows
 	pool    pool
 	elem    uint64 // bytes per element
 	suffix  string // kernel name suffix: "_f32" or "_bf16"
@@ -132,8 +131,7 @@ func newBackendOn(dv *Device, opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{dv: dv, lt: lt, nv: nv, prec: opt.Precision, opt: opt, fns: map[string]*Function{},
-		maxGrid: uint32(max(dv.SMs, 1) * 32)}
+	b := &Backend{dv: dv, lt: lt, nv: nv, prec: opt.Precision, opt: opt, maxGrid: uint32(max(dv.SMs, 1) * 32)}
 	b.pool.dv = dv
 	b.elem, b.suffix = 2, "_bf16"
 	if opt.Precision == F32 {
@@ -142,9 +140,6 @@ func newBackendOn(dv *Device, opt Options) (*Backend, error) {
 	b.k.f32 = opt.Precision == F32
 	if b.mods, err = loadKernels(dv, nv, &b.k); err != nil {
 		return nil, err
-	}
-	for _, s := range b.k.slots() {
-		b.fns[s.name] = *s.fn
 	}
 	return b, nil
 }
@@ -361,35 +356,6 @@ func (b *Backend) gridN(n int) launchConfig {
 func (b *Backend) gridRows(rows, cols int) launchConfig {
 	block := uint32(min(max((cols+31)/32*32, 32), 256))
 	return launchConfig{grid: Dim3{X: uint32(rows)}, block: Dim3{X: block}, stream: b.dv.Stream}
-}
-
-// fn returns a kernel by its full name.
-func (b *Backend) fn(name string) *Function {
-	f, ok := b.fns[name]
-	if !ok {
-		panic(fmt.Sprintf("cuda: kernel %s is not in the embedded sources", name))
-	}
-	return f
-}
-
-// launchN runs a grid-stride kernel over n elements with untyped arguments,
-// checked against the kernel's prototype; prefer the typed wrappers of
-// kernels_gen.go.
-func (b *Backend) launchN(name string, n int, args ...any) {
-	if n == 0 {
-		return
-	}
-	l := b.gridN(n)
-	must(b.fn(name).Launch(l.grid, l.block, 0, l.stream, args...))
-}
-
-// launchRows runs a one-block-per-row kernel with untyped arguments (see launchN).
-func (b *Backend) launchRows(name string, rows, cols int, args ...any) {
-	if rows == 0 {
-		return
-	}
-	l := b.gridRows(rows, cols)
-	must(b.fn(name).Launch(l.grid, l.block, 0, l.stream, args...))
 }
 
 func (b *Backend) needF32(op string) {

@@ -3,9 +3,6 @@ package cuda
 import (
 	"errors"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
@@ -43,48 +40,6 @@ func gpuBackendWith(t testing.TB, opt Options) *Backend {
 func TestParityF32(t *testing.T) {
 	g := gpuBackend(t, F32)
 	backendtest.ParityWith(t, backend.NewCPU(), g, backendtest.Options{Tol: 1e-4, LogErrors: true})
-}
-
-// TestKernelNamesUsedExist checks, without a GPU, that every kernel the
-// backend launches by name (launchN, launchRows, fn) is defined by the
-// embedded sources; the typed wrappers are checked by TestKernelWrappers.
-func TestKernelNamesUsedExist(t *testing.T) {
-	srcs, err := KernelSources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defined := map[string]bool{}
-	for _, s := range srcs {
-		ks, err := s.Kernels()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range ks {
-			defined[k.Name] = true
-		}
-	}
-	files, _ := filepath.Glob("*.go")
-	re := regexp.MustCompile(`(?:launchN|launchRows|b\.fn)\("([a-z0-9_]+)"(\+b\.suffix)?`)
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		code, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range re.FindAllStringSubmatch(string(code), -1) {
-			names := []string{u[1]}
-			if u[2] != "" {
-				names = []string{u[1] + "_f32", u[1] + "_bf16"}
-			}
-			for _, n := range names {
-				if !defined[n] {
-					t.Errorf("%s launches %s, which no embedded .cu file defines", f, n)
-				}
-			}
-		}
-	}
 }
 
 // TestParityBF16 checks the forward ops in bf16: inputs and outputs are

@@ -64,7 +64,7 @@ func (e *Error) Error() string {
 }
 
 // OpError is a device failure inside a Backend op. backend.Backend has no
-// error returns, so an op panics with an *OpError; Recover and Catch turn it
+// error returns, so an op panics with an *OpError; Recover turns it
 // back into an error. Err is the *Error of the driver call, a cuBLASLt or
 // NVRTC failure, or ErrNoAlgorithm.
 type OpError struct {
@@ -100,14 +100,6 @@ func Recover(err *error) {
 		}
 		panic(r)
 	}
-}
-
-// Catch runs f and returns the device error an op raised inside it, or nil:
-// `err := cuda.Catch(func() { emb = vt.Encode(px, n) })`.
-func Catch(f func()) (err error) {
-	defer Recover(&err)
-	f()
-	return nil
 }
 
 // guard is deferred by every Backend method: it names the op in a device

@@ -115,7 +115,8 @@ func nvjpegCheck(s int32, call string) error {
 // JPEGDecoder decodes JPEG bytes into interleaved RGB in device memory on
 // the backend's compute stream (the --decode gpu path; nvJPEG's Huffman
 // stage runs on the calling thread, the rest on the GPU). Its output feeds
-// ImageBatch.Add. Use from one goroutine; make one per decoding goroutine.
+// ImageBatch.Add and AddPlan. Use from one goroutine; make one per decoding
+// goroutine.
 type JPEGDecoder struct {
 	b      *Backend
 	nj     *NVJPEG
@@ -145,7 +146,9 @@ func (b *Backend) NewJPEGDecoder() (*JPEGDecoder, error) {
 	return d, nil
 }
 
-// Info returns a JPEG's width and height.
+// Info returns a JPEG's width and height. A JPEG of other than 1 or 3
+// components (CMYK, YCCK) is ErrJPEGUnsupported: nvJPEG has no RGB output
+// for it.
 func (d *JPEGDecoder) Info(data []byte) (w, h int, err error) {
 	if len(data) == 0 {
 		return 0, 0, fmt.Errorf("%w: empty data", ErrJPEGUnsupported)
@@ -159,6 +162,12 @@ func (d *JPEGDecoder) Info(data []byte) (w, h int, err error) {
 	if err := nvjpegCheck(d.nj.nvjpegGetImageInfo(d.handle, &data[0], uint64(len(data)), &comps, &sub, &ws[0], &hs[0]), "nvjpegGetImageInfo"); err != nil {
 		return 0, 0, err
 	}
+	if comps != 1 && comps != 3 {
+		return 0, 0, fmt.Errorf("%w: a JPEG of %d components", ErrJPEGUnsupported, comps)
+	}
+	if ws[0] <= 0 || hs[0] <= 0 {
+		return 0, 0, fmt.Errorf("%w: header gives size %d×%d", ErrJPEGUnsupported, ws[0], hs[0])
+	}
 	return int(ws[0]), int(hs[0]), nil
 }
 
@@ -171,68 +180,46 @@ func (d *JPEGDecoder) DecodeInto(data []byte, dst Buffer) (w, h int, err error) 
 	if uint64(3*w*h) > dst.Bytes {
 		return 0, 0, fmt.Errorf("cuda: %d×%d JPEG into a %d-byte buffer", w, h, dst.Bytes)
 	}
-	img := nvjpegImage{}
-	img.channel[0], img.pitch[0] = dst.Ptr, uint64(3*w)
+	return w, h, d.decodeOne(data, DeviceImage{Ptr: dst.Ptr, Pitch: 3 * w, W: w, H: h})
+}
+
+func (d *JPEGDecoder) decodeOne(data []byte, img DeviceImage) error {
+	dst := nvjpegImage{}
+	dst.channel[0], dst.pitch[0] = img.Ptr, uint64(img.Pitch)
 	if err := d.b.dv.bind(); err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer d.b.dv.unbind()
-	return w, h, nvjpegCheck(d.nj.nvjpegDecode(d.handle, d.state, &data[0], uint64(len(data)), nvjpegOutputRGBI, &img, d.b.dv.Stream), "nvjpegDecode")
+	return nvjpegCheck(d.nj.nvjpegDecode(d.handle, d.state, &data[0], uint64(len(data)), nvjpegOutputRGBI, &dst, d.b.dv.Stream), "nvjpegDecode")
 }
 
-// DecodeAdd decodes data and queues its resize into ib's next slot: the
-// GPU decode path from JPEG bytes to the tower's input, one image at a time.
-// The decoder's scratch is reused image after image; stream order keeps
-// each resize before the next decode overwrites it.
-func (d *JPEGDecoder) DecodeAdd(data []byte, ib *ImageBatch) error {
-	if ib.pre.ApplyEXIF {
-		return fmt.Errorf("cuda: the GPU decode path does not apply EXIF orientation")
-	}
-	w, h, err := d.Info(data)
-	if err != nil {
-		return err
-	}
-	if need := uint64(3 * w * h); d.rgb.Bytes < need {
-		if d.rgb.Ptr != 0 {
-			d.b.release(d.rgb)
-		}
-		d.rgb = d.b.alloc(need)
-	}
-	if _, _, err := d.DecodeInto(data, d.rgb); err != nil {
-		return err
-	}
-	return ib.Add(d.rgb.Ptr, 3*w, w, h)
-}
-
-// DecodeBatchAdd decodes many JPEGs in one nvjpegDecodeBatched call (which
-// keeps the GPU busy with several images at once) and queues each one's
-// resize into ib. Images nvJPEG cannot decode are skipped and their indices
-// returned, for the caller to decode on the CPU; the rest fill ib's slots in
-// order. The batch's RGB scratch is reused by the next call in stream order.
-func (d *JPEGDecoder) DecodeBatchAdd(jpegs [][]byte, ib *ImageBatch) (rejected []int, err error) {
-	if ib.pre.ApplyEXIF {
-		return nil, fmt.Errorf("cuda: the GPU decode path does not apply EXIF orientation")
-	}
-	type item struct{ i, w, h, off int }
-	var items []item
+// DecodeAll decodes jpegs into device RGB on the compute stream, in one
+// nvjpegDecodeBatched call (which keeps the GPU busy with several images at
+// once): the GPU decode path's first step, before ImageBatch.AddPlan makes
+// each image's views. errs[i], when not nil, says why nvJPEG cannot decode
+// image i (it wraps ErrJPEGUnsupported: decode that one on the CPU); err is
+// a failure of the device. The images live in the decoder's scratch, which
+// the next DecodeAll reuses in stream order (after the queued reads).
+func (d *JPEGDecoder) DecodeAll(jpegs [][]byte) (imgs []DeviceImage, errs []error, err error) {
+	defer Recover(&err)
+	imgs, errs = make([]DeviceImage, len(jpegs)), make([]error, len(jpegs))
+	var ok []int
 	total := 0
 	for i, data := range jpegs {
 		w, h, err := d.Info(data)
 		if errors.Is(err, ErrJPEGUnsupported) {
-			rejected = append(rejected, i)
+			errs[i] = err
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		items = append(items, item{i, w, h, total})
+		imgs[i] = DeviceImage{Ptr: uintptr(total), Pitch: 3 * w, W: w, H: h} // offset until the scratch is placed
+		ok = append(ok, i)
 		total += (3*w*h + 255) &^ 255
 	}
-	if len(items) == 0 {
-		return rejected, nil
-	}
-	if ib.Len()+len(items) > ib.maxBatch {
-		return nil, fmt.Errorf("cuda: %d images into an image batch with %d of %d slots free", len(items), ib.maxBatch-ib.Len(), ib.maxBatch)
+	if len(ok) == 0 {
+		return imgs, errs, nil
 	}
 	if uint64(total) > d.rgb.Bytes {
 		if d.rgb.Ptr != 0 {
@@ -240,30 +227,49 @@ func (d *JPEGDecoder) DecodeBatchAdd(jpegs [][]byte, ib *ImageBatch) (rejected [
 		}
 		d.rgb = d.b.alloc(uint64(total))
 	}
-	data := make([]*byte, len(items))
-	lengths := make([]uint64, len(items))
-	dst := make([]nvjpegImage, len(items))
-	for k, it := range items {
-		data[k], lengths[k] = &jpegs[it.i][0], uint64(len(jpegs[it.i]))
-		dst[k].channel[0], dst[k].pitch[0] = d.rgb.Ptr+uintptr(it.off), uint64(3*it.w)
+	for _, i := range ok {
+		imgs[i].Ptr += d.rgb.Ptr
 	}
-	if err := d.b.dv.bind(); err != nil {
-		return nil, err
+	err = d.decodeBatched(jpegs, imgs, ok)
+	if errors.Is(err, ErrJPEGUnsupported) {
+		// One image spoilt the batch: decode them one by one to find it.
+		for _, i := range ok {
+			if e := d.decodeOne(jpegs[i], imgs[i]); errors.Is(e, ErrJPEGUnsupported) {
+				errs[i] = e
+			} else if e != nil {
+				return nil, nil, e
+			}
+		}
+		err = nil
 	}
-	err = nvjpegCheck(d.nj.nvjpegDecodeBatchedInitialize(d.handle, d.state, int32(len(items)), 1, nvjpegOutputRGBI), "nvjpegDecodeBatchedInitialize")
-	if err == nil {
-		err = nvjpegCheck(d.nj.nvjpegDecodeBatched(d.handle, d.state, &data[0], &lengths[0], &dst[0], d.b.dv.Stream), "nvjpegDecodeBatched")
-	}
-	d.b.dv.unbind()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for k, it := range items {
-		if err := ib.Add(dst[k].channel[0], 3*it.w, it.w, it.h); err != nil {
-			return nil, err
+	for i := range imgs {
+		if errs[i] != nil {
+			imgs[i] = DeviceImage{}
 		}
 	}
-	return rejected, nil
+	return imgs, errs, nil
+}
+
+// decodeBatched decodes images ok of jpegs into imgs in one call.
+func (d *JPEGDecoder) decodeBatched(jpegs [][]byte, imgs []DeviceImage, ok []int) error {
+	data := make([]*byte, len(ok))
+	lengths := make([]uint64, len(ok))
+	dst := make([]nvjpegImage, len(ok))
+	for k, i := range ok {
+		data[k], lengths[k] = &jpegs[i][0], uint64(len(jpegs[i]))
+		dst[k].channel[0], dst[k].pitch[0] = imgs[i].Ptr, uint64(imgs[i].Pitch)
+	}
+	if err := d.b.dv.bind(); err != nil {
+		return err
+	}
+	defer d.b.dv.unbind()
+	if err := nvjpegCheck(d.nj.nvjpegDecodeBatchedInitialize(d.handle, d.state, int32(len(ok)), 1, nvjpegOutputRGBI), "nvjpegDecodeBatchedInitialize"); err != nil {
+		return err
+	}
+	return nvjpegCheck(d.nj.nvjpegDecodeBatched(d.handle, d.state, &data[0], &lengths[0], &dst[0], d.b.dv.Stream), "nvjpegDecodeBatched")
 }
 
 // Close releases the decoder (after the stream has run its work).

@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"math"
 	"math/rand"
+	randv2 "math/rand/v2"
 	"testing"
 
 	"github.com/litcache/litcache/internal/imageproc"
@@ -42,7 +43,8 @@ func clamp8(v float64) uint8 { return uint8(math.Max(0, math.Min(255, math.Round
 
 // TestNVJPEGMatchesCPU (needs a GPU with nvJPEG): 500-px JPEGs decoded by
 // nvJPEG and resized and normalised on the GPU, one at a time and batched,
-// against imageproc's decode and eval transform on the CPU. The resize
+// against imageproc's decode and eval transform on the CPU (batched: with a
+// random resized crop of each beside its eval view). The resize
 // arithmetic is exact (the emulator test); what differs is the JPEG
 // decoder's IDCT and chroma upsampling, so the bound is the bf16 tolerance
 // of the tower's input, 2e-2 relative. The decoded RGB's mean and largest
@@ -59,7 +61,7 @@ func TestNVJPEGMatchesCPU(t *testing.T) {
 	defer d.Close()
 	pre := imageproc.CLIPPreprocessor(224)
 	var jpegs [][]byte
-	var want []float32
+	var want, wantViews []float32
 	for i, sz := range [][2]int{{500, 375}, {375, 500}, {500, 333}, {500, 500}} {
 		data := photoJPEG(t, sz[0], sz[1], int64(i))
 		jpegs = append(jpegs, data)
@@ -90,20 +92,41 @@ func TestNVJPEGMatchesCPU(t *testing.T) {
 		}
 		t.Logf("%dx%d: nvJPEG vs CPU decode: mean abs difference %.3f levels, max %d", w, h, sum/float64(len(got)), worst)
 		want = append(want, pre.Transform(rgb, nil)...)
+		wantViews = append(wantViews, pre.Transform(rgb, nil)...)
+		wantViews = append(wantViews, pre.TransformRandom(rgb, randv2.New(randv2.NewPCG(uint64(i), 1)), nil)...)
 	}
 	for _, batched := range []bool{false, true} {
-		ib, err := g.NewImageBatch(pre, len(jpegs))
+		ib, err := g.NewImageBatch(pre, 2*len(jpegs))
 		if err != nil {
 			t.Fatal(err)
 		}
+		var scratch []Buffer
 		if batched {
-			rej, err := d.DecodeBatchAdd(jpegs, ib)
-			if err != nil || len(rej) > 0 {
-				t.Fatalf("batched decode: rejected %v, %v", rej, err)
+			// DecodeAll, then each image's eval view and a random resized crop
+			imgs, errs, err := d.DecodeAll(jpegs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, img := range imgs {
+				if errs[i] != nil {
+					t.Fatalf("image %d: %v", i, errs[i])
+				}
+				if err := ib.AddPlan(img, pre.Plan(img.W, img.H)); err != nil {
+					t.Fatal(err)
+				}
+				if err := ib.AddPlan(img, pre.PlanRandom(img.W, img.H, randv2.New(randv2.NewPCG(uint64(i), 1)))); err != nil {
+					t.Fatal(err)
+				}
 			}
 		} else {
 			for _, data := range jpegs {
-				if err := d.DecodeAdd(data, ib); err != nil {
+				dev := g.alloc(uint64(3 * 500 * 500))
+				scratch = append(scratch, dev)
+				w, h, err := d.DecodeInto(data, dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ib.Add(dev.Ptr, 3*w, w, h); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -115,7 +138,14 @@ func TestNVJPEGMatchesCPU(t *testing.T) {
 		got := g.ToFloat32(x, nil)
 		g.Free(x)
 		ib.Close()
-		e := relErr(got, want)
+		for _, b := range scratch {
+			g.release(b)
+		}
+		ref := want
+		if batched {
+			ref = wantViews
+		}
+		e := relErr(got, ref)
 		t.Logf("batched=%v: GPU decode+preprocess vs CPU: relative error %.3g", batched, e)
 		if !(e <= 2e-2) {
 			t.Errorf("batched=%v: relative error %.3g > 2e-2", batched, e)

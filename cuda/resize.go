@@ -10,10 +10,12 @@ import (
 )
 
 // ImageBatch preprocesses decoded images on the GPU (the --decode gpu path):
-// each device RGB image is resized and centre-cropped into its slot of a
+// each device RGB image is resized and centre-cropped (Add), or resized by
+// any plan such as a random resized crop (AddPlan), into its slot of a
 // (maxBatch,S,S,3) uint8 buffer by image.cu's resize kernels, which apply
-// the fixed-point plan imageproc computes for the CPU (Preprocessor.Plan),
-// so the bytes equal the CPU's Resized of the same RGB; Tensor then
+// the fixed-point plan imageproc computes for the CPU (Preprocessor.Plan,
+// PlanRandom), so the bytes equal the CPU's Resized (RandomResized) of the
+// same RGB; a view the CPU made goes in as it is (AddHost). Tensor then
 // normalises the batch into the tower's input. Use from one goroutine.
 type ImageBatch struct {
 	b        *Backend
@@ -36,6 +38,7 @@ type planTaps struct {
 	vStart, vN, vK uintptr
 	hKSize, vKSize int
 	x0, row0, rows int
+	x1             int // one past the last column the horizontal pass reads
 }
 
 const maxCachedPlans = 4096
@@ -75,37 +78,22 @@ func identity(n, x0 int) *imageproc.ResizeTaps {
 	return t
 }
 
-// tapsFor uploads (once per source size) the plan's taps.
+// tapsFor uploads (once per source size) the eval transform's plan's taps.
 func (ib *ImageBatch) tapsFor(w, h int) (planTaps, error) {
 	ib.mu.Lock()
 	defer ib.mu.Unlock()
 	if pt, ok := ib.taps[[2]int{w, h}]; ok {
 		return pt, nil
 	}
-	pl := ib.pre.Plan(w, h)
-	S := pl.Size
-	ht, vt := pl.H, pl.V
-	x0 := 0
-	if ht == nil {
-		ht, x0 = identity(S, 0), pl.X0
-	}
-	if vt == nil {
-		vt = identity(S, 0)
-	}
-	var host []int32
-	add := func(v []int32) int { off := len(host); host = append(host, v...); return off }
-	hs, hn, hk := add(ht.Start), add(ht.N), add(ht.K)
-	vs, vn, vk := add(vt.Start), add(vt.N), add(vt.K)
+	host, pt := tapsOf(ib.pre.Plan(w, h))
 	buf, err := ib.b.dv.Alloc(uint64(4 * len(host)))
 	if err != nil {
 		return planTaps{}, err
 	}
-	if err := ib.b.dv.CopyToDeviceAsync(buf, unsafe.Slice((*byte)(unsafe.Pointer(&host[0])), 4*len(host)), ib.b.dv.Stream); err != nil {
+	if err := ib.b.dv.CopyToDeviceAsync(buf, int32Bytes(host), ib.b.dv.Stream); err != nil {
 		return planTaps{}, err
 	}
-	at := func(off int) uintptr { return buf.Ptr + uintptr(4*off) }
-	pt := planTaps{buf: buf, hStart: at(hs), hN: at(hn), hK: at(hk), vStart: at(vs), vN: at(vn), vK: at(vk),
-		hKSize: ht.KSize, vKSize: vt.KSize, x0: x0, row0: pl.Rows.Min.Y, rows: pl.Rows.Dy()}
+	pt.at(buf)
 	if len(ib.taps) >= maxCachedPlans {
 		// Too many sizes to keep: forget them all (after queued resizes used them).
 		if err := ib.b.dv.Sync(); err != nil {
@@ -120,21 +108,117 @@ func (ib *ImageBatch) tapsFor(w, h int) (planTaps, error) {
 	return pt, nil
 }
 
-// Add queues the resize and crop of one w×h RGB image in device memory at
-// src (rows of pitch bytes) into the batch's next slot, on the compute
-// stream. src must stay valid until the stream has run it.
+// tapsOf lays a plan's taps out in one host array (both passes; a pass the
+// plan skips gets identity taps, which copy exactly); pt holds their offsets
+// until at places them in a device buffer.
+func tapsOf(pl imageproc.ResizePlan) ([]int32, planTaps) {
+	S := pl.Size
+	ht, vt := pl.H, pl.V
+	if ht == nil {
+		ht = identity(S, 0)
+	}
+	if vt == nil {
+		vt = identity(S, 0)
+	}
+	var host []int32
+	add := func(v []int32) uintptr { off := len(host); host = append(host, v...); return uintptr(4 * off) }
+	pt := planTaps{hStart: add(ht.Start), hN: add(ht.N), hK: add(ht.K), vStart: add(vt.Start), vN: add(vt.N), vK: add(vt.K),
+		hKSize: ht.KSize, vKSize: vt.KSize, x0: pl.X0, row0: pl.Rows.Min.Y, rows: pl.Rows.Dy()}
+	// The kernels read columns x0+Start[i] .. +N[i] of rows row0 .. row0+rows.
+	pt.x1 = pl.X0
+	for i := range ht.Start {
+		pt.x1 = max(pt.x1, pl.X0+int(ht.Start[i]+ht.N[i]))
+	}
+	return host, pt
+}
+
+// at turns pt's offsets into addresses in buf.
+func (pt *planTaps) at(buf Buffer) {
+	pt.buf = buf
+	for _, p := range []*uintptr{&pt.hStart, &pt.hN, &pt.hK, &pt.vStart, &pt.vN, &pt.vK} {
+		*p += buf.Ptr
+	}
+}
+
+func int32Bytes(v []int32) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)) }
+
+// DeviceImage is a decoded RGB image in device memory: H rows of Pitch
+// bytes, each W interleaved RGB pixels.
+type DeviceImage struct {
+	Ptr         uintptr
+	Pitch, W, H int
+}
+
+// Add queues the eval transform's resize and crop of one w×h RGB image in
+// device memory at src (rows of pitch bytes) into the batch's next slot, on
+// the compute stream. src must stay valid until the stream has run it.
 func (ib *ImageBatch) Add(src uintptr, pitch, w, h int) (err error) {
 	defer Recover(&err)
-	if ib.n == ib.maxBatch {
-		return fmt.Errorf("cuda: image batch full (%d)", ib.maxBatch)
-	}
-	if w <= 0 || h <= 0 || pitch < 3*w {
-		return fmt.Errorf("cuda: image of %d×%d with pitch %d", w, h, pitch)
+	img := DeviceImage{Ptr: src, Pitch: pitch, W: w, H: h}
+	if err := ib.check(img); err != nil {
+		return err
 	}
 	pt, err := ib.tapsFor(w, h)
 	if err != nil {
 		return err
 	}
+	return ib.resize(img, pt)
+}
+
+// AddPlan queues the resize plan pl (imageproc's Plan or PlanRandom for
+// img's size: an eval view or a random resized crop) of img into the
+// batch's next slot. Its taps are uploaded for this one call.
+func (ib *ImageBatch) AddPlan(img DeviceImage, pl imageproc.ResizePlan) (err error) {
+	defer Recover(&err)
+	if err := ib.check(img); err != nil {
+		return err
+	}
+	if pl.Size != ib.pre.Size {
+		return fmt.Errorf("cuda: a resize plan to %d px into a batch of %d px", pl.Size, ib.pre.Size)
+	}
+	host, pt := tapsOf(pl)
+	if pt.row0 < 0 || pt.row0+pt.rows > img.H || pt.x0 < 0 || pt.x1 > img.W {
+		return fmt.Errorf("cuda: resize plan reads columns %d..%d and rows %d..%d of a %d×%d image", pt.x0, pt.x1, pt.row0, pt.row0+pt.rows, img.W, img.H)
+	}
+	buf := ib.b.alloc(uint64(4 * len(host)))
+	defer ib.b.release(buf) // stream order keeps the resize's reads before any later user's writes
+	must(ib.b.dv.CopyToDeviceAsync(buf, int32Bytes(host), ib.b.dv.Stream))
+	pt.at(buf)
+	return ib.resize(img, pt)
+}
+
+// AddHost copies one S×S RGB image already resized on the host (HWC uint8,
+// as imageproc's Resized and RandomResized give it) into the batch's next
+// slot: a view the CPU made, beside the GPU's.
+func (ib *ImageBatch) AddHost(pix []byte) (err error) {
+	defer Recover(&err)
+	S := ib.pre.Size
+	if len(pix) != S*S*3 {
+		return fmt.Errorf("cuda: %d bytes for a %d×%d RGB image", len(pix), S, S)
+	}
+	if ib.n == ib.maxBatch {
+		return fmt.Errorf("cuda: image batch full (%d)", ib.maxBatch)
+	}
+	slot := Buffer{Ptr: ib.u8.Ptr + uintptr(ib.n*S*S*3), Bytes: uint64(S * S * 3)}
+	if err := ib.b.dv.CopyToDeviceAsync(slot, pix, ib.b.dv.Stream); err != nil {
+		return err
+	}
+	ib.n++
+	return nil
+}
+
+func (ib *ImageBatch) check(img DeviceImage) error {
+	if ib.n == ib.maxBatch {
+		return fmt.Errorf("cuda: image batch full (%d)", ib.maxBatch)
+	}
+	if img.W <= 0 || img.H <= 0 || img.Pitch < 3*img.W {
+		return fmt.Errorf("cuda: image of %d×%d with pitch %d", img.W, img.H, img.Pitch)
+	}
+	return nil
+}
+
+// resize queues the two passes of pt from img into the next slot.
+func (ib *ImageBatch) resize(img DeviceImage, pt planTaps) error {
 	S := ib.pre.Size
 	rowLen := S * 3
 	tmpBytes := uint64(pt.rows * rowLen)
@@ -145,7 +229,7 @@ func (ib *ImageBatch) Add(src uintptr, pitch, w, h int) (err error) {
 		ib.tmp = ib.b.alloc(tmpBytes)
 	}
 	b := ib.b
-	must(b.k.launchResizeHU8(b.gridN(pt.rows*rowLen), ib.tmp.Ptr, src, int64(pitch), int32(pt.x0), int32(pt.row0),
+	must(b.k.launchResizeHU8(b.gridN(pt.rows*rowLen), ib.tmp.Ptr, img.Ptr, int64(img.Pitch), int32(pt.x0), int32(pt.row0),
 		int32(pt.rows), pt.hStart, pt.hN, pt.hK, int32(pt.hKSize), int32(S)))
 	dst := ib.u8.Ptr + uintptr(ib.n*S*rowLen)
 	must(b.k.launchResizeVU8(b.gridN(S*rowLen), dst, ib.tmp.Ptr, int32(rowLen), 0, pt.vStart, pt.vN, pt.vK, int32(pt.vKSize), int32(S)))

@@ -60,7 +60,7 @@ func TestContextFromAnyGoroutine(t *testing.T) {
 			defer wg.Done()
 			noContext()
 			defer runtime.UnlockOSThread()
-			errs <- cuda.Catch(func() {
+			errs <- catch(func() {
 				x := g.FromFloat32([]float32{1, 2, 3, float32(i)}, 4)
 				defer g.Free(x)
 				g.Scale(x, 2)
@@ -90,7 +90,7 @@ func faultChild() error {
 	if err != nil {
 		return err
 	}
-	return cuda.Catch(func() {
+	return catch(func() {
 		x := g.FromFloat32(make([]float32, 64), 2, 32)
 		gamma, beta := g.FromFloat32(make([]float32, 32), 32), g.FromFloat32(make([]float32, 32), 32)
 		out := g.Zeros(2, 32)
@@ -141,4 +141,12 @@ func TestDeviceErrorNamesOp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// catch runs f and returns the device error an op raised inside it, as a
+// stage's recover does (cuda.Recover).
+func catch(f func()) (err error) {
+	defer cuda.Recover(&err)
+	f()
+	return nil
 }

@@ -1,4 +1,4 @@
-// Package emu builds a CPU emulator of the CUDA driver, cuBLASLt and NVRTC
+// Package emu builds a CPU emulator of the CUDA driver, cuBLASLt, NVRTC and nvJPEG
 // for litcache's tests: a shared library that exports their functions under
 // their real names, so that the cuda package loads it in place of
 // libcuda.so.1 (LITCACHE_LIBCUDA …) and runs unchanged — context per OS
@@ -34,6 +34,9 @@ var runtimeH string
 
 //go:embed csrc/driver.cpp
 var driverCpp string
+
+//go:embed csrc/nvjpeg.cpp
+var nvjpegCpp string
 
 // ErrUnavailable means the emulator cannot be built here (no g++, or not x86-64 Linux).
 var ErrUnavailable = errors.New("emu: the CUDA emulator needs g++ on x86-64 Linux")
@@ -72,6 +75,7 @@ func Source() (string, error) {
 	}
 	fmt.Fprintf(&b, "KernelInfo emu_kernels[] = {\n%s\n};\nint emu_nkernels = %d;\n", strings.Join(table, ",\n"), len(table))
 	b.WriteString(driverCpp)
+	b.WriteString(nvjpegCpp)
 	return b.String(), nil
 }
 
@@ -106,16 +110,22 @@ func Build(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	cpp := strings.TrimSuffix(lib, ".so") + ".cpp"
+	cpp := fmt.Sprintf("%s.%d.cpp", strings.TrimSuffix(lib, ".so"), os.Getpid())
 	if err := os.WriteFile(cpp, []byte(src), 0o644); err != nil {
 		return "", err
 	}
-	tmp := lib + ".tmp"
+	// Test binaries of several packages may build it at once: each into its
+	// own file, renamed into place (the same bytes, whichever lands last).
+	tmp := fmt.Sprintf("%s.%d.tmp", lib, os.Getpid())
 	cmd := exec.Command(cxx, "-std=c++20", "-O2", "-g", "-fPIC", "-shared", "-fno-strict-aliasing", "-w", "-pthread",
-		"-o", tmp, cpp)
-	if out, err := cmd.CombinedOutput(); err != nil {
+		"-o", tmp, cpp, "-ldl")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		os.Remove(cpp)
+		os.Remove(tmp)
 		return "", fmt.Errorf("emu: g++ failed: %v\n%s", err, out)
 	}
+	os.Rename(cpp, strings.TrimSuffix(lib, ".so")+".cpp") // the source a debugger shows beside the -g build
 	return lib, os.Rename(tmp, lib)
 }
 
@@ -127,6 +137,7 @@ func Use(lib, cubinDir string) {
 	os.Setenv("LITCACHE_LIBCUDA", lib)
 	os.Setenv("LITCACHE_LIBCUBLASLT", lib)
 	os.Setenv("LITCACHE_LIBNVRTC", lib)
+	os.Setenv("LITCACHE_LIBNVJPEG", lib)
 	os.Setenv("LITCACHE_CUBIN_CACHE", cubinDir)
 }
 

@@ -19,6 +19,9 @@
 #                 (float32 1e-4 per tensor, the bf16 loss curve 1e-2), agreement
 #                 with the CPU trainer, memory after step 10 = after step 2,
 #                 CUDA graphs against direct launches, out-of-memory errors
+#   extract_tests ./stages/extract's GPU tests on the GPU: the key-correspondence
+#                 check in bf16 through both GPU paths (issue 17.1), --decode gpu
+#                 against --decode cpu with PNG/CMYK/cut images, --decode choices
 #   benchmarks    GEMM ceiling (random data), ViT-L/14 tower (fused, unfused
 #                 ablation, host pixels), attention flash vs GEMM path,
 #                 DINOv2-B/14 and Swin-T towers (BenchmarkTowerGPU)
@@ -28,12 +31,16 @@
 #                 (must fit); samples/s, TFLOP/s, peak device memory
 #   peer          the PyTorch peer (GEMM, HF ViT-L/14 eager and torch.compile,
 #                 LiT step, zero-shot) on the same GPU in the same run
-#   e2e_extract   litcache extract --device cuda over half the synthetic shards,
-#                 then all of them (the difference: the steady images/s)
+#   e2e_extract_gpu, e2e_extract_cpu
+#                 litcache extract --device cuda over the synthetic shards with
+#                 --decode gpu (nvJPEG), then --decode cpu (uint8 views uploaded):
+#                 images/s over the wall and over the pipeline (without start-up)
 # then .gpu/gpureport turns the logs into one JSON report. The time boxes
-# sum to under 8 minutes (CAP_* variables override them): 10 + 160 (e2e_data's
-# 140 in the background under cuda_tests 85 + towers_tests 75) + 90 + 50 + 105
-# + 25 + 35 = 475 s. To add a part: one `part NAME CAP command...` line below,
+# sum to under 8 minutes (CAP_* variables override them): 10 + 175 (e2e_data's
+# 140 in the background under cuda_tests 85 + towers_tests 75 + extract_tests
+# 15) + 90 + 50 + 105 + 25 + 25 = 480 s. Each extract part needs ≈ 5 s to build
+# random ViT-L weights, then 12,000 images at 2,500–3,400 images/s. To add a
+# part: one `part NAME CAP command...` line below,
 # and its comparisons in cuda/gpucheck/report.go.
 set -u
 root=$(pwd)
@@ -42,8 +49,8 @@ out=${1:-.}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 work=${LITCACHE_CHECK_WORK:-/tmp/litcache-gpucheck}
 rm -rf "$work" && mkdir -p "$work/logs" "$work/bin"
-: "${CAP_CARD:=10}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=85}" "${CAP_TOWERS_TESTS:=75}"
-: "${CAP_BENCHMARKS:=90}" "${CAP_TRAIN_BENCH:=50}" "${CAP_PEER:=105}" "${CAP_EXTRACT_HALF:=25}" "${CAP_EXTRACT:=35}"
+: "${CAP_CARD:=10}" "${CAP_DATA:=140}" "${CAP_CUDA_TESTS:=85}" "${CAP_TOWERS_TESTS:=75}" "${CAP_EXTRACT_TESTS:=15}"
+: "${CAP_BENCHMARKS:=90}" "${CAP_TRAIN_BENCH:=50}" "${CAP_PEER:=105}" "${CAP_EXTRACT_GPU:=25}" "${CAP_EXTRACT_CPU:=25}"
 : "${CHECK_SPECIES:=12}" "${CHECK_PER_SPECIES:=1000}"
 printf 'start\t%s\n' "$(date +%s%N)" >"$work/parts.tsv"
 
@@ -80,21 +87,21 @@ data_pid=$!
 
 part cuda_tests "$CAP_CUDA_TESTS" bash -c "cd '$root/cuda' && exec '$work/bin/cuda.test' -test.v -test.count=1"
 part towers_tests "$CAP_TOWERS_TESTS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.v -test.count=1 -test.run Test"
+part extract_tests "$CAP_EXTRACT_TESTS" bash -c "cd '$root/stages/extract' && exec '$work/bin/extract.test' -test.v -test.count=1 -test.run '^(TestGPU|TestRowsAreTheirImagesGPU|TestDecodeChoice)'"
 wait "$data_pid" # the benchmarks get the CPU to themselves
 
 part benchmarks "$CAP_BENCHMARKS" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench 'GEMMBF16|ViTL14|TowerGPU' -test.benchtime 1s -test.v"
 part train_bench "$CAP_TRAIN_BENCH" bash -c "cd '$root/cuda/towers' && exec '$work/bin/cuda_towers.test' -test.run '^\$' -test.bench '^BenchmarkLiT\$' -test.benchtime 1x -test.v"
 part peer "$CAP_PEER" env OUT="$work" COMPILE=1 python3 "$g/pytorch_peer.py"
-# extract over half the shards, then all: the difference is the steady
-# rate, without the start-up (random ViT-L weights, self-check, kernels)
-all=$(ls "$syn/shards/train/"*.tar 2>/dev/null)
-n=$(echo "$all" | grep -c . || true)
-half=$(echo "$all" | head -n $(((n + 1) / 2)) | paste -sd, -)
-all=$(echo "$all" | paste -sd, -)
-part e2e_extract_half "$CAP_EXTRACT_HALF" "$work/bin/litcache" extract --shards "${half:-$syn/none.tar}" \
-  --model ViT-L-14 --weights random:1 --cache "$work/cache-half" --device cuda --quiet
-part e2e_extract "$CAP_EXTRACT" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
-  --model ViT-L-14 --weights random:1 --cache "$work/cache" --device cuda --quiet
+# extract over all the shards, decoding on the GPU, then on the CPU; each
+# prints its steady rate (the pipeline, without start-up) beside the wall's.
+# Batches of 256, as BenchmarkViTL14 and the peer measure the tower.
+all=$(ls "$syn/shards/train/"*.tar 2>/dev/null | paste -sd, -)
+for dec in gpu cpu; do
+  cap=CAP_EXTRACT_${dec^^}
+  part "e2e_extract_$dec" "${!cap}" "$work/bin/litcache" extract --shards "${all:-$syn/none.tar}" \
+    --model ViT-L-14 --weights random:1 --cache "$work/cache-$dec" --device cuda --decode "$dec" --batch-size 256 --quiet
+done
 
 printf 'end\t%s\n' "$(date +%s%N)" >>"$work/parts.tsv"
 if ! "$work/bin/gpureport" -work "$work" -out "$out/gpu-report.json"; then

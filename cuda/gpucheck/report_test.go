@@ -131,11 +131,52 @@ BenchmarkTowerGPU/dinov2-vitb14-16         	       9	 120000000 ns/op	      4100
 }
 
 func TestParseExtract(t *testing.T) {
-	out := "cache /x (split train, worker 0/1): 12 shards, 0 already done; 12000 samples, 12000 rows, 0 rejected (0.00%)\n" +
-		"2950.1 images/s; decode+preprocess 60.2 s (summed over decoders), tower 3.1 s, writing 0.2 s, wall 4.1 s\n"
-	n, ips, dec, tower, wall := parseExtract(out)
-	if n != 12000 || *ips != 2950.1 || *dec != 60.2 || *tower != 3.1 || *wall != 4.1 {
-		t.Fatalf("%d %v %v %v %v", n, *ips, *dec, *tower, *wall)
+	out := "extract: decode: nvJPEG 12.8.0 on the GPU, resize and normalisation on the GPU; PNG and JPEGs nvJPEG does not take on the CPU (libjpeg-turbo) (--decode gpu)\n" +
+		"extract: worker 0/1: 12 shards (0 already done), 12000 samples, 0 rejected, 2950.1 img/s (decode 0.1s busy, tower 3.1s)\n" +
+		"extract: 3 of 12000 images decoded on the CPU instead of nvJPEG (PNG 2, CMYK/YCCK JPEG 1)\n" +
+		"cache /x (split train, worker 0/1): 12 shards, 0 already done; 12000 samples, 12000 rows, 0 rejected (0.00%)\n" +
+		"2950.1 images/s; decode+preprocess 60.2 s (summed over threads), GPU input 1.5 s (overlaps the tower), tower 3.1 s, writing 0.2 s, wall 4.1 s\n" +
+		"pipeline 3411.0 images/s (12000 samples in 3.5 s from the first read to the last part, without start-up)\n"
+	e := parseExtract(out)
+	if e == nil || e.Images != 12000 || *e.ImagesPerSWall != 2950.1 || *e.DecodeS != 60.2 || *e.TowerS != 3.1 || *e.WallS != 4.1 ||
+		*e.InputS != 1.5 || *e.ImagesPerS != 3411 || *e.PipelineS != 3.5 || *e.CPUDecoded != 3 || !strings.HasPrefix(e.Decode, "decode: nvJPEG 12.8.0 on the GPU") {
+		t.Fatalf("%+v", e)
+	}
+	// --decode cpu prints no GPU input line's nvJPEG count; a part that failed prints no summary
+	if e := parseExtract("2000.0 images/s; decode+preprocess 60.2 s (summed over threads), GPU input 2.0 s (overlaps the tower), tower 3.1 s, writing 0.2 s, wall 6.0 s\n"); e == nil || e.CPUDecoded != nil || e.ImagesPerS != nil {
+		t.Errorf("%+v", e)
+	}
+	if e := parseExtract("extract: --device cuda: no usable GPU\n"); e != nil {
+		t.Errorf("a failed part has figures: %+v", e)
+	}
+	logs := map[string]string{"e2e_extract_gpu": out, "e2e_extract_cpu": "2100.0 images/s; decode+preprocess 90 s (summed over threads), tower 3.1 s, writing 0.2 s, wall 6.0 s\npipeline 2200.0 images/s (12000 samples in 5.5 s from\n"}
+	end, cmp := endToEnd(logs, parseBenchmarks(benchLog))
+	if end.Meets == nil || !*end.Meets || end.DecodeCPU == nil || *end.DecodeCPU.ImagesPerS != 2200 {
+		t.Errorf("end to end %+v", end)
+	}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{"end to end --decode gpu vs --decode cpu ablation (images/s, steady)", 3411.0 / 2200},
+		{"end to end --decode gpu images/s vs the tower alone", 3411.0 / 3657},
+		{"end to end --decode cpu images/s vs the tower alone", 2200.0 / 3657},
+	} {
+		found := false
+		for _, got := range cmp {
+			if got.Name == c.name {
+				found = true
+				if got.Ratio == nil || *got.Ratio < c.want-1e-6 || *got.Ratio > c.want+1e-6 {
+					t.Errorf("%s: %+v, want ratio %.4f", c.name, got, c.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no comparison %q", c.name)
+		}
+	}
+	if end, _ := endToEnd(map[string]string{}, nil); end.Meets != nil || end.DecodeGPU != nil {
+		t.Errorf("no extract parts ran: %+v", end)
 	}
 }
 
@@ -149,7 +190,7 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	}
 	repo := t.TempDir()
 	g := filepath.Join(repo, ".gpu")
-	for _, d := range []string{g, filepath.Join(repo, "cuda", "towers")} {
+	for _, d := range []string{g, filepath.Join(repo, "cuda", "towers"), filepath.Join(repo, "stages", "extract")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -178,6 +219,7 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	gz("cuda.test", "#!/bin/sh\necho '=== RUN   TestParityF32'\necho '    x.go:1: no CUDA GPU here (LITCACHE_REQUIRE_GPU=1)'\necho '--- FAIL: TestParityF32 (0.00s)'\nexit 1\n")
 	gz("cuda_towers.test", "#!/bin/sh\ncase \"$*\" in *bench*) sleep 30;; *) echo '--- PASS: TestClipTinyImageEmbeddings (0.10s)';; esac\n")
 	gz("litcache", "#!/bin/sh\necho \"litcache $1: --device cuda: no usable GPU\" >&2\nexit 1\n")
+	gz("extract.test", "#!/bin/sh\necho '=== RUN   TestRowsAreTheirImagesGPU'\necho '    c.go:1: 54 rows checked; relative error 0.0079'\necho '--- PASS: TestRowsAreTheirImagesGPU (1.00s)'\n")
 	// gpureport: this package, built
 	bin := filepath.Join(t.TempDir(), "gpureport")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -217,8 +259,8 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, raw)
 	}
-	want := map[string]string{"cuda_tests": "failed", "towers_tests": "ok", "benchmarks": "timeout", "train_bench": "timeout", "e2e_data": "failed",
-		"e2e_extract_half": "failed", "e2e_extract": "failed", "peer": "failed"}
+	want := map[string]string{"cuda_tests": "failed", "towers_tests": "ok", "extract_tests": "ok", "benchmarks": "timeout", "train_bench": "timeout", "e2e_data": "failed",
+		"e2e_extract_gpu": "failed", "e2e_extract_cpu": "failed", "peer": "failed"}
 	for n, s := range want {
 		if p := r.Parts[n]; p == nil || p.Status != s {
 			t.Errorf("part %s: %+v, want %s", n, p, s)
@@ -236,8 +278,20 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 	if p := r.Parts["card"]; p == nil || p.Status == "ok" && r.Card == nil {
 		t.Errorf("card: %+v", p)
 	}
-	if r.Summary.Fail != 1 || r.Summary.Pass != 1 {
+	if r.Summary.Fail != 1 || r.Summary.Pass != 2 {
 		t.Errorf("summary %+v", r.Summary)
+	}
+	var ext *Test
+	for _, x := range r.Tests {
+		if x.Package == "stages/extract" {
+			ext = x
+		}
+	}
+	if ext == nil || ext.MaxErr == nil || *ext.MaxErr != 0.0079 {
+		t.Errorf("the extract tests' errors are not in the report: %+v", ext)
+	}
+	if r.EndToEnd == nil || r.EndToEnd.DecodeGPU != nil || r.EndToEnd.Meets != nil {
+		t.Errorf("end to end without a GPU: %+v", r.EndToEnd)
 	}
 	if r.Peer["bf16_gemm_tflops"] != 1.0 {
 		t.Errorf("the peer's partial output is kept: %v", r.Peer)
@@ -246,7 +300,7 @@ func TestCheckScriptWithoutGPU(t *testing.T) {
 }
 
 // TestCheckScriptExtractHasRequiredFlags: check.sh's extract parts give every
-// flag litcache extract requires (--weights was missing once: the parts then
+// flag litcache extract requires, and run both decoders (--weights was missing once: the parts then
 // failed in a second with "--weights is required", on a GPU too).
 func TestCheckScriptExtractHasRequiredFlags(t *testing.T) {
 	script, err := os.ReadFile("check.sh")
@@ -266,8 +320,9 @@ func TestCheckScriptExtractHasRequiredFlags(t *testing.T) {
 			}
 		}
 	}
-	if n != 2 {
-		t.Errorf("%d extract parts in check.sh, want 2", n)
+	// one extract line, run with --decode gpu and --decode cpu
+	if n != 1 || !strings.Contains(joined, "for dec in gpu cpu; do") || !strings.Contains(joined, `--decode "$dec"`) {
+		t.Errorf("%d extract lines in check.sh, want 1 run once per --decode", n)
 	}
 }
 
@@ -384,9 +439,15 @@ func TestCheckScriptBudget(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^part \S+ "\$(CAP_[A-Z_]+)"`).FindAllStringSubmatch(string(script), -1) {
 		used[m[1]] = true
 	}
-	sequential := []string{"CAP_CARD", "CAP_BENCHMARKS", "CAP_TRAIN_BENCH", "CAP_PEER", "CAP_EXTRACT_HALF", "CAP_EXTRACT"}
-	total := max(caps["CAP_DATA"], caps["CAP_CUDA_TESTS"]+caps["CAP_TOWERS_TESTS"])
-	counted := map[string]bool{"CAP_DATA": true, "CAP_CUDA_TESTS": true, "CAP_TOWERS_TESTS": true}
+	// the extract parts run in a loop over --decode, their box by name
+	for _, m := range regexp.MustCompile(`cap=(CAP_[A-Z_]+)\$\{dec\^\^\}`).FindAllStringSubmatch(string(script), -1) {
+		for _, dec := range []string{"GPU", "CPU"} {
+			used[m[1]+dec] = true
+		}
+	}
+	sequential := []string{"CAP_CARD", "CAP_BENCHMARKS", "CAP_TRAIN_BENCH", "CAP_PEER", "CAP_EXTRACT_GPU", "CAP_EXTRACT_CPU"}
+	total := max(caps["CAP_DATA"], caps["CAP_CUDA_TESTS"]+caps["CAP_TOWERS_TESTS"]+caps["CAP_EXTRACT_TESTS"])
+	counted := map[string]bool{"CAP_DATA": true, "CAP_CUDA_TESTS": true, "CAP_TOWERS_TESTS": true, "CAP_EXTRACT_TESTS": true}
 	for _, c := range sequential {
 		total += caps[c]
 		counted[c] = true
@@ -395,6 +456,12 @@ func TestCheckScriptBudget(t *testing.T) {
 		if !counted[c] {
 			t.Errorf("part with time box %s is not counted in the budget", c)
 		}
+		if _, ok := caps[c]; !ok {
+			t.Errorf("part with time box %s has no default", c)
+		}
+	}
+	if !used["CAP_EXTRACT_GPU"] || !used["CAP_EXTRACT_CPU"] {
+		t.Errorf("the extract parts' time boxes were not found: %v", used)
 	}
 	t.Logf("time boxes %v: %d s in all", caps, total)
 	if total > 480 {

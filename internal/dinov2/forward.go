@@ -51,11 +51,26 @@ func (m *Model) Encode(pixels []float32, B int, pool string) []float32 {
 	return m.pool(x, B, m.cfg.ImageSize, pool)
 }
 
+// EncodeTensor is Encode on pixels already on the model's backend, (B,3,S,S)
+// at ImageSize and normalised — by the GPU's image uploader, say. px stays
+// the caller's.
+func (m *Model) EncodeTensor(px backend.Tensor, B int, pool string) []float32 {
+	if err := CheckPool(pool); err != nil {
+		panic(err)
+	}
+	S := m.cfg.ImageSize
+	if B <= 0 || px.Len() != B*3*S*S {
+		panic(fmt.Sprintf("dinov2: pixel tensor %v for %d images of 3×%d×%d", px.Shape(), B, S, S))
+	}
+	x := m.forwardTensor(px, B, S, nil)
+	defer m.be.Free(x)
+	return m.pool(x, B, S, pool)
+}
+
 // forward returns x_prenorm (B·T, C), T = 1 + R + g², for images of side S;
 // hook, when not nil, sees intermediate results under the fixture's names.
 func (m *Model) forward(pixels []float32, B, S int, hook func(name string, t backend.Tensor, host []float32)) backend.Tensor {
-	be, c := m.be, m.cfg
-	C, P, R := c.EmbedDim, c.PatchSize, c.NumRegisterTokens
+	be, P := m.be, m.cfg.PatchSize
 	if B <= 0 || len(pixels) != B*3*S*S || S%P != 0 {
 		panic(fmt.Sprintf("dinov2: %d pixel values for %d images of 3×%d×%d (patch %d)", len(pixels), B, S, S, P))
 	}
@@ -68,9 +83,21 @@ func (m *Model) forward(pixels []float32, B, S int, hook func(name string, t bac
 		hook("pos_embed_used", nil, pos.host)
 	}
 	px := be.FromFloat32(pixels, B, 3, S, S)
+	defer be.Free(px)
+	return m.forwardTensor(px, B, S, hook)
+}
+
+// forwardTensor is forward on pixels already on the backend.
+func (m *Model) forwardTensor(px backend.Tensor, B, S int, hook func(name string, t backend.Tensor, host []float32)) backend.Tensor {
+	be, c := m.be, m.cfg
+	C, P, R := c.EmbedDim, c.PatchSize, c.NumRegisterTokens
+	g := S / P
+	pos, err := m.positions(g)
+	if err != nil {
+		panic(err)
+	}
 	patches := be.Zeros(B*g*g, 3*P*P)
 	be.Patchify(patches, px, B, S, P)
-	be.Free(px)
 	x := be.Zeros(B*g*g, C)
 	be.Linear(x, patches, m.patchW, m.patchB, backend.ActNone)
 	be.Free(patches)

@@ -3,6 +3,7 @@ package imageproc
 import (
 	"image"
 	"math"
+	"math/rand/v2"
 )
 
 // ResizeTaps is one axis of a resize as fixed-point taps: output i reads
@@ -19,11 +20,12 @@ type ResizeTaps struct {
 // horizontal pass over rows Rows of the image producing the crop window's
 // columns, then a vertical pass producing its rows. H is nil when the width
 // keeps its size (the pass copies), V nil when the height does. Applying it
-// as resizeWindow does gives Resized's bytes exactly.
+// as resizeWindow does gives Resized's bytes exactly (RandomResized's, for
+// PlanRandom's plans).
 type ResizePlan struct {
 	Size int             // the output side S
 	X0   int             // first image column the horizontal pass reads (H's Start are relative to it)
-	Rows image.Rectangle // image rows Min.Y..Max.Y (X range unused) the horizontal pass produces
+	Rows image.Rectangle // image rows Min.Y..Max.Y the horizontal pass produces (X: the source region, unused)
 	H    *ResizeTaps     // nil: copy columns X0 .. X0+Size
 	V    *ResizeTaps     // Start relative to Rows.Min.Y; nil: copy rows
 }
@@ -36,13 +38,27 @@ func taps(c *coeffs) *ResizeTaps {
 // EXIF orientation, when p applies it, the caller passes the oriented size).
 func (p Preprocessor) Plan(w, h int) ResizePlan {
 	s := p.Size
-	rw, rh := ResizedSize(w, h, s)
+	rw, rh := ResizedSize(w, h, p.resizeSize())
 	ox, oy := centerOffset(rw, s), centerOffset(rh, s)
-	win := image.Rect(ox, oy, ox+s, oy+s)
+	return p.planWindow(image.Rect(0, 0, w, h), rw, rh, image.Rect(ox, oy, ox+s, oy+s))
+}
+
+// PlanRandom returns the plan of RandomResized for a w×h image: the crop
+// CropParams draws from rng (the same draws RandomResized makes, so the
+// same rng state gives the same view), resized to S×S.
+func (p Preprocessor) PlanRandom(w, h int, rng *rand.Rand) ResizePlan {
+	s := p.Size
+	return p.planWindow(CropParams(w, h, rng), s, s, image.Rect(0, 0, s, s))
+}
+
+// planWindow is resizeWindow's arithmetic as a plan: the region r of the
+// image resized to outW×outH, of which the S×S window win is kept.
+func (p Preprocessor) planWindow(r image.Rectangle, outW, outH int, win image.Rectangle) ResizePlan {
+	s := p.Size
 	plan := ResizePlan{Size: s}
-	sy0, sy1 := win.Min.Y, win.Max.Y
-	if h != rh {
-		cv := p.cache.get(h, rh, win.Min.Y, win.Max.Y)
+	sy0, sy1 := win.Min.Y, win.Max.Y // region rows the horizontal pass produces
+	if r.Dy() != outH {
+		cv := p.cache.get(r.Dy(), outH, win.Min.Y, win.Max.Y)
 		sy0, sy1 = math.MaxInt, 0
 		for i := range s {
 			sy0 = min(sy0, int(cv.start[i]))
@@ -55,11 +71,12 @@ func (p Preprocessor) Plan(w, h int) ResizePlan {
 		}
 		plan.V = v
 	}
-	plan.Rows = image.Rect(0, sy0, w, sy1)
-	if w != rw {
-		plan.H = taps(p.cache.get(w, rw, win.Min.X, win.Max.X))
+	plan.Rows = image.Rect(r.Min.X, r.Min.Y+sy0, r.Max.X, r.Min.Y+sy1)
+	plan.X0 = r.Min.X
+	if r.Dx() != outW {
+		plan.H = taps(p.cache.get(r.Dx(), outW, win.Min.X, win.Max.X))
 	} else {
-		plan.X0 = win.Min.X
+		plan.X0 += win.Min.X
 	}
 	return plan
 }

@@ -19,7 +19,7 @@ func applyPlan(img *RGB, pl ResizePlan) *RGB {
 				}
 				acc := int32(1 << (precisionBits - 1))
 				for t := range int(pl.H.N[x]) {
-					acc += int32(img.Pix[((pl.Rows.Min.Y+y)*img.W+int(pl.H.Start[x])+t)*3+c]) * pl.H.K[x*pl.H.KSize+t]
+					acc += int32(img.Pix[((pl.Rows.Min.Y+y)*img.W+pl.X0+int(pl.H.Start[x])+t)*3+c]) * pl.H.K[x*pl.H.KSize+t]
 				}
 				tmp[(y*S+x)*3+c] = clip8(acc)
 			}
@@ -43,20 +43,49 @@ func applyPlan(img *RGB, pl ResizePlan) *RGB {
 
 // TestPlanReproducesResized: the plan, applied by a second implementation of
 // the passes, gives Resized's bytes exactly, for wide, tall, square, exact
-// and upscaled sizes (the GPU's resize kernels apply the same plan).
+// and upscaled sizes (the GPU's resize kernels apply the same plan), with
+// OpenCLIP's transform and torchvision's ImageNet one (resize 256, crop 224:
+// DINOv2's and Swin's, whose resize is not the crop).
 func TestPlanReproducesResized(t *testing.T) {
-	p := CLIPPreprocessor(224)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][2]int{{500, 375}, {375, 500}, {224, 224}, {224, 300}, {300, 224}, {100, 80}, {1000, 230}, {224, 225}} {
-		img := NewRGB(sz[0], sz[1])
-		for i := range img.Pix {
-			img.Pix[i] = uint8(rng.IntN(256))
+	for _, p := range []Preprocessor{CLIPPreprocessor(224), ImageNetPreprocessor(256, 224)} {
+		for _, sz := range [][2]int{{500, 375}, {375, 500}, {224, 224}, {224, 300}, {300, 224}, {100, 80}, {1000, 230}, {224, 225}, {256, 300}} {
+			img := NewRGB(sz[0], sz[1])
+			for i := range img.Pix {
+				img.Pix[i] = uint8(rng.IntN(256))
+			}
+			want := p.Resized(img)
+			got := applyPlan(img, p.Plan(sz[0], sz[1]))
+			for i := range want.Pix {
+				if got.Pix[i] != want.Pix[i] {
+					t.Fatalf("resize %d crop %d %v: byte %d: plan gives %d, Resized %d", p.resizeSize(), p.Size, sz, i, got.Pix[i], want.Pix[i])
+				}
+			}
 		}
-		want := p.Resized(img)
-		got := applyPlan(img, p.Plan(sz[0], sz[1]))
-		for i := range want.Pix {
-			if got.Pix[i] != want.Pix[i] {
-				t.Fatalf("%v: byte %d: plan gives %d, Resized %d", sz, i, got.Pix[i], want.Pix[i])
+	}
+}
+
+// TestPlanRandomReproducesRandomResized: PlanRandom's plan, applied by the
+// second implementation, gives RandomResized's bytes exactly from the same
+// random state, for crops that need both passes, one or none (a crop of the
+// output's own size), and for the ImageNet preprocessor's sizes too.
+func TestPlanRandomReproducesRandomResized(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, p := range []Preprocessor{CLIPPreprocessor(224), ImageNetPreprocessor(256, 224), CLIPPreprocessor(32)} {
+		for _, sz := range [][2]int{{500, 375}, {375, 500}, {224, 224}, {240, 236}, {60, 64}, {1000, 230}, {33, 32}} {
+			img := NewRGB(sz[0], sz[1])
+			for i := range img.Pix {
+				img.Pix[i] = uint8(rng.IntN(256))
+			}
+			for v := range 4 {
+				seed := uint64(10*v + sz[0])
+				want := p.RandomResized(img, rand.New(rand.NewPCG(seed, 1)))
+				got := applyPlan(img, p.PlanRandom(sz[0], sz[1], rand.New(rand.NewPCG(seed, 1))))
+				for i := range want.Pix {
+					if got.Pix[i] != want.Pix[i] {
+						t.Fatalf("size %d %v view %d: byte %d: plan gives %d, RandomResized %d", p.Size, sz, v, i, got.Pix[i], want.Pix[i])
+					}
+				}
 			}
 		}
 	}

@@ -15,20 +15,39 @@ func (m *Model) Encode(pixels []float32, B int) []float32 {
 	return m.pool(x, B, s)
 }
 
+// EncodeTensor is Encode on pixels already on the model's backend, (B,3,S,S)
+// at ImageSize and normalised — by the GPU's image uploader, say. px stays
+// the caller's.
+func (m *Model) EncodeTensor(px backend.Tensor, B int) []float32 {
+	S := m.cfg.ImageSize
+	if B <= 0 || px.Len() != B*3*S*S {
+		panic(fmt.Sprintf("swin: pixel tensor %v for %d images of 3×%d×%d", px.Shape(), B, S, S))
+	}
+	x, s := m.forwardTensor(px, B, nil)
+	defer m.be.Free(x)
+	return m.pool(x, B, s)
+}
+
 // forward returns the last stage's tokens (B·s·s, C) before the final norm
 // and the map side s; hook, when not nil, sees each features stage's output
 // under the fixture's names ("features.i").
 func (m *Model) forward(pixels []float32, B int, hook func(name string, t backend.Tensor)) (backend.Tensor, int) {
-	be, c := m.be, m.cfg
-	S, P, E := c.ImageSize, c.PatchSize, c.EmbedDim
+	be, S := m.be, m.cfg.ImageSize
 	if B <= 0 || len(pixels) != B*3*S*S {
 		panic(fmt.Sprintf("swin: %d pixel values for %d images of 3×%d×%d", len(pixels), B, S, S))
 	}
-	s := S / P
 	px := be.FromFloat32(pixels, B, 3, S, S)
+	defer be.Free(px)
+	return m.forwardTensor(px, B, hook)
+}
+
+// forwardTensor is forward on pixels already on the backend.
+func (m *Model) forwardTensor(px backend.Tensor, B int, hook func(name string, t backend.Tensor)) (backend.Tensor, int) {
+	be, c := m.be, m.cfg
+	S, P, E := c.ImageSize, c.PatchSize, c.EmbedDim
+	s := S / P
 	patches := be.Zeros(B*s*s, 3*P*P)
 	be.Patchify(patches, px, B, S, P)
-	be.Free(px)
 	x := be.Zeros(B*s*s, E)
 	be.Linear(x, patches, m.patchW, m.patchB, backend.ActNone)
 	be.Free(patches)

@@ -72,5 +72,8 @@ func (m clipModel) fromTensors(be backend.Backend, src weights.Source, label str
 type clipEncoder struct{ vt *clip.VisionTower }
 
 func (e clipEncoder) encode(px []float32, n int, _ string) []float32 { return e.vt.Encode(px, n) }
-func (e clipEncoder) tensors() []weights.Tensor                      { return e.vt.Tensors() }
-func (e clipEncoder) free()                                          { e.vt.Free() }
+func (e clipEncoder) encodeTensor(px backend.Tensor, n int, _ string) []float32 {
+	return e.vt.EncodeTensor(px, n)
+}
+func (e clipEncoder) tensors() []weights.Tensor { return e.vt.Tensors() }
+func (e clipEncoder) free()                     { e.vt.Free() }

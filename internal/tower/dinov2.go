@@ -62,5 +62,8 @@ type dinov2Encoder struct{ m *dinov2.Model }
 func (e dinov2Encoder) encode(px []float32, n int, pool string) []float32 {
 	return e.m.Encode(px, n, pool)
 }
+func (e dinov2Encoder) encodeTensor(px backend.Tensor, n int, pool string) []float32 {
+	return e.m.EncodeTensor(px, n, pool)
+}
 func (e dinov2Encoder) tensors() []weights.Tensor { return e.m.Tensors() }
 func (e dinov2Encoder) free()                     { e.m.Free() }

@@ -67,6 +67,8 @@ type model interface {
 // encoder is a family's loaded tower.
 type encoder interface {
 	encode(pixels []float32, n int, pool string) []float32
+	// encodeTensor is encode on pixels already on the tower's backend.
+	encodeTensor(px backend.Tensor, n int, pool string) []float32
 	tensors() []weights.Tensor
 	free()
 }

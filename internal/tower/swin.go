@@ -54,5 +54,8 @@ func (m swinModel) fromTensors(be backend.Backend, src weights.Source, label str
 type swinEncoder struct{ m *swin.Model }
 
 func (e swinEncoder) encode(px []float32, n int, _ string) []float32 { return e.m.Encode(px, n) }
-func (e swinEncoder) tensors() []weights.Tensor                      { return e.m.Tensors() }
-func (e swinEncoder) free()                                          { e.m.Free() }
+func (e swinEncoder) encodeTensor(px backend.Tensor, n int, _ string) []float32 {
+	return e.m.EncodeTensor(px, n)
+}
+func (e swinEncoder) tensors() []weights.Tensor { return e.m.Tensors() }
+func (e swinEncoder) free()                     { e.m.Free() }

@@ -94,6 +94,14 @@ func describeWeights(w string) string {
 // normalised. Safe for concurrent use on a backend that is.
 func (t *Tower) Encode(pixels []float32, n int) []float32 { return t.enc.encode(pixels, n, t.pool) }
 
+// EncodeTensor is Encode on n images already on the tower's backend,
+// (n,3,S,S) and normalised by Preprocessor — uploaded as uint8 and
+// normalised on the GPU by the cuda package's ImageUploader or ImageBatch.
+// px stays the caller's.
+func (t *Tower) EncodeTensor(px backend.Tensor, n int) []float32 {
+	return t.enc.encodeTensor(px, n, t.pool)
+}
+
 // Dim is the embedding size.
 func (t *Tower) Dim() int { return t.cfg.m.dim(t.pool) }
 

@@ -402,3 +402,30 @@ func TestShort(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeTensor: a tower of every family gives the same embeddings from
+// pixels already on its backend (the GPU path's uploaded tensor) as from
+// host pixels, with every pooling, and leaves the tensor to the caller.
+func TestEncodeTensor(t *testing.T) {
+	be := backend.NewCPU()
+	for _, c := range []struct{ model, pool string }{
+		{"clip-tiny", ""}, {"dinov2-tiny", "cls"}, {"dinov2-tiny", "cls+mean"}, {"swin-tiny", ""},
+	} {
+		tw, err := Load(be, Spec{Model: c.model, Weights: "random:3", Pool: c.pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		S := tw.ImageSize()
+		px := randPixels(3, S, 2)
+		dev := be.FromFloat32(px, 3, 3, S, S)
+		got := tw.EncodeTensor(dev, 3)
+		if !slices.Equal(got, tw.Encode(px, 3)) {
+			t.Errorf("%s pool %q: EncodeTensor differs from Encode", c.model, tw.Pool())
+		}
+		if back := be.ToFloat32(dev, nil); !slices.Equal(back, px) {
+			t.Errorf("%s: EncodeTensor changed its input", c.model)
+		}
+		be.Free(dev)
+		tw.Free()
+	}
+}

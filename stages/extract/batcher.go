@@ -17,6 +17,10 @@ type batcher struct {
 	batchRows int
 	views     int
 	pool      *pixPool
+	// hostPix packs each batch's float32 views into one buffer (the host
+	// path); the GPU paths leave the views in their samples for the input
+	// stage.
+	hostPix bool
 
 	cur     int              // the shard being batched
 	next    int              // the next sample of cur, by seq
@@ -101,7 +105,7 @@ func (bt *batcher) drain(ctx context.Context, out chan<- *batch) error {
 func (bt *batcher) send(ctx context.Context, out chan<- *batch) error {
 	b := bt.b
 	bt.b = &batch{shard: b.shard}
-	if b.rows > 0 {
+	if b.rows > 0 && bt.hostPix {
 		n := 0
 		for _, s := range b.samples {
 			for _, v := range s.views {

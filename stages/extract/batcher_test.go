@@ -40,7 +40,7 @@ func TestBatcher(t *testing.T) {
 	}
 	close(ends)
 	out := make(chan *batch, 100)
-	bt := batcher{shards: len(perShard), batchRows: batchRows, views: views, pool: newPixPool()}
+	bt := batcher{shards: len(perShard), batchRows: batchRows, views: views, pool: newPixPool(), hostPix: true}
 	if err := bt.run(context.Background(), samples, ends, out); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestBatcherStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	out := make(chan *batch)
-	bt := batcher{shards: 1, batchRows: 1, views: 1, pool: newPixPool()}
+	bt := batcher{shards: 1, batchRows: 1, views: 1, pool: newPixPool(), hostPix: true}
 	err := bt.run(ctx, make(chan *sample), make(chan shardEnd), out)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)

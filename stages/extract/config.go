@@ -69,6 +69,12 @@ type Config struct {
 	MaxRejectFraction float64
 	// Backend runs the tower; nil means backend.NewCPU().
 	Backend backend.Backend
+	// Decode is where images are decoded: DecodeGPU (nvJPEG, and the resize
+	// and normalisation on the GPU; a CUDA Backend is needed), DecodeCPU,
+	// or DecodeAuto (default: the GPU when the Backend is CUDA and nvJPEG
+	// loads). With a CUDA Backend and the CPU decoding, the views still go
+	// to the GPU as uint8 and are normalised there.
+	Decode string
 	// AllowMixedProducers lets this run add parts to a cache whose rows
 	// were made by another producer (backend kind, precision, JPEG decoder:
 	// CPU float32 next to GPU bf16, say); without it such a run is refused.
@@ -107,6 +113,7 @@ func DefaultConfig() Config {
 		DType:             store.Float16,
 		Normalize:         true,
 		MaxRejectFraction: 0.01,
+		Decode:            DecodeAuto,
 	}
 }
 
@@ -147,6 +154,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Split == "" {
 		c.Split = "train"
+	}
+	switch c.Decode {
+	case "":
+		c.Decode = DecodeAuto
+	case DecodeAuto, DecodeCPU, DecodeGPU:
+	default:
+		return fmt.Errorf("extract: decode %q: want cpu, gpu or auto", c.Decode)
 	}
 	return nil
 }

@@ -1,10 +1,13 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"image/color"
+	"image/jpeg"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -50,6 +53,11 @@ func decodePool(ctx context.Context, threads int, decode func(*sample), in <-cha
 type decoder struct {
 	pre   imageproc.Preprocessor
 	views int
+	// out is the form of the views: float32 tensors for the host tower, or
+	// for the GPU paths uint8 images (decodeUpload) or the JPEG itself with
+	// its views' resize plans (decodeNVJPEG; what it cannot take, the CPU
+	// decodes into uint8 images).
+	out decodeMode
 }
 
 // imageExts are the members tried for the image, in order.
@@ -58,6 +66,8 @@ var imageExts = [...]string{"jpg", "jpeg", "png", "webp"}
 // decode reads s's image, label and caption and makes its views: view 0 is
 // the eval transform, views 1.. random resized crops seeded by (key, view),
 // so that every run makes the same ones. A problem sets s.reject instead.
+// On the GPU decode path it only screens the image and plans its views; the
+// GPU stage (gpu.go) decodes it.
 func (d decoder) decode(s *sample) {
 	raw := s.raw
 	s.raw = nil
@@ -85,16 +95,95 @@ func (d decoder) decode(s *sample) {
 	}
 	s.label = label
 	s.caption = strings.TrimSpace(string(raw.Files["txt"]))
+	switch d.out {
+	case decodeNVJPEG:
+		w, h, why := gpuDecodable(data)
+		if why == "" {
+			s.gpu = &gpuImage{data: data, plans: d.plans(raw.Key, w, h)}
+			return
+		}
+		s.fallback = why
+		fallthrough
+	case decodeUpload:
+		if s.u8, err = d.resized(raw.Key, data); err != nil {
+			s.reject = "decode: " + err.Error()
+		}
+	default:
+		img, err := imageproc.DecodeRGB(data)
+		if err != nil {
+			s.reject = "decode: " + err.Error()
+			return
+		}
+		s.views = make([][]float32, d.views)
+		s.views[0] = d.pre.Transform(img, nil)
+		for v := 1; v < d.views; v++ {
+			s.views[v] = d.pre.TransformRandom(img, viewRNG(raw.Key, v), nil)
+		}
+	}
+}
+
+// resized decodes data on the CPU and makes its views as uint8 S×S×3
+// images (the eval transform's and the random resized crops' bytes before
+// normalisation, which the GPU does).
+func (d decoder) resized(key string, data []byte) ([][]byte, error) {
 	img, err := imageproc.DecodeRGB(data)
 	if err != nil {
-		s.reject = "decode: " + err.Error()
-		return
+		return nil, err
 	}
-	s.views = make([][]float32, d.views)
-	s.views[0] = d.pre.Transform(img, nil)
+	views := make([][]byte, d.views)
+	views[0] = d.pre.Resized(img).Pix
 	for v := 1; v < d.views; v++ {
-		s.views[v] = d.pre.TransformRandom(img, viewRNG(raw.Key, v), nil)
+		views[v] = d.pre.RandomResized(img, viewRNG(key, v)).Pix
 	}
+	return views, nil
+}
+
+// plans are the resize plans of a w×h image's views for the GPU: the eval
+// transform's, then the random resized crops drawn from the same seeds as
+// on the CPU (viewRNG), so that both paths make the same views.
+func (d decoder) plans(key string, w, h int) []imageproc.ResizePlan {
+	pl := make([]imageproc.ResizePlan, d.views)
+	pl[0] = d.pre.Plan(w, h)
+	for v := 1; v < d.views; v++ {
+		pl[v] = d.pre.PlanRandom(w, h, viewRNG(key, v))
+	}
+	return pl
+}
+
+// gpuDecodable says whether an image goes to nvJPEG, and when not, why (the
+// CPU decodes it instead): a JPEG of 1 (grey) or 3 (YCbCr) components that
+// ends with its EOI marker and is within the CPU decoder's size limits.
+// Everything else — PNG, CMYK/YCCK or RGB JPEGs, a JPEG cut short (which
+// the CPU rejects where nvJPEG might pad it), one whose header image/jpeg
+// cannot read (arithmetic coding, 12-bit) — takes the CPU path, which
+// decides as it always does. It reads the header only, and by the image's
+// bytes alone: every run sends the same images to the same decoder.
+func gpuDecodable(data []byte) (w, h int, why string) {
+	if imageproc.Format(data) != "jpeg" {
+		if f := imageproc.Format(data); f != "" {
+			return 0, 0, strings.ToUpper(f)
+		}
+		return 0, 0, "not a JPEG"
+	}
+	if !bytes.HasSuffix(data, []byte{0xff, 0xd9}) {
+		return 0, 0, "JPEG without its end marker"
+	}
+	c, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return 0, 0, "JPEG header image/jpeg cannot read"
+	}
+	switch c.ColorModel {
+	case color.YCbCrModel, color.GrayModel:
+	case color.CMYKModel:
+		return 0, 0, "CMYK/YCCK JPEG"
+	default:
+		return 0, 0, "JPEG of another colour model"
+	}
+	lim := imageproc.DefaultLimits()
+	if c.Width <= 0 || c.Height <= 0 || c.Width > lim.MaxSide || c.Height > lim.MaxSide || c.Width*c.Height > lim.MaxPixels {
+		return 0, 0, "JPEG over the size limits"
+	}
+	return c.Width, c.Height, ""
 }
 
 // viewRNG is the random source of view v (≥ 1) of the sample with this key.

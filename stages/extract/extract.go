@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
@@ -30,11 +34,17 @@ type Result struct {
 	// (including those finished by an earlier run).
 	RejectFraction float64
 	// Seconds per phase. Decode is summed over the decode goroutines (busy
-	// time, decode + preprocess); Tower is the wall time inside the image
-	// tower; Write the wall time committing parts; Pipeline the wall time
-	// from the first sample read to the last part committed; Wall the whole
-	// run (opening the cache and building the tower included).
-	DecodeSeconds, TowerSeconds, WriteSeconds, PipelineSeconds, WallSeconds float64
+	// time, decode + preprocess); Input the GPU paths' input stage (filling
+	// the pinned slots, or nvJPEG decoding and queuing the resizes), which
+	// overlaps the tower; Tower is the wall time inside the image tower;
+	// Write the wall time committing parts; Pipeline the wall time from the
+	// first sample read to the last part committed; Wall the whole run
+	// (opening the cache and building the tower included).
+	DecodeSeconds, InputSeconds, TowerSeconds, WriteSeconds, PipelineSeconds, WallSeconds float64
+	// CPUDecoded counts the images the GPU decode path decoded on the CPU
+	// (PNG, CMYK JPEGs, those nvJPEG refused), by reason in CPUDecodeReasons.
+	CPUDecoded       int
+	CPUDecodeReasons map[string]int
 	// ImagesPerSecond is samples / wall time.
 	ImagesPerSecond float64
 }
@@ -72,10 +82,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Backend == nil {
 		cfg.Backend = backend.NewCPU()
 	}
+	dc, err := chooseDecode(cfg.Decode, cfg.Backend, pre)
+	if err != nil {
+		return res, err
+	}
+	if dc.jpeg != nil {
+		defer dc.jpeg.Close()
+	}
 	cache, err := store.CreateWith(cfg.Cache, store.Manifest{
 		Fingerprint: res.Fingerprint, Model: desc, Tower: source,
 		Dim: dim, DType: cfg.DType, Views: cfg.Views, Normalized: cfg.Normalize,
-		Producer: producerOf(cfg.Backend),
+		Producer: producerOf(cfg.Backend, dc),
 	}, store.CreateOptions{AllowMixedProducers: cfg.AllowMixedProducers})
 	if err != nil {
 		return res, fmt.Errorf("extract: cache %s: %w", cfg.Cache, err)
@@ -100,6 +117,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	defer tw.t.Free()
+	fmt.Fprintln(cfg.Log, "extract: "+dc.describe())
+	input, closeInput, err := newInput(dc, cfg, pre)
+	if err != nil {
+		return res, fmt.Errorf("extract: %w", err)
+	}
+	defer closeInput()
 	popt := cfg.Progress
 	if popt.Unit == "" {
 		popt.Unit = "img"
@@ -109,8 +132,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	p := &pipeline{
 		shards: pl.todo, threads: cfg.Threads, batchRows: cfg.BatchSize, views: cfg.Views,
-		window:    windowFor(cfg.Threads, cfg.BatchSize, cfg.Views),
-		decode:    decoder{pre: pre, views: cfg.Views}.decode,
+		window:    windowFor(cfg.Threads, cfg.BatchSize, cfg.Views, input != nil),
+		decode:    decoder{pre: pre, views: cfg.Views, out: dc.mode}.decode,
+		input:     input,
 		tower:     tw,
 		normalize: cfg.Normalize,
 		out:       partSink{cache: cache, split: cfg.Split, worker: cfg.Worker, workers: cfg.NumWorkers},
@@ -126,6 +150,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	bar.Finish()
 
 	res.DecodeSeconds, res.TowerSeconds, res.WriteSeconds = st.decode.Seconds(), st.tower.Seconds(), st.write.Seconds()
+	res.InputSeconds = st.input.Seconds()
+	res.CPUDecodeReasons = st.fallbacks
+	for _, n := range st.fallbacks {
+		res.CPUDecoded += n
+	}
 	res.WallSeconds = time.Since(start).Seconds()
 	if res.WallSeconds > 0 {
 		res.ImagesPerSecond = float64(res.Samples) / res.WallSeconds
@@ -142,6 +171,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	fmt.Fprintf(cfg.Log, "extract: worker %d/%d: %d shards (%d already done%s), %d samples, %d rejected, %.1f img/s (decode %.1fs busy, tower %.1fs)\n",
 		cfg.Worker, cfg.NumWorkers, res.Shards, res.Skipped, busy, res.Samples, res.Rejects, res.ImagesPerSecond, res.DecodeSeconds, res.TowerSeconds)
+	if dc.mode == decodeNVJPEG {
+		fmt.Fprintf(cfg.Log, "extract: %d of %d images decoded on the CPU instead of nvJPEG%s\n", res.CPUDecoded, res.Samples, reasonList(res.CPUDecodeReasons))
+	}
 	return res, checkRejects(cfg, res)
 }
 
@@ -156,7 +188,53 @@ func loadTower(cfg Config, tcfg tower.Config, spec tower.Spec) (registryTower, e
 	if err != nil {
 		return registryTower{}, fmt.Errorf("extract: %w", err)
 	}
-	return registryTower{t}, nil
+	return registryTower{t, be}, nil
+}
+
+// newInput makes the GPU paths' input stage for dc (nil on the host path)
+// and the function that releases it. A batch holds at most BatchSize+Views-1
+// rows (the batcher sends once a batch reaches BatchSize).
+func newInput(dc decodeChoice, cfg Config, pre imageproc.Preprocessor) (inputMaker, func(), error) {
+	gpu, _ := cfg.Backend.(*cuda.Backend)
+	maxRows := cfg.BatchSize + cfg.Views - 1
+	switch dc.mode {
+	case decodeUpload:
+		u, err := gpu.NewImageUploader(maxRows, pre.Size, pre.NormalizeTable())
+		if err != nil {
+			return nil, nil, err
+		}
+		return uploadInput{u: u, release: gpu.Free}, func() { u.Close() }, nil
+	case decodeNVJPEG:
+		ib, err := gpu.NewImageBatch(pre, maxRows)
+		if err != nil {
+			return nil, nil, err
+		}
+		cpu := decoder{pre: pre, views: cfg.Views, out: decodeUpload}
+		return nvjpegInput{d: dc.jpeg, ib: ib, be: gpu, cpu: cpu}, func() { ib.Close() }, nil
+	}
+	return nil, func() {}, nil
+}
+
+// reasonList is " (PNG 2, CMYK/YCCK JPEG 1)", by count then name; "" when empty.
+func reasonList(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func fraction(a, b int) float64 {

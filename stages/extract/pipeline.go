@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/progress"
 	"github.com/litcache/litcache/internal/wds"
 	"github.com/litcache/litcache/store"
@@ -19,6 +20,8 @@ import (
 //	reader.go   shards → samples, in shard and sample order (one goroutine)
 //	decode.go   samples → decoded views, on Threads goroutines (any order)
 //	batcher.go  back into shard order; runs of kept views → batches (one goroutine)
+//	gpu.go      (GPU paths) batches → the tower's input on the device, one
+//	            batch ahead of the tower (one goroutine)
 //	tower.go    batches → embeddings through a Tower (the caller's goroutine)
 //	writer.go   embeddings → part rows; a shard's part committed at its end (one goroutine)
 //
@@ -37,8 +40,16 @@ type sample struct {
 	key     string
 	label   int32
 	caption string
-	views   [][]float32 // one (3,S,S) per view; nil when rejected
-	reject  string      // why the sample cannot be used; "" when it can
+	reject  string // why the sample cannot be used; "" when it can
+	// The views, in the form the run's decode mode gives (one is set on a
+	// kept sample): views for the host tower, u8 for the GPU from the CPU,
+	// gpu for the GPU to decode.
+	views [][]float32 // one (3,S,S) float32 tensor per view
+	u8    [][]byte    // one S×S×3 uint8 image per view (HWC, not normalised)
+	gpu   *gpuImage   // the JPEG and its views' plans, decoded on the GPU
+	// fallback says why the CPU decoded this image on the GPU decode path
+	// ("PNG", "CMYK/YCCK JPEG", nvJPEG's refusal); "" when it did not.
+	fallback string
 }
 
 // shardEnd tells the batcher how many samples a shard had: the reader sends
@@ -61,8 +72,21 @@ type batch struct {
 	samples []*sample // in shard order, rejected ones included
 	rows    int       // kept samples × views: the rows of pix and emb
 	pix     []float32 // (rows,3,S,S), the kept samples' views in order; the tower hands it back
+	// dev is the batch's views on the device (GPU paths: the input stage
+	// makes it from the samples' u8 or gpu views; the tower frees it, or
+	// devFree when the run stops before the tower takes it).
+	dev     backend.Tensor
+	devFree func(backend.Tensor)
 	emb     []float32 // (rows,E), set by the tower
 	end     *shardEnd // set on a shard's last batch: the writer commits the part after it
+}
+
+// dropDevice frees the batch's device tensor, which no stage will use.
+func (b *batch) dropDevice() {
+	if b.dev != nil && b.devFree != nil {
+		b.devFree(b.dev)
+	}
+	b.dev = nil
 }
 
 // pipeline is one run over a list of shards.
@@ -76,8 +100,11 @@ type pipeline struct {
 	// window bounds the samples between the reader and the writer (see
 	// window); it must be at least the samples of one batch.
 	window int
-	decode func(*sample) // fills key, label, caption, views or reject
-	tower  Tower
+	decode func(*sample) // fills key, label, caption, views (u8, gpu) or reject
+	// input makes each batch's device input on the GPU paths (gpu.go); nil
+	// on the host path, where the batcher packs float32 views.
+	input inputMaker
+	tower Tower
 	// normalize L2-normalises each embedding before it is stored.
 	normalize bool
 	out       partSink
@@ -102,15 +129,24 @@ type stats struct {
 	committed              int // shards ended: part committed, or left to another process (busy)
 	busy                   int // shards left to another process
 	decode, tower, write   time.Duration
-	peakInFlight           int // most samples between reader and writer at once
+	input                  time.Duration // in the GPU paths' input stage
+	peakInFlight           int           // most samples between reader and writer at once
+	// fallbacks counts, by reason, the images the GPU decode path decoded
+	// on the CPU.
+	fallbacks map[string]int
 }
 
 // windowFor is the in-flight bound of a run: enough samples to keep every
 // decoder busy with one queued behind it (4 per thread, as the channels
 // between reader, decoders and batcher hold), plus the batch the tower is
-// embedding and the one the batcher is filling.
-func windowFor(threads, batchRows, views int) int {
-	return 4*threads + 2*samplesPerBatch(batchRows, views)
+// embedding and the one the batcher is filling, and on the GPU paths
+// (device) the one the input stage is putting on the device meanwhile.
+func windowFor(threads, batchRows, views int, device bool) int {
+	n := 4*threads + 2*samplesPerBatch(batchRows, views)
+	if device {
+		n += samplesPerBatch(batchRows, views)
+	}
+	return n
 }
 
 // samplesPerBatch is how many kept samples fill a batch of batchRows views.
@@ -121,8 +157,8 @@ func samplesPerBatch(batchRows, views int) int { return (batchRows + views - 1) 
 // and the tower; the writer still writes what the tower had embedded, so a
 // shard whose last batch was embedded keeps its part, and a part not yet
 // committed is dropped (its shard has no marker: the next run redoes it).
-// The tower runs on the calling goroutine: a GPU backend's context is
-// current on the OS thread that opened it (cuda.Device.Bind locks it).
+// The tower runs on the calling goroutine; it could run on any: every cuda
+// call makes the device's context current on its own thread.
 func (p *pipeline) run(ctx context.Context) (stats, error) {
 	var st stats
 	if p.window < samplesPerBatch(p.batchRows, p.views) {
@@ -140,14 +176,20 @@ func (p *pipeline) run(ctx context.Context) (stats, error) {
 	toTower := make(chan *batch, 1)
 	toWriter := make(chan *batch, 1)
 	pool := newPixPool()
+	batches := toTower
+	if p.input != nil {
+		// GPU paths: batcher → input stage → tower.
+		batches = make(chan *batch, 1)
+		g.Go(func() error { return inputStage(gctx, p.input, batches, toTower, &st.input) })
+	}
 
 	defer p.claims.releaseAll() // what a failed run still held
 	g.Go(func() error { return readClaimed(gctx, p.shards, p.claims, win, read, ends) })
 	var decodeBusy atomic.Int64
 	g.Go(func() error { return decodePool(gctx, p.threads, p.decode, read, decoded, &decodeBusy) })
 	g.Go(func() error {
-		b := batcher{shards: len(p.shards), batchRows: p.batchRows, views: p.views, pool: pool}
-		return b.run(gctx, decoded, ends, toTower)
+		b := batcher{shards: len(p.shards), batchRows: p.batchRows, views: p.views, pool: pool, hostPix: p.input == nil}
+		return b.run(gctx, decoded, ends, batches)
 	})
 	w := &writer{sink: p.out, shards: p.shards, views: p.views, hooks: p.hooks, bar: p.bar, log: p.log, win: win, claims: p.claims}
 	g.Go(func() error { return w.run(toWriter) })
@@ -156,13 +198,16 @@ func (p *pipeline) run(ctx context.Context) (stats, error) {
 	if towerErr != nil {
 		cancel(towerErr) // the errgroup's context is a child of base: every stage stops
 	}
+	for b := range toTower {
+		b.dropDevice() // batches put on the device ahead of a tower that stopped
+	}
 	err := g.Wait()
 	if err != nil || towerErr != nil {
 		// The first failure, not the context.Canceled the others stopped with.
 		err = context.Cause(gctx)
 	}
 	st.samples, st.rows, st.rejects, st.committed, st.write = w.samples, w.rows, w.rejects, w.committed, w.writeTime
-	st.busy = w.busy
+	st.busy, st.fallbacks = w.busy, w.fallbacks
 	st.decode = time.Duration(decodeBusy.Load())
 	st.peakInFlight = win.peak()
 	if err == nil && st.committed < len(p.shards) {

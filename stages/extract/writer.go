@@ -34,6 +34,7 @@ type writer struct {
 	committed int // shards ended (committed, or left to another process), the first ones in order
 	busy      int // shards left to another process
 	writeTime time.Duration
+	fallbacks map[string]int // GPU decode path: images decoded on the CPU, by reason
 }
 
 // run writes the batches from in until the tower stage closes it. It does
@@ -81,6 +82,12 @@ func (w *writer) write(b *batch) error {
 	r := 0
 	for _, s := range b.samples {
 		w.samples++
+		if s.fallback != "" {
+			if w.fallbacks == nil {
+				w.fallbacks = map[string]int{}
+			}
+			w.fallbacks[s.fallback]++
+		}
 		if s.member != nil {
 			w.rejects++
 			w.pw.RejectMember(s.member.Name, s.member.Key, s.member.Offset, s.member.Reason)
