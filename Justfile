@@ -88,3 +88,10 @@ gpu-check peer="../shared/peers/pytorch_peer.py":
     cp {{peer}} .gpu/pytorch_peer.py
     cp cuda/gpucheck/check.sh .gpu/check.sh
     du -sh .gpu && ls -l .gpu
+    # The device call carries the working tree plus .gpu/, 64 MiB in all:
+    # refuse well before that so a growing binary is noticed here, not there.
+    tree=$(git ls-files -co --exclude-standard -z | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s}')
+    gpu=$(find .gpu -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+    total=$(( (tree + gpu) / 1048576 ))
+    echo "device call carries ~${total} MiB (tree $((tree / 1048576)), .gpu $((gpu / 1048576))) of 64"
+    [ "$total" -le 62 ] || { echo "gpu-check: ${total} MiB is too close to the device call's 64 MiB limit"; exit 1; }
