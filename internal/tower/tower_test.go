@@ -2,6 +2,7 @@ package tower
 
 import (
 	"errors"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -185,24 +186,6 @@ func reference(t *testing.T, path, name string) []float64 {
 	return d
 }
 
-func toF32(d []float64) []float32 {
-	out := make([]float32, len(d))
-	for i, v := range d {
-		out[i] = float32(v)
-	}
-	return out
-}
-
-func relErr(a []float32, b []float64) float64 {
-	var num, den float64
-	for i := range b {
-		d := float64(a[i]) - b[i]
-		num += d * d
-		den += b[i] * b[i]
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestLoadFixtures: the registry loads the parity fixtures from their
 // config files and weights and gives their embeddings (1e-5, the families'
 // own parity tolerance; the families' tests measure 2e-7).
@@ -225,8 +208,8 @@ func TestLoadFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		px := toF32(reference(t, filepath.Join(dir, "forward.safetensors"), c.input))
-		if e := relErr(tw.Encode(px, c.n), reference(t, filepath.Join(dir, "forward.safetensors"), c.want)); e > 1e-5 {
+		px := parity.ToFloat32(reference(t, filepath.Join(dir, "forward.safetensors"), c.input))
+		if e := parity.RelErr(tw.Encode(px, c.n), reference(t, filepath.Join(dir, "forward.safetensors"), c.want)); e > 1e-5 {
 			t.Errorf("%s: relative error %.3g", c.dir, e)
 		}
 		fp, err := Fingerprint(Spec{Model: cfgFile, Weights: weightsFile})
