@@ -220,6 +220,42 @@ func TestLoadFixtures(t *testing.T) {
 	}
 }
 
+// TestLoadWithFingerprint: a tower loaded with its fingerprint known keeps
+// that one (the file is not hashed for another) and embeds as Load's does.
+func TestLoadWithFingerprint(t *testing.T) {
+	be := backend.NewCPU()
+	dir := testutil.Testdata(t, "clip-tiny")
+	cfg, err := Resolve(filepath.Join(dir, "open_clip_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weightsFile := filepath.Join(dir, "weights_hf.safetensors")
+	const recorded = "sha256:recorded-elsewhere"
+	tw, err := LoadWithFingerprint(be, cfg, weightsFile, "", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Free()
+	if tw.Fingerprint() != recorded {
+		t.Errorf("fingerprint %s, want the recorded %s", tw.Fingerprint(), recorded)
+	}
+	ref, err := LoadConfig(be, cfg, weightsFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Free()
+	px := parity.ToFloat32(reference(t, filepath.Join(dir, "forward.safetensors"), "pixel_values"))
+	if e := parity.RelErr(tw.Encode(px, 4), reference(t, filepath.Join(dir, "forward.safetensors"), "image_embeds")); e > 1e-5 {
+		t.Errorf("relative error %.3g", e)
+	}
+	if ref.Fingerprint() == recorded {
+		t.Error("LoadConfig kept no fingerprint of its own")
+	}
+	if _, err := LoadWithFingerprint(be, cfg, weightsFile, "", ""); err == nil {
+		t.Error("an empty fingerprint accepted")
+	}
+}
+
 // TestSaveRebuild: a Saved tower rebuilds to identical embeddings and keeps
 // its fingerprint, for every family.
 func TestSaveRebuild(t *testing.T) {
