@@ -421,3 +421,25 @@ func TestShort(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthLimits: a config asking for more blocks than any tower has (a
+// bundle's metadata is outside input) is refused before any table is built.
+func TestDepthLimits(t *testing.T) {
+	for _, c := range []struct{ family, config string }{
+		{CLIP, `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1001, "head_width": 8},
+			"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`},
+		{CLIP, `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8},
+			"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1001}}`},
+		{DINOv2, `{"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1001, "num_heads": 2}`},
+		{Swin, `{"embed_dim": 8, "depths": [2, 1000], "num_heads": [1, 2], "window_size": 2, "image_size": 32}`},
+		{Swin, `{"embed_dim": 8, "depths": [1, 1, 1, 1, 1, 1, 1, 1, 1], "num_heads": [1, 1, 1, 1, 1, 1, 1, 1, 1], "window_size": 2, "image_size": 32}`},
+	} {
+		if _, err := ParseConfig(c.family, []byte(c.config)); err == nil {
+			t.Errorf("%s: %s accepted", c.family, c.config)
+		}
+	}
+	// One block fewer than the limits is a config.
+	if _, err := ParseConfig(DINOv2, []byte(`{"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1000, "num_heads": 2}`)); err != nil {
+		t.Errorf("depth 1000: %v", err)
+	}
+}

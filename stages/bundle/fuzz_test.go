@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -64,6 +65,14 @@ func FuzzFromBytes(f *testing.F) {
 	f.Add(n/2, n, []byte{}, false)                 // cut short
 	f.Add(uint32(0), n, []byte("{}"), false)       // not a safetensors file
 	f.Add(uint32(9), uint32(0), []byte(" "), true) // a header edit that keeps it valid
+	// A header asking for 10⁸ image-tower layers, the file holding one: it
+	// took 38 GB before clip.MaxLayers refused it.
+	layers := []byte(`\"layers\": 1`)
+	i := bytes.Index(good, layers)
+	if i < 0 {
+		f.Fatalf("the micro bundle's metadata has no %s", layers)
+	}
+	f.Add(uint32(i+len(layers)-1), uint32(1), []byte("99999999"), true)
 	f.Fuzz(func(t *testing.T, at, cut uint32, insert []byte, fixLength bool) {
 		b, err := bundle.FromBytes(edit(good, at, cut, insert, fixLength), nil)
 		if err != nil {
