@@ -15,9 +15,9 @@ func App() *cli.App {
 		Name:    "litcache",
 		Usage:   "LiT tuning of CLIP text towers against cached image embeddings",
 		Version: Version,
-		Description: `litcache runs a frozen CLIP image tower once over a dataset, keeps the
-embeddings in a cache, and tunes only the text tower against that cache
-(LiT: locked-image text tuning, arXiv 2111.07991).
+		Description: `litcache runs a frozen image tower (CLIP, DINOv2 or Swin) once over a
+dataset, keeps the embeddings in a cache, and tunes only a CLIP text tower
+against that cache (LiT: locked-image text tuning, arXiv 2111.07991).
 
    litcache demo                      # the whole flow on a synthetic mini-iNat
    litcache doctor                    # what this machine offers (BLAS, JPEG, GPU)`,

@@ -36,10 +36,12 @@ it downloads on first use (INSTALL arrow), so not on a machine offline: for
 DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 		Subcommands: []*cli.Command{
 			{
-				Name:      "info",
-				Usage:     "print the manifest, counts per split and rejects",
-				ArgsUsage: "DIR",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the manifest as JSON"}},
+				Name:  "info",
+				Usage: "print the manifest, counts per split and rejects",
+				UsageText: `litcache cache info DIR [--json]
+
+   litcache cache info cache/train`,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the manifest as JSON"}},
 				Action: func(c *cli.Context) error {
 					dir, err := oneArg(c, "DIR")
 					if err != nil {
@@ -49,10 +51,13 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			{
-				Name:      "verify",
-				Usage:     "check every part against its marker (size, sha256, schema, rows, tower, producer), keys unique, index agrees; report a cache that mixes producers",
-				ArgsUsage: "DIR",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "expect-fingerprint", Usage: "fail unless the cache was made by this image tower"}},
+				Name:  "verify",
+				Usage: "check every part against its marker (size, sha256, schema, rows, tower, producer), keys unique, index agrees; report a cache that mixes producers",
+				UsageText: `litcache cache verify DIR [--expect-fingerprint FP]
+
+   litcache cache verify cache/train --expect-fingerprint \
+       "$(litcache cache fingerprint --model ViT-B-16 --weights open_clip_model.safetensors)"`,
+				Flags: []cli.Flag{&cli.StringFlag{Name: "expect-fingerprint", Usage: "fail unless the cache was made by this image tower"}},
 				Action: func(c *cli.Context) error {
 					args, flags, err := trailingFlags(c, "expect-fingerprint")
 					if err != nil {
@@ -91,9 +96,11 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			{
-				Name:      "index",
-				Usage:     "refresh the manifest and rejects.jsonl, then build index/ (key → part, row) over the finished parts",
-				ArgsUsage: "DIR",
+				Name:  "index",
+				Usage: "refresh the manifest and rejects.jsonl, then build index/ (key → part, row) over the finished parts",
+				UsageText: `litcache cache index DIR
+
+   litcache cache index cache/train      # once every extract worker is done`,
 				Action: func(c *cli.Context) error {
 					dir, err := oneArg(c, "DIR")
 					if err != nil {
@@ -114,9 +121,11 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			{
-				Name:      "get",
-				Usage:     "print one key's rows (label, caption, view, embedding) as JSON lines",
-				ArgsUsage: "DIR KEY",
+				Name:  "get",
+				Usage: "print one key's rows (label, caption, view, embedding) as JSON lines",
+				UsageText: `litcache cache get DIR KEY
+
+   litcache cache get cache/train 000000031      # KEY as in the shards (litcache caption: the 9-digit image id)`,
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 2 {
 						return fmt.Errorf("cache get: want DIR KEY, got %d arguments", c.NArg())
@@ -125,9 +134,11 @@ DuckDB, 'cache export' writes parquet (metadata/*.parquet) it reads natively.`,
 				},
 			},
 			{
-				Name:      "export",
-				Usage:     "write the cache in another tool's layout",
-				ArgsUsage: "DIR",
+				Name:  "export",
+				Usage: "write the cache in another tool's layout",
+				UsageText: `litcache cache export DIR --format clip-retrieval --out OUT [--split NAME]
+
+   litcache cache export cache/val --out val-export    # then in DuckDB: SELECT * FROM 'val-export/metadata/*.parquet'`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "format", Value: "clip-retrieval", Usage: "clip-retrieval: img_emb/img_emb_N.npy + metadata/metadata_N.parquet (view 0 only)"},
 					&cli.StringFlag{Name: "out", Usage: "output folder (required)"},

@@ -97,8 +97,9 @@ func writeDoctor(w io.Writer) {
 
 // openBLASStatus says whether OpenBLAS is found and what it changes on this
 // CPU. The figures are `litcache bench matmul` on the project's AMD EPYC
-// (AVX-512) machine, shared with other work: litcache's AVX-512 GEMM ran at
-// 1.3–4.2x OpenBLAS 0.3.21's sgemm, the portable Go GEMM at 0.006–0.14x.
+// (AVX-512) machine, shared with other work, in the runs NOTES.md logs:
+// litcache's AVX-512 GEMM at 1.3–4.2x OpenBLAS 0.3.21's sgemm, the portable
+// Go GEMM at 0.04–0.07x. They were not measured on this CPU.
 func openBLASStatus() string {
 	gemm := backend.NewCPUWith(backend.CPUOptions{DisableBLAS: true}).Name()
 	info, err := backend.OpenBLASInfo()
@@ -107,9 +108,9 @@ func openBLASStatus() string {
 	case used:
 		return info + " — used for matrix work"
 	case err == nil:
-		return info + " — found, not used: litcache's AVX-512 GEMM is faster on this CPU, measured 1.3-4.2x OpenBLAS sgemm (litcache bench matmul)"
+		return info + " — found, not used: litcache's own AVX-512 GEMM runs instead (1.3-4.2x OpenBLAS 0.3.21's sgemm where measured, NOTES.md; litcache bench matmul measures this machine)"
 	case strings.Contains(gemm, "avx512"):
-		return "not found — not needed on this CPU: litcache's AVX-512 GEMM is used, measured 1.3-4.2x OpenBLAS sgemm (litcache bench matmul)"
+		return "not found — not needed on this CPU: litcache's own AVX-512 GEMM runs (1.3-4.2x OpenBLAS 0.3.21's sgemm where measured, NOTES.md)"
 	case strings.Contains(gemm, "avx2"):
 		return "not found — optional on this CPU: litcache's AVX2 GEMM about matches OpenBLAS per core (NOTES.md); apt install libopenblas0 to use it instead"
 	}

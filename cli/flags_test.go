@@ -435,3 +435,28 @@ func TestSweepMemberFromArray(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryCommandHasAnExample: each command's and subcommand's --help
+// shows at least one command line with real arguments (no DIR, FILE or
+// [option] placeholders), in its usage text or its description.
+func TestEveryCommandHasAnExample(t *testing.T) {
+	placeholder := regexp.MustCompile(`\[|\b(DIR|FILE|KEY|CONFIG|FP|OUT|NAME|PATH|PATTERN|RUN|FOLDER|CACHE|VAL|SEED|ROOT|TEXT)\b`)
+	allCommands(App().Commands, "", func(path string, cmd *cli.Command) {
+		if cmd.Name == "help" {
+			return
+		}
+		for _, line := range strings.Split(cmd.UsageText+"\n"+cmd.Description, "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "printf ") || strings.HasPrefix(line, "echo ") {
+				line = line[strings.Index(line, "| ")+2:] // a pipeline into the command
+			}
+			if !strings.HasPrefix(line, "litcache "+path) {
+				continue
+			}
+			if cmdPart, _, _ := strings.Cut(line, "#"); !placeholder.MatchString(strings.ReplaceAll(cmdPart, "$(", "")) {
+				return
+			}
+		}
+		t.Errorf("litcache %s --help shows no example", path)
+	})
+}

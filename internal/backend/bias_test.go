@@ -12,39 +12,7 @@ import (
 // attentionBias64 is AttentionBias in float64: scores scale·q·kᵀ plus
 // bias[b mod G] (G,H,T,T), row softmax, times v. Returns out and probs.
 func attentionBias64(qkv, bias []float64, B, T, H int) (out, probs []float64) {
-	C := len(qkv) / (B * T * 3)
-	D := C / H
-	G := len(bias) / (H * T * T)
-	out = make([]float64, B*T*C)
-	probs = make([]float64, B*H*T*T)
-	for b := 0; b < B; b++ {
-		for h := 0; h < H; h++ {
-			for i := 0; i < T; i++ {
-				s := make([]float64, T)
-				mx := math.Inf(-1)
-				for j := 0; j < T; j++ {
-					for d := 0; d < D; d++ {
-						s[j] += qkv[(b*T+i)*3*C+h*D+d] * qkv[(b*T+j)*3*C+C+h*D+d]
-					}
-					s[j] = s[j]/math.Sqrt(float64(D)) + bias[(((b%G)*H+h)*T+i)*T+j]
-					mx = math.Max(mx, s[j])
-				}
-				var sum float64
-				for j := range s {
-					s[j] = math.Exp(s[j] - mx)
-					sum += s[j]
-				}
-				for j := range s {
-					p := s[j] / sum
-					probs[((b*H+h)*T+i)*T+j] = p
-					for d := 0; d < D; d++ {
-						out[(b*T+i)*C+h*D+d] += p * qkv[(b*T+j)*3*C+2*C+h*D+d]
-					}
-				}
-			}
-		}
-	}
-	return out, probs
+	return attentionRef64(qkv, bias, B, T, H, false)
 }
 
 // TestAttentionBiasReference checks AttentionBias against float64 on both

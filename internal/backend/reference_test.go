@@ -171,8 +171,16 @@ func layerNorm64(x, g, b []float64, n, c int, eps float64) []float64 {
 
 // attention64 returns out (B·T,C) and probs (B,H,T,T).
 func attention64(qkv []float64, B, T, H int, causal bool) (out, probs []float64) {
+	return attentionRef64(qkv, nil, B, T, H, causal)
+}
+
+// attentionRef64 is attention in float64: scores q·kᵀ/√D, plus
+// bias[b mod G] (G,H,T,T) when bias is not nil, future positions masked when
+// causal, row softmax, times v. Returns out (B·T,C) and probs (B,H,T,T).
+func attentionRef64(qkv, bias []float64, B, T, H int, causal bool) (out, probs []float64) {
 	C := len(qkv) / (B * T * 3)
 	D := C / H
+	G := max(1, len(bias)/(H*T*T))
 	out = make([]float64, B*T*C)
 	probs = make([]float64, B*H*T*T)
 	for b := 0; b < B; b++ {
@@ -189,6 +197,9 @@ func attention64(qkv []float64, B, T, H int, causal bool) (out, probs []float64)
 						s[j] += qkv[(b*T+i)*3*C+h*D+d] * qkv[(b*T+j)*3*C+C+h*D+d]
 					}
 					s[j] /= math.Sqrt(float64(D))
+					if bias != nil {
+						s[j] += bias[(((b%G)*H+h)*T+i)*T+j]
+					}
 					mx = math.Max(mx, s[j])
 				}
 				var sum float64

@@ -122,6 +122,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// MaxLayers is the most blocks a tower of a config may have: 20× the
+// deepest released CLIP tower (ViT-bigG-14's 48). A config is outside input
+// (a file, a bundle's metadata), and the loader builds its tables and error
+// list in proportion to the layers before any tensor is compared: a bundle
+// asking for 10⁸ image-tower layers took 38 GB (FuzzFromBytes).
+const MaxLayers = 1000
+
 // Validate reports the first inconsistency in c, naming the field.
 func (c Config) Validate() error {
 	type check struct {
@@ -132,12 +139,12 @@ func (c Config) Validate() error {
 	for _, ch := range []check{
 		{c.EmbedDim > 0, fmt.Sprintf("embed_dim %d must be > 0", c.EmbedDim)},
 		{v.Width > 0, fmt.Sprintf("vision_cfg.width %d must be > 0", v.Width)},
-		{v.Layers > 0, fmt.Sprintf("vision_cfg.layers %d must be > 0", v.Layers)},
+		{v.Layers > 0 && v.Layers <= MaxLayers, fmt.Sprintf("vision_cfg.layers %d must be in 1..%d", v.Layers, MaxLayers)},
 		{v.HeadWidth > 0 && v.Width%max(v.HeadWidth, 1) == 0, fmt.Sprintf("vision_cfg.head_width %d must divide width %d", v.HeadWidth, v.Width)},
 		{v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize%max(v.PatchSize, 1) == 0, fmt.Sprintf("vision_cfg.patch_size %d must divide image_size %d", v.PatchSize, v.ImageSize)},
 		{v.Hidden() > 0, fmt.Sprintf("vision_cfg.mlp_ratio %g gives no MLP width", v.MLPRatio)},
 		{t.Width > 0, fmt.Sprintf("text_cfg.width %d must be > 0", t.Width)},
-		{t.Layers > 0, fmt.Sprintf("text_cfg.layers %d must be > 0", t.Layers)},
+		{t.Layers > 0 && t.Layers <= MaxLayers, fmt.Sprintf("text_cfg.layers %d must be in 1..%d", t.Layers, MaxLayers)},
 		{t.Heads > 0 && t.Width%max(t.Heads, 1) == 0, fmt.Sprintf("text_cfg.heads %d must divide width %d", t.Heads, t.Width)},
 		{t.ContextLength > 0, fmt.Sprintf("text_cfg.context_length %d must be > 0", t.ContextLength)},
 		{t.VocabSize > 1, fmt.Sprintf("text_cfg.vocab_size %d must be > 1", t.VocabSize)},

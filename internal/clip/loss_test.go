@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -110,7 +111,7 @@ func TestContrastiveLossGradients(t *testing.T) {
 				for i := range g.x {
 					want[i] = fd(g.x, i, lossAt)
 				}
-				if e := relErr(g.got, want); !(e <= 1e-4) {
+				if e := parity.RelErr(g.got, want); !(e <= 1e-4) {
 					t.Errorf("%s: relative error %.3g", g.name, e)
 				}
 			}

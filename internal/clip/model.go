@@ -7,6 +7,7 @@ import (
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/weights"
 )
 
 // DefaultLogitScale is CLIP's initial logit scale, ln(1/0.07).
@@ -27,24 +28,24 @@ func (m *Model) Free() {
 	m.Text.Free()
 }
 
-// openWeights opens a safetensors weights file as a Source.
-func openWeights(path string) (*safetensors.File, Source, error) {
-	f, err := safetensors.Open(path)
+// openWeights opens a safetensors weights file as a Source; close it when done.
+func openWeights(path string) (*weights.File, error) {
+	f, err := weights.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clip: weights: %w", err)
+		return nil, fmt.Errorf("clip: %w", err) // "clip: weights: <the file's problem>"
 	}
-	return f, fileSource{f}, nil
+	return f, nil
 }
 
 // LoadModel builds both towers of cfg from a safetensors file holding OpenCLIP
 // or HF transformers names (told apart from the names themselves). Every
 // missing, unexpected or mis-shaped tensor is named in one *WeightsError.
 func LoadModel(be backend.Backend, cfg Config, weightsPath string) (*Model, error) {
-	f, src, err := openWeights(weightsPath)
+	src, err := openWeights(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer src.Close()
 	return LoadModelFrom(be, cfg, src, weightsPath)
 }
 
@@ -67,11 +68,11 @@ func LoadVisionTower(be backend.Backend, cfg Config, weightsPath string) (*Visio
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, src, err := openWeights(weightsPath)
+	src, err := openWeights(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer src.Close()
 	vt := newVisionTower(be, cfg)
 	if _, _, err := load(be, src, weightsPath, loadRequest{sets: []paramSet{vt.ps}, towers: []string{"vision"}}); err != nil {
 		return nil, err
@@ -87,11 +88,11 @@ func LoadTextTower(be backend.Backend, cfg Config, path string) (*TextTower, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, src, err := openWeights(path)
+	src, err := openWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer src.Close()
 	return LoadTextTowerFrom(be, cfg, src, path)
 }
 

@@ -3,6 +3,7 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/testutil"
 )
 
@@ -48,55 +48,10 @@ func fixtureConfig(t *testing.T) (string, Config) {
 	return dir, cfg
 }
 
-func openFixture(t *testing.T, dir, name string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatalf("reference file: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func f64(t *testing.T, f *safetensors.File, name string) ([]float64, []int) {
-	t.Helper()
-	d, s, err := f.Float64(name)
-	if err != nil {
-		t.Fatalf("reference tensor %s: %v", name, err)
-	}
-	return d, s
-}
-
-func f32(t *testing.T, f *safetensors.File, name string) ([]float32, []int) {
-	t.Helper()
-	d, s, err := f.Float32(name)
-	if err != nil {
-		t.Fatalf("reference tensor %s: %v", name, err)
-	}
-	return d, s
-}
-
-// relErr is ‖a−b‖/‖b‖ in float64.
-func relErr(a []float32, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - b[i]
-		num += d * d
-		den += b[i] * b[i]
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
-
 func TestForwardParity(t *testing.T) {
 	dir, cfg := fixtureConfig(t)
-	fwd := openFixture(t, dir, "forward.safetensors")
-	pixels, ps := f32(t, fwd, "pixel_values")
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
+	pixels, ps := parity.Float32(t, fwd, "pixel_values")
 	ids, is, err := fwd.Int32s("input_ids")
 	if err != nil {
 		t.Fatal(err)
@@ -125,18 +80,18 @@ func TestForwardParity(t *testing.T) {
 			}
 			names = append(names, "vision_pooled", "text_last_hidden", "image_embeds", "text_embeds")
 			for _, n := range names {
-				want, _ := f64(t, fwd, n)
-				if e := relErr(got[n], want); !(e <= forwardTol) {
+				want, _ := parity.Float64(t, fwd, n)
+				if e := parity.RelErr(got[n], want); !(e <= forwardTol) {
 					t.Errorf("%s: relative error %.3g > %g", n, e, forwardTol)
 				} else {
 					t.Logf("%s: relative error %.3g", n, e)
 				}
 			}
 			// The public API gives the same numbers.
-			if e := relErr(m.Vision.Encode(pixels, B), toF64(got["image_embeds"])); e != 0 {
+			if e := parity.RelErr(m.Vision.Encode(pixels, B), toF64(got["image_embeds"])); e != 0 {
 				t.Errorf("Vision.Encode differs from encode: %g", e)
 			}
-			if e := relErr(m.Text.Encode(ids, BT, T), toF64(got["text_embeds"])); e != 0 {
+			if e := parity.RelErr(m.Text.Encode(ids, BT, T), toF64(got["text_embeds"])); e != 0 {
 				t.Errorf("Text.Encode differs from encode: %g", e)
 			}
 		})
@@ -155,13 +110,13 @@ func toF64(a []float32) []float64 {
 // compute the same embeddings, also with the context trimmed to the longest row.
 func TestTextForwardMatchesEncode(t *testing.T) {
 	dir, cfg := fixtureConfig(t)
-	fwd := openFixture(t, dir, "forward.safetensors")
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
 	ids, is, err := fwd.Int32s("input_ids")
 	if err != nil {
 		t.Fatal(err)
 	}
 	B, T := is[0], is[1]
-	want, _ := f64(t, fwd, "text_embeds")
+	want, _ := parity.Float64(t, fwd, "text_embeds")
 	be := backend.NewCPU()
 	m, err := LoadModel(be, cfg, filepath.Join(dir, "weights_hf.safetensors"))
 	if err != nil {
@@ -183,10 +138,10 @@ func TestTextForwardMatchesEncode(t *testing.T) {
 				rows = append(rows, ids[b*T:b*T+tc.T]...)
 			}
 			got := be.ToFloat32(m.Text.Forward(rows, B, tc.T), nil)
-			if e := relErr(got, want); !(e <= forwardTol) {
+			if e := parity.RelErr(got, want); !(e <= forwardTol) {
 				t.Errorf("Forward: relative error %.3g", e)
 			}
-			if e := relErr(m.Text.Encode(rows, B, tc.T), want); !(e <= forwardTol) {
+			if e := parity.RelErr(m.Text.Encode(rows, B, tc.T), want); !(e <= forwardTol) {
 				t.Errorf("Encode: relative error %.3g", e)
 			}
 		})
@@ -202,8 +157,8 @@ type trainReference struct {
 // text-tower gradient (and logit_scale's) against PyTorch's float64 autograd.
 func TestGradientParityStep0(t *testing.T) {
 	dir, cfg := fixtureConfig(t)
-	in := openFixture(t, dir, "train_inputs.safetensors")
-	ref := openFixture(t, dir, "train_grads_step0.safetensors")
+	in := parity.Open(t, filepath.Join(dir, "train_inputs.safetensors"))
+	ref := parity.Open(t, filepath.Join(dir, "train_grads_step0.safetensors"))
 	var tr trainReference
 	b, err := os.ReadFile(filepath.Join(dir, "train_reference.json"))
 	if err != nil {
@@ -213,8 +168,8 @@ func TestGradientParityStep0(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	feats, fs := f32(t, in, "image_features") // [steps,B,E]
-	ids, is, err := in.Int32s("input_ids")    // [steps,B,T]
+	feats, fs := parity.Float32(t, in, "image_features") // [steps,B,E]
+	ids, is, err := in.Int32s("input_ids")               // [steps,B,T]
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +197,8 @@ func TestGradientParityStep0(t *testing.T) {
 	if e := math.Abs(float64(loss)-tr.Loss[0]) / math.Abs(tr.Loss[0]); e > forwardTol {
 		t.Errorf("loss %.8g, reference %.8g (relative %.3g)", loss, tr.Loss[0], e)
 	}
-	wantScale, _ := f64(t, ref, "logit_scale")
-	if e := relErr([]float32{dScale}, wantScale); e > gradTol {
+	wantScale, _ := parity.Float64(t, ref, "logit_scale")
+	if e := parity.RelErr([]float32{dScale}, wantScale); e > gradTol {
 		t.Errorf("d logit_scale %.6g, reference %.6g (relative %.3g)", dScale, wantScale[0], e)
 	}
 
@@ -260,7 +215,7 @@ func TestGradientParityStep0(t *testing.T) {
 	seen := map[string]bool{"logit_scale": true}
 	for _, g := range enc {
 		seen[g.name] = true
-		want, shape := f64(t, ref, g.name)
+		want, shape := parity.Float64(t, ref, g.name)
 		if fmt.Sprint(shape) != fmt.Sprint(g.shape) {
 			t.Errorf("%s: shape %v, reference %v", g.name, g.shape, shape)
 			continue
@@ -270,7 +225,7 @@ func TestGradientParityStep0(t *testing.T) {
 			// ignores: its gradient is exactly 0 and both sides hold rounding
 			// noise (PyTorch ~1e-20, float32 ~1e-12). Judge it absolutely,
 			// against the scale of the same layer's query-bias gradient.
-			qb, _ := f64(t, ref, strings.Replace(g.name, "k_proj", "q_proj", 1))
+			qb, _ := parity.Float64(t, ref, strings.Replace(g.name, "k_proj", "q_proj", 1))
 			var qn, an float64
 			for i := range qb {
 				qn += qb[i] * qb[i]
@@ -284,7 +239,7 @@ func TestGradientParityStep0(t *testing.T) {
 			}
 			continue
 		}
-		if e := relErr(g.data, want); !(e <= gradTol) {
+		if e := parity.RelErr(g.data, want); !(e <= gradTol) {
 			t.Errorf("grad %s: relative error %.3g > %g", g.name, e, gradTol)
 		} else {
 			t.Logf("grad %s: relative error %.3g", g.name, e)
@@ -303,8 +258,8 @@ func TestGradientParityStep0(t *testing.T) {
 // mask, so every gradient is equal (the unused positional rows get 0).
 func TestTrimmedBackwardMatchesFull(t *testing.T) {
 	dir, cfg := fixtureConfig(t)
-	in := openFixture(t, dir, "train_inputs.safetensors")
-	feats, fs := f32(t, in, "image_features")
+	in := parity.Open(t, filepath.Join(dir, "train_inputs.safetensors"))
+	feats, fs := parity.Float32(t, in, "image_features")
 	ids, is, err := in.Int32s("input_ids")
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +297,7 @@ func TestTrimmedBackwardMatchesFull(t *testing.T) {
 	}
 	short := grads(rows, trim)
 	for name, want := range full {
-		if e := relErr(short[name], toF64(want)); !(e <= forwardTol) {
+		if e := parity.RelErr(short[name], toF64(want)); !(e <= forwardTol) {
 			t.Errorf("%s: trimmed to %d of %d tokens: relative error %.3g", name, trim, T, e)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/safetensors"
+	"github.com/litcache/litcache/internal/weights"
 )
 
 // Scheme is a naming scheme of CLIP weights.
@@ -29,64 +29,15 @@ func (s Scheme) String() string {
 }
 
 // Source is a set of named tensors weights are read from: a safetensors
-// file (OpenSource) or, in tests, a map.
-type Source interface {
-	// Names lists every tensor.
-	Names() []string
-	// Shape is a tensor's shape, false when absent.
-	Shape(name string) ([]int, bool)
-	// Float32 reads a floating-point tensor, converted to float32.
-	Float32(name string) ([]float32, error)
-}
-
-// fileSource adapts a safetensors file to Source.
-type fileSource struct{ f *safetensors.File }
-
-func (s fileSource) Names() []string { return s.f.Names() }
-func (s fileSource) Shape(name string) ([]int, bool) {
-	info, ok := s.f.Info(name)
-	return info.Shape, ok
-}
-func (s fileSource) Float32(name string) ([]float32, error) {
-	d, _, err := s.f.Float32(name)
-	return d, err
-}
+// file (weights.Open) or, in tests, a map.
+type Source = weights.Source
 
 // WeightsError lists every problem found matching a weights file to a model:
 // tensors the model needs that the file lacks, tensors of the file the model
-// does not know, and tensors whose shape differs.
-type WeightsError struct {
-	Source     string // the file
-	Scheme     Scheme
-	Missing    []string
-	Unexpected []string
-	Misshaped  []string // "name: [a b] in the file, want [c d]"
-	Unreadable []string // "name: cause"
-}
-
-// Error names each problem, one per line.
-func (e *WeightsError) Error() string {
-	var b strings.Builder
-	n := len(e.Missing) + len(e.Unexpected) + len(e.Misshaped) + len(e.Unreadable)
-	fmt.Fprintf(&b, "clip: weights %s (%s) do not fit the model: %d problem(s)", e.Source, e.Scheme, n)
-	for _, m := range e.Missing {
-		b.WriteString("\n  missing " + m)
-	}
-	for _, m := range e.Unexpected {
-		b.WriteString("\n  unexpected " + m)
-	}
-	for _, m := range e.Misshaped {
-		b.WriteString("\n  mis-shaped " + m)
-	}
-	for _, m := range e.Unreadable {
-		b.WriteString("\n  unreadable " + m)
-	}
-	return b.String()
-}
-
-func (e *WeightsError) empty() bool {
-	return len(e.Missing)+len(e.Unexpected)+len(e.Misshaped)+len(e.Unreadable) == 0
-}
+// does not know, tensors whose shape differs, and tensors that cannot be
+// read. It is internal/weights' error, the one every tower family reports;
+// clip's errors wrap it ("clip: weights … do not fit the model").
+type WeightsError = weights.Error
 
 // layout says how the file's tensors become the internal one.
 type layout int
@@ -269,16 +220,15 @@ type loadRequest struct {
 }
 
 // load fills the requested towers from src, checking every tensor first and
-// reporting all problems in one *WeightsError. It returns logit_scale (and
-// whether the file had it).
+// reporting all problems in one *WeightsError (internal/weights' table
+// loader, with logit_scale, optional and of shape [] or [1], checked here).
+// It returns logit_scale (and whether the file had it).
 func load(be backend.Backend, src Source, label string, req loadRequest) (float32, bool, error) {
 	names := src.Names()
 	scheme, err := DetectScheme(names)
 	if err != nil {
 		return 0, false, fmt.Errorf("%w (in %s)", err, label)
 	}
-	werr := &WeightsError{Source: label, Scheme: scheme}
-	used := map[string]bool{}
 	var all []binding
 	for _, ps := range req.sets {
 		bs, err := bindings(ps, scheme)
@@ -287,24 +237,24 @@ func load(be backend.Backend, src Source, label string, req loadRequest) (float3
 		}
 		all = append(all, bs...)
 	}
-	for _, b := range all {
-		for i, n := range b.names {
-			used[n] = true
-			shape, ok := src.Shape(n)
-			if !ok {
-				werr.Missing = append(werr.Missing, n)
-				continue
-			}
-			if !slices.Equal(shape, b.shapes[i]) {
-				werr.Misshaped = append(werr.Misshaped, fmt.Sprintf("%s: %v in the file, want %v", n, shape, b.shapes[i]))
-			}
+	table := make([]weights.Binding, len(all))
+	for i, b := range all {
+		table[i] = weights.Binding{Name: b.ref.name, Shape: b.ref.shape}
+		for j, n := range b.names {
+			table[i].Parts = append(table[i].Parts, weights.Part{Name: n, Shape: b.shapes[j]})
 		}
 	}
+	known := func(n string) bool {
+		if n == "logit_scale" || slices.Contains(ignorable, n) {
+			return true
+		}
+		t := tower(n)
+		return t != "" && !slices.Contains(req.towers, t) // the other tower's weights
+	}
+	werr := weights.Check(src, label, scheme.String(), table, known)
 	var scale float32
-	_, hasScale := src.Shape("logit_scale")
-	used["logit_scale"] = true
+	shape, hasScale := src.Shape("logit_scale")
 	if hasScale {
-		shape, _ := src.Shape("logit_scale")
 		if n := numel(shape); n != 1 {
 			werr.Misshaped = append(werr.Misshaped, fmt.Sprintf("logit_scale: %v in the file, want [] or [1]", shape))
 		} else if d, err := src.Float32("logit_scale"); err != nil {
@@ -315,53 +265,22 @@ func load(be backend.Backend, src Source, label string, req loadRequest) (float3
 	} else if req.needsScale {
 		werr.Missing = append(werr.Missing, "logit_scale")
 	}
-	for _, n := range names {
-		if used[n] || slices.Contains(ignorable, n) {
-			continue
-		}
-		if t := tower(n); t != "" && !slices.Contains(req.towers, t) {
-			continue // the other tower's weights
-		}
-		werr.Unexpected = append(werr.Unexpected, n)
+	if werr.Problems() > 0 {
+		return 0, false, fmt.Errorf("clip: %w", werr)
 	}
-	if !werr.empty() {
-		return 0, false, werr
+	values, err := weights.Read(src, label, scheme.String(), table)
+	if err != nil {
+		return 0, false, fmt.Errorf("clip: %w", err)
 	}
 	for _, b := range all {
-		data, err := readBinding(src, b)
-		if err != nil {
-			werr.Unreadable = append(werr.Unreadable, err.Error())
-			continue
+		data := values[b.ref.name]
+		if b.layout == transposed {
+			s := b.shapes[0]
+			data = transpose(data, s[0], s[1])
 		}
 		*b.ref.value = be.FromFloat32(data, b.ref.shape...)
 	}
-	if !werr.empty() {
-		return 0, false, werr
-	}
 	return scale, hasScale, nil
-}
-
-// readBinding reads a binding's file tensors into the internal layout.
-func readBinding(src Source, b binding) ([]float32, error) {
-	parts := make([][]float32, len(b.names))
-	for i, n := range b.names {
-		d, err := src.Float32(n)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
-		}
-		if len(d) != numel(b.shapes[i]) {
-			return nil, fmt.Errorf("%s: %d values for shape %v", n, len(d), b.shapes[i])
-		}
-		parts[i] = d
-	}
-	switch b.layout {
-	case transposed:
-		s := b.shapes[0]
-		return transpose(parts[0], s[0], s[1]), nil
-	case stacked:
-		return slices.Concat(parts...), nil
-	}
-	return parts[0], nil
 }
 
 // fileTensor is a tensor as it is written to a file.

@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -120,7 +121,7 @@ func TestEncodeBucket(t *testing.T) {
 		ids := randomIDs(rng, cfg, 5, T)
 		want := be.ToFloat32(m.Text.encode(ids, 5, T, nil), nil)
 		got := m.Text.Encode(ids, 5, T)
-		if e := relErr(got, toF64(want)); !(e <= 1e-6) {
+		if e := parity.RelErr(got, toF64(want)); !(e <= 1e-6) {
 			t.Errorf("T=%d: padded to %d, relative error %.3g", T, BucketContext(T, cfg.Text.ContextLength), e)
 		}
 	}

@@ -168,6 +168,11 @@ func (c Config) Hidden() int {
 // LayerScale reports whether the blocks scale their branches (ls1, ls2).
 func (c Config) LayerScale() bool { return c.InitValues > 0 }
 
+// MaxDepth is the most blocks a config may have: 25× ViT-g/14's 40. A
+// config is outside input (a file, a bundle's metadata), and the tensor
+// table and its error list grow with the depth before any tensor is compared.
+const MaxDepth = 1000
+
 // Validate reports the first inconsistency in c, naming the field.
 func (c Config) Validate() error {
 	for _, ch := range []struct {
@@ -178,7 +183,8 @@ func (c Config) Validate() error {
 		{c.ImgSize > 0 && c.ImgSize%max(c.PatchSize, 1) == 0, fmt.Sprintf("patch_size %d must divide img_size %d", c.PatchSize, c.ImgSize)},
 		{c.ImageSize > 0 && c.ImageSize%max(c.PatchSize, 1) == 0, fmt.Sprintf("patch_size %d must divide image_size %d", c.PatchSize, c.ImageSize)},
 		{c.ResizeSize >= c.ImageSize, fmt.Sprintf("resize_size %d must be ≥ image_size %d", c.ResizeSize, c.ImageSize)},
-		{c.EmbedDim > 0 && c.Depth > 0, fmt.Sprintf("embed_dim %d and depth %d must be > 0", c.EmbedDim, c.Depth)},
+		{c.EmbedDim > 0, fmt.Sprintf("embed_dim %d must be > 0", c.EmbedDim)},
+		{c.Depth > 0 && c.Depth <= MaxDepth, fmt.Sprintf("depth %d must be in 1..%d", c.Depth, MaxDepth)},
 		{c.NumHeads > 0 && c.EmbedDim%max(c.NumHeads, 1) == 0, fmt.Sprintf("num_heads %d must divide embed_dim %d", c.NumHeads, c.EmbedDim)},
 		{c.Hidden() > 0, fmt.Sprintf("mlp_ratio %g gives no FFN width", c.MLPRatio)},
 		{c.FFNLayer == FFNMLP || c.FFNLayer == FFNSwiGLU, fmt.Sprintf("ffn_layer %q is not mlp or swiglufused", c.FFNLayer)},

@@ -2,6 +2,7 @@ package dinov2
 
 import (
 	"encoding/json"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
@@ -89,50 +90,6 @@ func loadFixture(t *testing.T, dir string) (cfg Config, gen generatorConfig) {
 	return cfg, gen
 }
 
-func openST(t *testing.T, path string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(path)
-	if err != nil {
-		t.Fatalf("reference file: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func ref64(t *testing.T, f *safetensors.File, name string) ([]float64, []int) {
-	t.Helper()
-	d, s, err := f.Float64(name)
-	if err != nil {
-		t.Fatalf("reference tensor %s: %v", name, err)
-	}
-	return d, s
-}
-
-// relErr is ‖a−b‖/‖b‖ in float64.
-func relErr(a []float32, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - b[i]
-		num += d * d
-		den += b[i] * b[i]
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
-
-func toF32(d []float64) []float32 {
-	out := make([]float32, len(d))
-	for i, v := range d {
-		out[i] = float32(v)
-	}
-	return out
-}
-
 // rows returns rows [lo,hi) of each image's T tokens from x (B·T, C).
 func rows(x []float32, B, T, C, lo, hi int) []float32 {
 	var out []float32
@@ -151,7 +108,7 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	fwd := openST(t, filepath.Join(dir, "forward.safetensors"))
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
 	checked := map[string]bool{}
 	tags := make([]string, 0, len(gen.Inputs))
 	for tag := range gen.Inputs {
@@ -161,7 +118,7 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	for _, tag := range tags {
 		S := gen.Inputs[tag]
 		t.Run(tag, func(t *testing.T) {
-			px, ps := ref64(t, fwd, tag+".pixel_values")
+			px, ps := parity.Float64(t, fwd, tag+".pixel_values")
 			checked[tag+".pixel_values"] = true
 			B, C, R := ps[0], cfg.EmbedDim, cfg.NumRegisterTokens
 			if B != gen.Batch || ps[2] != S || ps[3] != S {
@@ -171,7 +128,7 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 			T := 1 + R + g*g
 			var posUsed []float32
 			var prenorm []float32
-			x := m.forward(toF32(px), B, S, func(name string, x backend.Tensor, host []float32) {
+			x := m.forward(parity.ToFloat32(px), B, S, func(name string, x backend.Tensor, host []float32) {
 				switch name {
 				case "pos_embed_used":
 					posUsed = host
@@ -185,7 +142,7 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 			xn := be.ToFloat32(normed, nil)
 
 			// The position table: bit for bit.
-			want, _ := ref64(t, fwd, tag+".pos_embed_used")
+			want, _ := parity.Float64(t, fwd, tag+".pos_embed_used")
 			checked[tag+".pos_embed_used"] = true
 			if len(want) != len(posUsed) {
 				t.Fatalf("pos_embed_used: %d values, want %d", len(posUsed), len(want))
@@ -198,9 +155,9 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 			}
 			if diff > 0 {
 				t.Errorf("pos_embed_used: %d of %d values differ from the reference's float32 (want every bit equal); relative error %.3g",
-					diff, len(want), relErr(posUsed, want))
+					diff, len(want), parity.RelErr(posUsed, want))
 			}
-			t.Logf("pos_embed_used: %d values, %d differ, relative error %.3g", len(want), diff, relErr(posUsed, want))
+			t.Logf("pos_embed_used: %d values, %d differ, relative error %.3g", len(want), diff, parity.RelErr(posUsed, want))
 
 			outputs := map[string][]float32{
 				"x_prenorm":          prenorm,
@@ -211,9 +168,9 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 				outputs["x_norm_regtokens"] = rows(xn, B, T, C, 1, 1+R)
 			}
 			for name, got := range outputs {
-				want, _ := ref64(t, fwd, tag+"."+name)
+				want, _ := parity.Float64(t, fwd, tag+"."+name)
 				checked[tag+"."+name] = true
-				e := relErr(got, want)
+				e := parity.RelErr(got, want)
 				t.Logf("%s: relative error %.3g", name, e)
 				if e > forwardTol || math.IsNaN(e) {
 					t.Errorf("%s: relative error %.3g > %g", name, e, forwardTol)
@@ -234,8 +191,8 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 func checkPools(t *testing.T, m *Model, x backend.Tensor, B, S int, fwd *safetensors.File, tag string) {
 	t.Helper()
 	C := m.cfg.EmbedDim
-	cls, _ := ref64(t, fwd, tag+".x_norm_clstoken")
-	patch, ps := ref64(t, fwd, tag+".x_norm_patchtokens")
+	cls, _ := parity.Float64(t, fwd, tag+".x_norm_clstoken")
+	patch, ps := parity.Float64(t, fwd, tag+".x_norm_patchtokens")
 	P := ps[1]
 	mean := make([]float64, B*C)
 	for b := 0; b < B; b++ {
@@ -255,7 +212,7 @@ func checkPools(t *testing.T, m *Model, x backend.Tensor, B, S int, fwd *safeten
 			t.Errorf("pool %s: %d values, want %d", pool, len(got), B*m.cfg.Dim(pool))
 			continue
 		}
-		e := relErr(got, want)
+		e := parity.RelErr(got, want)
 		t.Logf("pool %s: relative error %.3g", pool, e)
 		if e > forwardTol || math.IsNaN(e) {
 			t.Errorf("pool %s: relative error %.3g > %g", pool, e, forwardTol)
@@ -273,15 +230,15 @@ func encodeIsForwardAndPool(t *testing.T, dir string, cfg Config, gen generatorC
 		t.Fatal(err)
 	}
 	defer m.Free()
-	fwd := openST(t, filepath.Join(dir, "forward.safetensors"))
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
 	for tag, S := range gen.Inputs {
 		if S != cfg.ImageSize {
 			continue
 		}
-		px, _ := ref64(t, fwd, tag+".pixel_values")
-		cls, _ := ref64(t, fwd, tag+".x_norm_clstoken")
-		got := m.Encode(toF32(px), gen.Batch, PoolCLS)
-		if e := relErr(got, cls); e > forwardTol {
+		px, _ := parity.Float64(t, fwd, tag+".pixel_values")
+		cls, _ := parity.Float64(t, fwd, tag+".x_norm_clstoken")
+		got := m.Encode(parity.ToFloat32(px), gen.Batch, PoolCLS)
+		if e := parity.RelErr(got, cls); e > forwardTol {
 			t.Errorf("Encode cls: relative error %.3g > %g", e, forwardTol)
 		}
 		return

@@ -111,6 +111,15 @@ func (c Config) StageSide(i int) int {
 // Hidden is stage i's MLP width, int(dim·mlp_ratio).
 func (c Config) Hidden(i int) int { return int(float64(c.StageDim(i)) * c.MLPRatio) }
 
+// Limits on a config, which is outside input (a file, a bundle's
+// metadata): the tensor table and its error list grow with the blocks
+// before any tensor is compared, and each stage doubles the width.
+// torchvision's Swins have 4 stages and at most 24 blocks.
+const (
+	MaxStages = 8
+	MaxBlocks = 1000
+)
+
 // Validate reports the first inconsistency in c, naming the field.
 func (c Config) Validate() error {
 	for _, ch := range []struct {
@@ -121,6 +130,7 @@ func (c Config) Validate() error {
 		{c.ResizeSize >= c.ImageSize, fmt.Sprintf("resize_size %d must be ≥ image_size %d", c.ResizeSize, c.ImageSize)},
 		{c.EmbedDim > 0, fmt.Sprintf("embed_dim %d must be > 0", c.EmbedDim)},
 		{len(c.Depths) > 0 && len(c.Depths) == len(c.NumHeads), fmt.Sprintf("depths %v and num_heads %v must have one entry per stage", c.Depths, c.NumHeads)},
+		{len(c.Depths) <= MaxStages, fmt.Sprintf("%d stages: at most %d (each halves the map and doubles the width)", len(c.Depths), MaxStages)},
 		{c.WindowSize > 0, fmt.Sprintf("window_size %d must be > 0", c.WindowSize)},
 		{c.MLPRatio > 0, fmt.Sprintf("mlp_ratio %g must be > 0", c.MLPRatio)},
 	} {
@@ -128,11 +138,16 @@ func (c Config) Validate() error {
 			return errorf("config: %s", ch.msg)
 		}
 	}
+	blocks := 0
 	for i, d := range c.Depths {
 		h := c.NumHeads[i]
-		if d <= 0 || h <= 0 || c.StageDim(i)%h != 0 {
+		if d <= 0 || d > MaxBlocks || h <= 0 || c.StageDim(i)%h != 0 {
 			return errorf("config: stage %d: depth %d, %d heads for width %d", i, d, h, c.StageDim(i))
 		}
+		blocks += d
+	}
+	if blocks > MaxBlocks {
+		return errorf("config: depths %v: %d blocks, at most %d", c.Depths, blocks, MaxBlocks)
 	}
 	return nil
 }

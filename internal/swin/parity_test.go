@@ -3,13 +3,13 @@ package swin
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
-	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/testutil"
 )
 
@@ -84,49 +84,6 @@ func loadFixture(t *testing.T, dir string) (Config, generatorConfig) {
 	return cfg, gen
 }
 
-func openST(t *testing.T, path string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(path)
-	if err != nil {
-		t.Fatalf("reference file: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func ref64(t *testing.T, f *safetensors.File, name string) ([]float64, []int) {
-	t.Helper()
-	d, s, err := f.Float64(name)
-	if err != nil {
-		t.Fatalf("reference tensor %s: %v", name, err)
-	}
-	return d, s
-}
-
-func relErr(a []float32, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - b[i]
-		num += d * d
-		den += b[i] * b[i]
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
-
-func toF32(d []float64) []float32 {
-	out := make([]float32, len(d))
-	for i, v := range d {
-		out[i] = float32(v)
-	}
-	return out
-}
-
 func TestForwardParity(t *testing.T) { eachFixture(t, forwardParity) }
 
 func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
@@ -136,18 +93,18 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	fwd := openST(t, filepath.Join(dir, "forward.safetensors"))
-	px, ps := ref64(t, fwd, "pixel_values")
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
+	px, ps := parity.Float64(t, fwd, "pixel_values")
 	B := ps[0]
 	if B != gen.Batch {
 		t.Fatalf("pixel_values %v, generator_config says batch %d", ps, gen.Batch)
 	}
 	got := map[string][]float32{}
-	x, s := m.forward(toF32(px), B, func(name string, x backend.Tensor) { got[name] = be.ToFloat32(x, nil) })
+	x, s := m.forward(parity.ToFloat32(px), B, func(name string, x backend.Tensor) { got[name] = be.ToFloat32(x, nil) })
 	got["pooled"] = m.pool(x, B, s)
 	be.Free(x)
 	// logits: the classifier head, which the tower leaves out, on the pooled embedding.
-	wf := openST(t, filepath.Join(dir, "weights.safetensors"))
+	wf := parity.Open(t, filepath.Join(dir, "weights.safetensors"))
 	hw, hs, err := wf.Float32("head.weight")
 	if err != nil {
 		t.Fatal(err)
@@ -166,9 +123,9 @@ func forwardParity(t *testing.T, dir string, cfg Config, gen generatorConfig) {
 	}
 	checked := map[string]bool{"pixel_values": true}
 	for name, g := range got {
-		want, shape := ref64(t, fwd, name)
+		want, shape := parity.Float64(t, fwd, name)
 		checked[name] = true
-		e := relErr(g, want)
+		e := parity.RelErr(g, want)
 		t.Logf("%s %v: relative error %.3g", name, shape, e)
 		if e > forwardTol || math.IsNaN(e) {
 			t.Errorf("%s: relative error %.3g > %g", name, e, forwardTol)
@@ -196,10 +153,10 @@ func encodeIsForwardAndPool(t *testing.T, dir string, cfg Config, gen generatorC
 		t.Fatal(err)
 	}
 	defer m.Free()
-	fwd := openST(t, filepath.Join(dir, "forward.safetensors"))
-	px, _ := ref64(t, fwd, "pixel_values")
-	want, _ := ref64(t, fwd, "pooled")
-	if e := relErr(m.Encode(toF32(px), gen.Batch), want); e > forwardTol {
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
+	px, _ := parity.Float64(t, fwd, "pixel_values")
+	want, _ := parity.Float64(t, fwd, "pooled")
+	if e := parity.RelErr(m.Encode(parity.ToFloat32(px), gen.Batch), want); e > forwardTol {
 		t.Errorf("Encode: relative error %.3g > %g", e, forwardTol)
 	}
 }

@@ -2,6 +2,7 @@ package tower
 
 import (
 	"errors"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -185,24 +186,6 @@ func reference(t *testing.T, path, name string) []float64 {
 	return d
 }
 
-func toF32(d []float64) []float32 {
-	out := make([]float32, len(d))
-	for i, v := range d {
-		out[i] = float32(v)
-	}
-	return out
-}
-
-func relErr(a []float32, b []float64) float64 {
-	var num, den float64
-	for i := range b {
-		d := float64(a[i]) - b[i]
-		num += d * d
-		den += b[i] * b[i]
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestLoadFixtures: the registry loads the parity fixtures from their
 // config files and weights and gives their embeddings (1e-5, the families'
 // own parity tolerance; the families' tests measure 2e-7).
@@ -225,8 +208,8 @@ func TestLoadFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		px := toF32(reference(t, filepath.Join(dir, "forward.safetensors"), c.input))
-		if e := relErr(tw.Encode(px, c.n), reference(t, filepath.Join(dir, "forward.safetensors"), c.want)); e > 1e-5 {
+		px := parity.ToFloat32(reference(t, filepath.Join(dir, "forward.safetensors"), c.input))
+		if e := parity.RelErr(tw.Encode(px, c.n), reference(t, filepath.Join(dir, "forward.safetensors"), c.want)); e > 1e-5 {
 			t.Errorf("%s: relative error %.3g", c.dir, e)
 		}
 		fp, err := Fingerprint(Spec{Model: cfgFile, Weights: weightsFile})
@@ -234,6 +217,42 @@ func TestLoadFixtures(t *testing.T) {
 			t.Errorf("%s: Fingerprint(spec) %s, %v; the loaded tower's %s", c.dir, fp, err, tw.Fingerprint())
 		}
 		tw.Free()
+	}
+}
+
+// TestLoadWithFingerprint: a tower loaded with its fingerprint known keeps
+// that one (the file is not hashed for another) and embeds as Load's does.
+func TestLoadWithFingerprint(t *testing.T) {
+	be := backend.NewCPU()
+	dir := testutil.Testdata(t, "clip-tiny")
+	cfg, err := Resolve(filepath.Join(dir, "open_clip_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weightsFile := filepath.Join(dir, "weights_hf.safetensors")
+	const recorded = "sha256:recorded-elsewhere"
+	tw, err := LoadWithFingerprint(be, cfg, weightsFile, "", recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Free()
+	if tw.Fingerprint() != recorded {
+		t.Errorf("fingerprint %s, want the recorded %s", tw.Fingerprint(), recorded)
+	}
+	ref, err := LoadConfig(be, cfg, weightsFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Free()
+	px := parity.ToFloat32(reference(t, filepath.Join(dir, "forward.safetensors"), "pixel_values"))
+	if e := parity.RelErr(tw.Encode(px, 4), reference(t, filepath.Join(dir, "forward.safetensors"), "image_embeds")); e > 1e-5 {
+		t.Errorf("relative error %.3g", e)
+	}
+	if ref.Fingerprint() == recorded {
+		t.Error("LoadConfig kept no fingerprint of its own")
+	}
+	if _, err := LoadWithFingerprint(be, cfg, weightsFile, "", ""); err == nil {
+		t.Error("an empty fingerprint accepted")
 	}
 }
 
@@ -427,5 +446,27 @@ func TestEncodeTensor(t *testing.T) {
 		}
 		be.Free(dev)
 		tw.Free()
+	}
+}
+
+// TestDepthLimits: a config asking for more blocks than any tower has (a
+// bundle's metadata is outside input) is refused before any table is built.
+func TestDepthLimits(t *testing.T) {
+	for _, c := range []struct{ family, config string }{
+		{CLIP, `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1001, "head_width": 8},
+			"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`},
+		{CLIP, `{"embed_dim": 8, "vision_cfg": {"image_size": 16, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8},
+			"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1001}}`},
+		{DINOv2, `{"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1001, "num_heads": 2}`},
+		{Swin, `{"embed_dim": 8, "depths": [2, 1000], "num_heads": [1, 2], "window_size": 2, "image_size": 32}`},
+		{Swin, `{"embed_dim": 8, "depths": [1, 1, 1, 1, 1, 1, 1, 1, 1], "num_heads": [1, 1, 1, 1, 1, 1, 1, 1, 1], "window_size": 2, "image_size": 32}`},
+	} {
+		if _, err := ParseConfig(c.family, []byte(c.config)); err == nil {
+			t.Errorf("%s: %s accepted", c.family, c.config)
+		}
+	}
+	// One block fewer than the limits is a config.
+	if _, err := ParseConfig(DINOv2, []byte(`{"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1000, "num_heads": 2}`)); err != nil {
+		t.Errorf("depth 1000: %v", err)
 	}
 }

@@ -44,8 +44,7 @@ type Error struct {
 // Error names each problem, one per line.
 func (e *Error) Error() string {
 	var b strings.Builder
-	n := len(e.Missing) + len(e.Unexpected) + len(e.Misshaped) + len(e.Unreadable)
-	fmt.Fprintf(&b, "weights %s (%s) do not fit the model: %d problem(s)", e.Source, e.Scheme, n)
+	fmt.Fprintf(&b, "weights %s (%s) do not fit the model: %d problem(s)", e.Source, e.Scheme, e.Problems())
 	for _, m := range e.Missing {
 		b.WriteString("\n  missing " + m)
 	}
@@ -61,16 +60,29 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func (e *Error) empty() bool {
-	return len(e.Missing)+len(e.Unexpected)+len(e.Misshaped)+len(e.Unreadable) == 0
+// Problems is the number of problems e lists.
+func (e *Error) Problems() int {
+	return len(e.Missing) + len(e.Unexpected) + len(e.Misshaped) + len(e.Unreadable)
 }
 
 // Load reads every binding of table from src: the result maps each
 // canonical name to its values in the canonical shape. Every tensor of src
 // must be bound or known (known(name) true: buffers and heads the model
 // does not use); all problems are reported at once in an *Error. Shapes are
-// checked before any tensor is read.
+// checked before any tensor is read (Check, then Read).
 func Load(src Source, label, scheme string, table []Binding, known func(string) bool) (map[string][]float32, error) {
+	if werr := Check(src, label, scheme, table, known); werr.Problems() > 0 {
+		return nil, werr
+	}
+	return Read(src, label, scheme, table)
+}
+
+// Check matches src to table without reading a value: every missing,
+// unexpected (neither bound nor known) and mis-shaped tensor, in an *Error
+// that lists no problem when src fits. A caller with tensors of its own
+// outside the table (CLIP's optional logit_scale) adds their problems to it
+// before reporting.
+func Check(src Source, label, scheme string, table []Binding, known func(string) bool) *Error {
 	werr := &Error{Source: label, Scheme: scheme}
 	used := map[string]bool{}
 	for _, b := range table {
@@ -96,9 +108,15 @@ func Load(src Source, label, scheme string, table []Binding, known func(string) 
 			werr.Unexpected = append(werr.Unexpected, n)
 		}
 	}
-	if !werr.empty() {
-		return nil, werr
-	}
+	return werr
+}
+
+// Read reads every binding of a table Check found src to fit, a
+// multi-part binding's parts concatenated; a tensor that cannot be read, or
+// reads as another number of values than its shape holds, is reported in
+// an *Error (every one at once).
+func Read(src Source, label, scheme string, table []Binding) (map[string][]float32, error) {
+	werr := &Error{Source: label, Scheme: scheme}
 	out := make(map[string][]float32, len(table))
 	for _, b := range table {
 		var d []float32
@@ -120,7 +138,7 @@ func Load(src Source, label, scheme string, table []Binding, known func(string) 
 		}
 		out[b.Name] = d
 	}
-	if !werr.empty() {
+	if werr.Problems() > 0 {
 		return nil, werr
 	}
 	return out, nil

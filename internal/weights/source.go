@@ -3,7 +3,8 @@
 // files through a fake source). A Source is a safetensors file or an
 // in-memory Map; Load reads every binding of a table at once and reports
 // every missing, unexpected, mis-shaped or unreadable tensor in one *Error.
-// The image-tower families (internal/dinov2, internal/swin) load through it.
+// Every tower family loads through it (internal/clip, internal/dinov2,
+// internal/swin).
 package weights
 
 import (
@@ -14,7 +15,7 @@ import (
 	"github.com/litcache/litcache/internal/safetensors"
 )
 
-// Source is a set of named tensors; it has the method set of clip.Source.
+// Source is a set of named tensors (clip.Source is this type).
 type Source interface {
 	// Names lists every tensor.
 	Names() []string

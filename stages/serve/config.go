@@ -72,9 +72,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	switch {
 	case c.MaxUploadBytes <= 0:
-		return fmt.Errorf("serve: --max-upload %d: want a positive size", c.MaxUploadBytes)
+		return fmt.Errorf("serve: --max-upload-mb %g: want a positive size", float64(c.MaxUploadBytes)/(1<<20))
 	case c.Limits.MaxPixels <= 0:
-		return fmt.Errorf("serve: --max-pixels %d: want a positive count", c.Limits.MaxPixels)
+		return fmt.Errorf("serve: --max-megapixels %g: want a positive number", float64(c.Limits.MaxPixels)/1e6)
 	case c.Workers < 0:
 		return fmt.Errorf("serve: --threads %d < 0", c.Workers)
 	case c.Queue < 0:

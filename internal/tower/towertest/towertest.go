@@ -9,7 +9,7 @@ package towertest
 
 import (
 	"encoding/json"
-	"math"
+	"github.com/litcache/litcache/internal/testutil/parity"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/dinov2"
-	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/swin"
 	"github.com/litcache/litcache/internal/testutil"
 )
@@ -39,49 +38,9 @@ func dirs(t *testing.T, env string, defaults ...string) []string {
 	return out
 }
 
-func open(t *testing.T, path string) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.Open(path)
-	if err != nil {
-		t.Fatalf("reference file: %v", err)
-	}
-	return f
-}
-
-func ref(t *testing.T, f *safetensors.File, name string) ([]float64, []int) {
-	t.Helper()
-	d, s, err := f.Float64(name)
-	if err != nil {
-		t.Fatalf("reference file: %v", err)
-	}
-	return d, s
-}
-
-func f32(d []float64) []float32 {
-	out := make([]float32, len(d))
-	for i, v := range d {
-		out[i] = float32(v)
-	}
-	return out
-}
-
-// RelErr is ‖got − want‖ / ‖want‖ (NaN when got is shorter).
-func RelErr(got []float32, want []float64) float64 {
-	if len(got) != len(want) {
-		return math.NaN()
-	}
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - want[i]
-		num += d * d
-		den += want[i] * want[i]
-	}
-	return math.Sqrt(num / den)
-}
-
 func check(t *testing.T, what string, got []float32, want []float64, tol float64) {
 	t.Helper()
-	e := RelErr(got, want)
+	e := parity.RelErr(got, want)
 	t.Logf("%s: relative error %.3g", what, e)
 	if !(e <= tol) {
 		t.Errorf("%s: relative error %.3g > %g", what, e, tol)
@@ -116,8 +75,7 @@ func checkDINOv2(t *testing.T, be backend.Backend, dir string, tol float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fwd := open(t, filepath.Join(dir, "forward.safetensors"))
-	defer fwd.Close()
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
 	tags := make([]string, 0, len(gen.Inputs))
 	for tag := range gen.Inputs {
 		tags = append(tags, tag)
@@ -131,10 +89,10 @@ func checkDINOv2(t *testing.T, be backend.Backend, dir string, tol float64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		px, ps := ref(t, fwd, tag+".pixel_values")
+		px, ps := parity.Float64(t, fwd, tag+".pixel_values")
 		B := ps[0]
-		cls, _ := ref(t, fwd, tag+".x_norm_clstoken")
-		patches, _ := ref(t, fwd, tag+".x_norm_patchtokens")
+		cls, _ := parity.Float64(t, fwd, tag+".x_norm_clstoken")
+		patches, _ := parity.Float64(t, fwd, tag+".x_norm_patchtokens")
 		C := c.EmbedDim
 		P := len(patches) / (B * C)
 		mean := make([]float64, B*C)
@@ -153,7 +111,7 @@ func checkDINOv2(t *testing.T, be backend.Backend, dir string, tol float64) {
 			pool string
 			want []float64
 		}{{dinov2.PoolCLS, cls}, {dinov2.PoolMean, mean}, {dinov2.PoolCLSMean, both}} {
-			check(t, tag+" "+p.pool, m.Encode(f32(px), B, p.pool), p.want, tol)
+			check(t, tag+" "+p.pool, m.Encode(parity.ToFloat32(px), B, p.pool), p.want, tol)
 		}
 		m.Free()
 	}
@@ -174,9 +132,8 @@ func checkSwin(t *testing.T, be backend.Backend, dir string, tol float64) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	fwd := open(t, filepath.Join(dir, "forward.safetensors"))
-	defer fwd.Close()
-	px, ps := ref(t, fwd, "pixel_values")
-	want, _ := ref(t, fwd, "pooled")
-	check(t, "pooled", m.Encode(f32(px), ps[0]), want, tol)
+	fwd := parity.Open(t, filepath.Join(dir, "forward.safetensors"))
+	px, ps := parity.Float64(t, fwd, "pixel_values")
+	want, _ := parity.Float64(t, fwd, "pooled")
+	check(t, "pooled", m.Encode(parity.ToFloat32(px), ps[0]), want, tol)
 }
