@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	cl := newClaims(cache, cfg.VerifyParts, cfg.Log)
 
-	tw, err := loadTower(cfg, tcfg, spec)
+	tw, err := loadTower(cfg, tcfg, spec, res.Fingerprint)
 	if err != nil {
 		return res, err
 	}
@@ -179,12 +179,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // loadTower builds the image tower of spec on cfg.Backend (the CPU when
 // nil), from its weights file or randomly initialised from random:SEED.
-func loadTower(cfg Config, tcfg tower.Config, spec tower.Spec) (registryTower, error) {
+// fp is the fingerprint Run already computed: hashing the weights again would
+// read the whole file a second time (1.7 GB for ViT-L/14).
+func loadTower(cfg Config, tcfg tower.Config, spec tower.Spec, fp string) (registryTower, error) {
 	be := cfg.Backend
 	if be == nil {
 		be = backend.NewCPU()
 	}
-	t, err := tower.LoadConfig(be, tcfg, spec.Weights, spec.Pool)
+	t, err := tower.LoadWithFingerprint(be, tcfg, spec.Weights, spec.Pool, fp)
 	if err != nil {
 		return registryTower{}, fmt.Errorf("extract: %w", err)
 	}
