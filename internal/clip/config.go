@@ -129,6 +129,11 @@ func (c Config) withDefaults() Config {
 // asking for 10⁸ image-tower layers took 38 GB (FuzzFromBytes).
 const MaxLayers = 1000
 
+// MaxImageSize is the largest image side a config may ask for: 8× the
+// largest released tower input (DINOv2's 518). The patch grid and the
+// position table grow with its square before any weight is compared.
+const MaxImageSize = 4096
+
 // Validate reports the first inconsistency in c, naming the field.
 func (c Config) Validate() error {
 	type check struct {
@@ -142,6 +147,7 @@ func (c Config) Validate() error {
 		{v.Layers > 0 && v.Layers <= MaxLayers, fmt.Sprintf("vision_cfg.layers %d must be in 1..%d", v.Layers, MaxLayers)},
 		{v.HeadWidth > 0 && v.Width%max(v.HeadWidth, 1) == 0, fmt.Sprintf("vision_cfg.head_width %d must divide width %d", v.HeadWidth, v.Width)},
 		{v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize%max(v.PatchSize, 1) == 0, fmt.Sprintf("vision_cfg.patch_size %d must divide image_size %d", v.PatchSize, v.ImageSize)},
+		{v.ImageSize <= MaxImageSize, fmt.Sprintf("vision_cfg.image_size %d: at most %d", v.ImageSize, MaxImageSize)},
 		{v.Hidden() > 0, fmt.Sprintf("vision_cfg.mlp_ratio %g gives no MLP width", v.MLPRatio)},
 		{t.Width > 0, fmt.Sprintf("text_cfg.width %d must be > 0", t.Width)},
 		{t.Layers > 0 && t.Layers <= MaxLayers, fmt.Sprintf("text_cfg.layers %d must be in 1..%d", t.Layers, MaxLayers)},

@@ -173,6 +173,11 @@ func (c Config) LayerScale() bool { return c.InitValues > 0 }
 // table and its error list grow with the depth before any tensor is compared.
 const MaxDepth = 1000
 
+// MaxImageSize is the largest img_size, image_size or resize_size a config
+// may ask for (8× the largest released input, 518): the position table is
+// resized to the run's patch grid, which grows with the square of the side.
+const MaxImageSize = 4096
+
 // Validate reports the first inconsistency in c, naming the field.
 func (c Config) Validate() error {
 	for _, ch := range []struct {
@@ -183,6 +188,7 @@ func (c Config) Validate() error {
 		{c.ImgSize > 0 && c.ImgSize%max(c.PatchSize, 1) == 0, fmt.Sprintf("patch_size %d must divide img_size %d", c.PatchSize, c.ImgSize)},
 		{c.ImageSize > 0 && c.ImageSize%max(c.PatchSize, 1) == 0, fmt.Sprintf("patch_size %d must divide image_size %d", c.PatchSize, c.ImageSize)},
 		{c.ResizeSize >= c.ImageSize, fmt.Sprintf("resize_size %d must be ≥ image_size %d", c.ResizeSize, c.ImageSize)},
+		{max(c.ImgSize, c.ImageSize, c.ResizeSize) <= MaxImageSize, fmt.Sprintf("img_size %d, image_size %d, resize_size %d: at most %d", c.ImgSize, c.ImageSize, c.ResizeSize, MaxImageSize)},
 		{c.EmbedDim > 0, fmt.Sprintf("embed_dim %d must be > 0", c.EmbedDim)},
 		{c.Depth > 0 && c.Depth <= MaxDepth, fmt.Sprintf("depth %d must be in 1..%d", c.Depth, MaxDepth)},
 		{c.NumHeads > 0 && c.EmbedDim%max(c.NumHeads, 1) == 0, fmt.Sprintf("num_heads %d must divide embed_dim %d", c.NumHeads, c.EmbedDim)},

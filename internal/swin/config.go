@@ -118,6 +118,9 @@ func (c Config) Hidden(i int) int { return int(float64(c.StageDim(i)) * c.MLPRat
 const (
 	MaxStages = 8
 	MaxBlocks = 1000
+	// MaxImageSize is the largest image_size or resize_size (8× the
+	// largest released tower input): the token map grows with its square.
+	MaxImageSize = 4096
 )
 
 // Validate reports the first inconsistency in c, naming the field.
@@ -128,6 +131,7 @@ func (c Config) Validate() error {
 	}{
 		{c.PatchSize > 0 && c.ImageSize > 0 && c.ImageSize%max(c.PatchSize, 1) == 0, fmt.Sprintf("patch_size %d must divide image_size %d", c.PatchSize, c.ImageSize)},
 		{c.ResizeSize >= c.ImageSize, fmt.Sprintf("resize_size %d must be ≥ image_size %d", c.ResizeSize, c.ImageSize)},
+		{max(c.ImageSize, c.ResizeSize) <= MaxImageSize, fmt.Sprintf("image_size %d, resize_size %d: at most %d", c.ImageSize, c.ResizeSize, MaxImageSize)},
 		{c.EmbedDim > 0, fmt.Sprintf("embed_dim %d must be > 0", c.EmbedDim)},
 		{len(c.Depths) > 0 && len(c.Depths) == len(c.NumHeads), fmt.Sprintf("depths %v and num_heads %v must have one entry per stage", c.Depths, c.NumHeads)},
 		{len(c.Depths) <= MaxStages, fmt.Sprintf("%d stages: at most %d (each halves the map and doubles the width)", len(c.Depths), MaxStages)},

@@ -460,6 +460,11 @@ func TestDepthLimits(t *testing.T) {
 		{DINOv2, `{"img_size": 28, "patch_size": 14, "embed_dim": 16, "depth": 1001, "num_heads": 2}`},
 		{Swin, `{"embed_dim": 8, "depths": [2, 1000], "num_heads": [1, 2], "window_size": 2, "image_size": 32}`},
 		{Swin, `{"embed_dim": 8, "depths": [1, 1, 1, 1, 1, 1, 1, 1, 1], "num_heads": [1, 1, 1, 1, 1, 1, 1, 1, 1], "window_size": 2, "image_size": 32}`},
+		// An image side the patch grid or position table would grow with as its square.
+		{CLIP, `{"embed_dim": 8, "vision_cfg": {"image_size": 4104, "patch_size": 8, "width": 16, "layers": 1, "head_width": 8},
+			"text_cfg": {"context_length": 4, "vocab_size": 16, "width": 8, "heads": 1, "layers": 1}}`},
+		{DINOv2, `{"img_size": 28, "image_size": 4102, "resize_size": 4102, "patch_size": 14, "embed_dim": 16, "depth": 1, "num_heads": 2}`},
+		{Swin, `{"embed_dim": 8, "depths": [2], "num_heads": [1], "window_size": 2, "image_size": 4100, "resize_size": 4100}`},
 	} {
 		if _, err := ParseConfig(c.family, []byte(c.config)); err == nil {
 			t.Errorf("%s: %s accepted", c.family, c.config)
