@@ -12,8 +12,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // VerifyOptions tune Verify.
@@ -80,54 +84,24 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		}
 	}
 
-	// Part by part: each is hashed, opened, checked, its keys copied for the
-	// checks across parts, and unmapped before the next, so that verifying
-	// needs the memory of one part, not of the cache (5 GB of mapped pages at
-	// iNat2021's size when every part stayed mapped to the end).
+	// Part by part (checkParts): each is hashed, opened, checked, its keys
+	// copied for the checks across parts, and unmapped, so that verifying
+	// needs the memory of a part per worker, not of the cache.
 	var parts []*Part // closed: names and row counts for the index check
 	var keys []partKeys
-	var hashed int64
-	for _, mk := range markers {
-		path := partPath(dir, mk.Name)
-		sum, n, err := hashFile(path, func(k int64) {
-			if opt.Progress != nil {
-				opt.Progress(hashed + k)
-			}
-		})
-		hashed += n
-		if err != nil {
-			problem("part %s: %v", mk.Name, err)
+	for _, c := range checkParts(dir, markers, m, opt.Progress) {
+		rep.Problems = append(rep.Problems, c.problems...)
+		if c.p == nil {
 			continue
 		}
-		if n != mk.Size {
-			problem("part %s: %d bytes, marker says %d", mk.Name, n, mk.Size)
-			continue
-		}
-		if sum != mk.SHA256 {
-			problem("part %s: sha256 %s, marker says %s", mk.Name, sum, mk.SHA256)
-			continue
-		}
-		p, err := openPart(dir, len(parts), mk, m)
-		if err != nil {
-			problem("%v", err)
-			continue
-		}
-		k, err := verifyPart(p, mk, dir, problem)
-		if err == nil {
-			checkIdentity(p, mk, m, problem)
-		}
-		p.close()
-		if err != nil {
-			problem("%v", err)
-			continue
-		}
-		parts = append(parts, p)
-		keys = append(keys, k)
+		c.p.ID = len(parts)
+		parts = append(parts, c.p)
+		keys = append(keys, c.keys)
 		rep.Parts++
-		rep.Rows += p.N
-		rep.Samples += mk.Samples
-		rep.Rejects += mk.Rejects
-		rep.Bytes += n
+		rep.Rows += c.p.N
+		rep.Samples += c.mk.Samples
+		rep.Rejects += c.mk.Rejects
+		rep.Bytes += c.size
 	}
 	rep.Producers = producersOf(markers, m.Producer)
 	checkProducers(markers, m.Producer, problem, warn)
@@ -137,7 +111,7 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		split, key string
 		part, row  int
 	}
-	var ents []ent
+	ents := make([]ent, 0, rep.Rows) // the rows bound the keys: no regrowth (2.7M entries at iNat2021's size)
 	for pi, p := range parts {
 		for i, k := range keys[pi].key {
 			if keys[pi].first[i] {
@@ -145,11 +119,11 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 			}
 		}
 	}
-	sort.Slice(ents, func(a, b int) bool {
-		if ents[a].split != ents[b].split {
-			return ents[a].split < ents[b].split
+	slices.SortFunc(ents, func(a, b ent) int {
+		if c := strings.Compare(a.split, b.split); c != 0 {
+			return c
 		}
-		return ents[a].key < ents[b].key
+		return strings.Compare(a.key, b.key)
 	})
 	for i := 1; i < len(ents); i++ {
 		if ents[i].key == ents[i-1].key && ents[i].split == ents[i-1].split {
@@ -195,6 +169,89 @@ func Verify(dir string, opt VerifyOptions) (VerifyReport, error) {
 		return rep, fmt.Errorf("store: verify %s: %d problems: %w", dir, len(rep.Problems), ErrCorrupt)
 	}
 	return rep, nil
+}
+
+// partCheck is what checkPart found in one part: its problems, and when it
+// is sound the (closed) part and its keys.
+type partCheck struct {
+	mk       Marker
+	p        *Part
+	keys     partKeys
+	size     int64
+	problems []string
+}
+
+// checkParts runs checkPart over the markers on up to 8 goroutines (hashing
+// and the embedding scan are CPU-bound, and one worker leaves the disk idle
+// while it hashes), and returns the checks in the markers' order, so the
+// report reads the same whatever the number of workers. Each worker maps one
+// part at a time. progress, when not nil, gets the bytes hashed so far, from
+// one goroutine at a time.
+func checkParts(dir string, markers []Marker, m Manifest, progress func(int64)) []partCheck {
+	out := make([]partCheck, len(markers))
+	var (
+		mu     sync.Mutex
+		hashed int64
+		next   atomic.Int64
+		wg     sync.WaitGroup
+	)
+	add := func(k int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		hashed += k
+		if progress != nil {
+			progress(hashed)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 8, len(markers))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(markers); i = int(next.Add(1) - 1) {
+				out[i] = checkPart(dir, markers[i], m, add)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// checkPart hashes the part of marker mk and compares it with the marker,
+// then opens it and runs verifyPart and checkIdentity. add gets the bytes
+// hashed as they are.
+func checkPart(dir string, mk Marker, m Manifest, add func(int64)) partCheck {
+	c := partCheck{mk: mk}
+	problem := func(format string, a ...any) { c.problems = append(c.problems, fmt.Sprintf(format, a...)) }
+	var last int64
+	sum, n, err := hashFile(partPath(dir, mk.Name), func(k int64) { add(k - last); last = k })
+	switch {
+	case err != nil:
+		problem("part %s: %v", mk.Name, err)
+		return c
+	case n != mk.Size:
+		problem("part %s: %d bytes, marker says %d", mk.Name, n, mk.Size)
+		return c
+	case sum != mk.SHA256:
+		problem("part %s: sha256 %s, marker says %s", mk.Name, sum, mk.SHA256)
+		return c
+	}
+	p, err := openPart(dir, 0, mk, m) // the ID is set once the sound parts are known
+	if err != nil {
+		problem("%v", err)
+		return c
+	}
+	k, err := verifyPart(p, mk, dir, problem)
+	if err == nil {
+		checkIdentity(p, mk, m, problem)
+	}
+	p.close()
+	if err != nil {
+		problem("%v", err)
+		return c
+	}
+	c.p, c.keys, c.size = p, k, n
+	return c
 }
 
 // checkIdentity compares what part p says made it (schema metadata) and

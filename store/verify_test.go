@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -169,5 +171,59 @@ func TestExportCLIPRetrieval(t *testing.T) {
 				t.Fatalf("metadata table %v", tbl.Schema())
 			}
 		})
+	}
+}
+
+// TestVerifyManyParts damages every third of 12 parts: checkParts runs them
+// on several goroutines, and the report must still list the problems in the
+// parts' order, count only the sound parts, and report progress that never
+// goes back and ends at the bytes of all parts.
+func TestVerifyManyParts(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Create(dir, testManifest(8, Float16, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parts = 12
+	var total int64
+	for i := 0; i < parts; i++ {
+		fillPart(t, c, "train", fmt.Sprintf("s-%06d.tar", i), 20+i, int64(i), nil)
+		st, err := os.Stat(partPath(dir, PartName("train", fmt.Sprintf("s-%06d.tar", i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += st.Size()
+	}
+	var damaged []string
+	for i := 0; i < parts; i += 3 {
+		name := PartName("train", fmt.Sprintf("s-%06d.tar", i))
+		p := partPath(dir, name)
+		b, _ := os.ReadFile(p)
+		b[len(b)/2] ^= 0x40
+		os.WriteFile(p, b, 0o644)
+		damaged = append(damaged, name)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // several workers even on a 1-core runner
+	var last int64
+	monotonic := true
+	rep, err := Verify(dir, VerifyOptions{Progress: func(n int64) {
+		if n < last {
+			monotonic = false
+		}
+		last = n
+	}})
+	if !errors.Is(err, ErrCorrupt) || len(rep.Problems) != len(damaged) {
+		t.Fatalf("want %d problems, got %+v %v", len(damaged), rep, err)
+	}
+	for i, name := range damaged {
+		if !strings.Contains(rep.Problems[i], "part "+name+": sha256") {
+			t.Errorf("problem %d: %q, want part %s's sha256 (the parts' order)", i, rep.Problems[i], name)
+		}
+	}
+	if rep.Parts != parts-len(damaged) {
+		t.Errorf("%d sound parts counted, want %d", rep.Parts, parts-len(damaged))
+	}
+	if !monotonic || last != total {
+		t.Errorf("progress monotonic=%v, ended at %d bytes, want %d", monotonic, last, total)
 	}
 }
