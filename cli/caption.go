@@ -150,14 +150,14 @@ func runCaption(c *cli.Context) error {
 	cfg.Shuffle = c.Bool("shuffle")
 	cfg.Seed = c.Int64("seed")
 	cfg.Limit = c.Int("limit")
-	cfg.Workers = c.Int("threads")
+	cfg.Threads = c.Int("threads")
 	cfg.ClassesOnly = c.Bool("classes-only")
 	cfg.Overwrite = c.Bool("overwrite")
 	cfg.Log = c.App.ErrWriter
 
 	if dir := c.String("synthetic"); dir != "" {
 		opt := synth.Options{Species: c.Int("species"), TrainPerSpecies: c.Int("train-per-species"),
-			ValPerSpecies: c.Int("val-per-species"), ImageSize: c.Int("image-size"), Seed: c.Int64("seed"), Workers: cfg.Workers}
+			ValPerSpecies: c.Int("val-per-species"), ImageSize: c.Int("image-size"), Seed: c.Int64("seed"), Threads: cfg.Threads}
 		if err := synth.Generate(dir, opt); err != nil {
 			return fmt.Errorf("caption: --synthetic: %w", err)
 		}

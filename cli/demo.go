@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/litcache/litcache/cuda"
 	"github.com/litcache/litcache/stages/demo"
 	"github.com/litcache/litcache/stages/evaluate"
 	"github.com/litcache/litcache/stages/sweep"
@@ -46,7 +47,7 @@ repository:
 
 It ends by printing the results table (top-1/top-5 with chance beside them) and
 where the report and plots are. DIR is replaced by each run.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Value: d.Out, Usage: "output folder"},
 			&cli.IntFlag{Name: "species", Value: d.Species, Usage: "number of synthetic species (classes)"},
 			&cli.IntFlag{Name: "train-per-species", Value: d.TrainPerSpecies, Usage: "training images per species"},
@@ -61,16 +62,20 @@ where the report and plots are. DIR is replaced by each run.`,
 			&cli.Int64Flag{Name: "image-seed", Value: d.ImageSeed, Usage: "seed of the random image tower"},
 			threadsFlag("parallel image drawing, captioning and decoding"),
 			&cli.BoolFlag{Name: "quiet", Usage: "print only the results"},
-		},
+		}, deviceFlags("the image tower and the tuning in bf16 (the evaluation and the bundle stay on the CPU in float32)")...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
+				return err
+			}
+			dev, err := deviceFromFlags(c)
+			if err != nil {
 				return err
 			}
 			cfg := d
 			cfg.Out, cfg.Species = c.String("out"), c.Int("species")
 			cfg.TrainPerSpecies, cfg.ValPerSpecies, cfg.ImageSize = c.Int("train-per-species"), c.Int("val-per-species"), c.Int("image-size")
 			cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Views = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr"), c.Int("views")
-			cfg.Seed, cfg.ImageSeed, cfg.Workers = c.Int64("seed"), c.Int64("image-seed"), c.Int("threads")
+			cfg.Seed, cfg.ImageSeed, cfg.Threads = c.Int64("seed"), c.Int64("image-seed"), c.Int("threads")
 			cfg.Quiet, cfg.Log = c.Bool("quiet"), c.App.ErrWriter
 			ws, err := intList(c, "warmup")
 			if err != nil {
@@ -93,6 +98,9 @@ where the report and plots are. DIR is replaced by each run.`,
 				if w < 0 {
 					return fmt.Errorf("demo: --warmup %d < 0", w)
 				}
+			}
+			if cfg.Backend, err = openBackend(dev, cuda.BF16, c.App.ErrWriter); err != nil {
+				return fmt.Errorf("demo: %w", err)
 			}
 			res, err := demo.Run(c.Context, cfg)
 			if err != nil {

@@ -68,7 +68,7 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			}
 			cfg := d
 			cfg.Cache, cfg.Split, cfg.Classes = c.String("cache"), c.String("split"), c.String("classes")
-			cfg.Text, cfg.TextModel, cfg.Vocab = c.String("weights"), c.String("model"), vocabPath(c)
+			cfg.Weights, cfg.Model, cfg.Vocab = c.String("weights"), c.String("model"), vocabPath(c)
 			cfg.ContextLen, cfg.Templates, cfg.Subject = c.Int("context"), c.String("templates"), c.String("subject")
 			cfg.Hardest, cfg.Pairs = c.Int("hardest"), c.Int("pairs")
 			cfg.ExpectFingerprint, cfg.Out, cfg.Title = c.String("expect-fingerprint"), c.String("out"), c.String("title")
@@ -82,7 +82,7 @@ With --out: eval.json, eval.md, accuracy_by_rank.png, accuracy_by_supercategory.
 			if err := checkPaths(c, "cache", "classes", "weights", "vocab"); err != nil {
 				return err
 			}
-			if _, _, _, err := evaluate.ResolveTextTower(cfg.Text, cfg.TextModel); err != nil {
+			if _, _, _, err := evaluate.ResolveTextTower(cfg.Weights, cfg.Model); err != nil {
 				return err
 			}
 			dev, err := deviceFromFlags(c)

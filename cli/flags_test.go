@@ -256,7 +256,7 @@ func TestSweepConfigMatchesTune(t *testing.T) {
 	if !reflect.DeepEqual(fromTune, member) {
 		t.Errorf("sweep's member config differs from tune's for the same flags:\ntune  %+v\nsweep %+v", fromTune, member)
 	}
-	if fromTune.Beta2 != 0.9 || fromTune.InitText != "random:4" || fromTune.Split != "a" || !fromTune.Quiet {
+	if fromTune.Beta2 != 0.9 || fromTune.Weights != "random:4" || fromTune.Split != "a" || !fromTune.Quiet {
 		t.Errorf("tune config %+v does not hold the flags", fromTune)
 	}
 }

@@ -52,7 +52,7 @@ SIGTERM or Ctrl-C shuts down gracefully: requests in flight are answered.`,
 			}
 			cfg := d
 			cfg.Bundle, cfg.Addr = c.String("bundle"), c.String("addr")
-			cfg.Workers, cfg.Queue, cfg.BatchSize = c.Int("threads"), c.Int("queue"), c.Int("batch-size")
+			cfg.Threads, cfg.Queue, cfg.BatchSize = c.Int("threads"), c.Int("queue"), c.Int("batch-size")
 			cfg.Timeout, cfg.ShutdownTimeout = c.Duration("timeout"), c.Duration("shutdown-timeout")
 			cfg.MaxUploadBytes = int64(c.Float64("max-upload-mb") * (1 << 20))
 			cfg.Limits.MaxPixels = int(c.Float64("max-megapixels") * 1e6)

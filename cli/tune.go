@@ -49,7 +49,7 @@ func tuneFlags(d tune.Config) []tuneFlag {
 		return func(c *cli.Context, cfg *tune.Config) { *dst(cfg) = c.Bool(name) != invert }
 	}
 	model := modelFlag("its text_cfg is the text tower trained")
-	model.Value = d.TextModel
+	model.Value = d.Model
 	return []tuneFlag{
 		{flag: &cli.StringFlag{Name: "cache", Usage: "training cache folder (from litcache extract)"},
 			set:  str("cache", func(c *tune.Config) *string { return &c.Cache }),
@@ -66,9 +66,9 @@ func tuneFlags(d tune.Config) []tuneFlag {
 			axis: func(c *cli.Context, g *sweep.Grid) error { g.Classes = splitList(c.String("classes")); return nil }},
 		{flag: &cli.StringFlag{Name: "captions", Value: d.Captions, Usage: `"classes" (caption of each row's class) or "cache" (caption stored with the row)`},
 			set: str("captions", func(c *tune.Config) *string { return &c.Captions })},
-		{flag: model, set: str("model", func(c *tune.Config) *string { return &c.TextModel })},
+		{flag: model, set: str("model", func(c *tune.Config) *string { return &c.Model })},
 		{flag: tuneWeightsFlag(),
-			set:  str("weights", func(c *tune.Config) *string { return &c.InitText }),
+			set:  str("weights", func(c *tune.Config) *string { return &c.Weights }),
 			axis: func(c *cli.Context, g *sweep.Grid) error { g.Weights = splitList(c.String("weights")); return nil }},
 		{flag: vocabFlag(""), set: func(c *cli.Context, cfg *tune.Config) { cfg.Vocab = vocabPath(c) }},
 		{flag: &cli.IntFlag{Name: "context", Usage: "token context", DefaultText: "the model's context_length"},
@@ -177,7 +177,7 @@ func tuneConfig(c *cli.Context, d tune.Config, flags []tuneFlag, sweeping bool) 
 	); err != nil {
 		return cfg, err
 	}
-	if _, err := clip.LoadConfig(cfg.TextModel); err != nil {
+	if _, err := clip.LoadConfig(cfg.Model); err != nil {
 		return cfg, fmt.Errorf("%s: --model: %w", commandPath(c), err)
 	}
 	if t := c.String("eval-templates"); t != "caption" {

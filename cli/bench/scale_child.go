@@ -124,7 +124,7 @@ func runScaleChild(specJSON string) error {
 func scaleTune(ctx context.Context, spec scaleSpec) (scaleResult, error) {
 	cfg := tune.DefaultConfig()
 	cfg.Cache, cfg.Split, cfg.Classes = spec.Cache, store.SplitTrain, spec.Classes
-	cfg.TextModel, cfg.Out = spec.Model, spec.Out
+	cfg.Model, cfg.Out = spec.Model, spec.Out
 	cfg.BatchSize, cfg.StopAfter = spec.Batch, spec.Steps
 	cfg.TextOnly, cfg.Seed = true, 1
 	// The log is kept for its start-up line; the progress bar goes to the
@@ -162,7 +162,7 @@ func scaleTune(ctx context.Context, spec scaleSpec) (scaleResult, error) {
 // tuned checkpoint, writing no report.
 func scaleEval(ctx context.Context, spec scaleSpec) (scaleResult, error) {
 	cfg := evaluate.DefaultConfig()
-	cfg.Cache, cfg.Split, cfg.Classes, cfg.Text = spec.Cache, store.SplitVal, spec.Classes, spec.Text
+	cfg.Cache, cfg.Split, cfg.Classes, cfg.Weights = spec.Cache, store.SplitVal, spec.Classes, spec.Text
 	cfg.Quiet, cfg.Log = true, io.Discard
 	t0 := time.Now()
 	r, err := evaluate.Run(ctx, cfg)

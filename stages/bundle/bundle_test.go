@@ -115,7 +115,7 @@ func newFakeRunOn(t *testing.T, root, towerModel, pool string) fakeRun {
 		t.Fatal(err)
 	}
 	cfg := tune.DefaultConfig()
-	cfg.Cache, cfg.Classes, cfg.TextModel, cfg.Out = r.cache, r.classes, r.model, r.dir
+	cfg.Cache, cfg.Classes, cfg.Model, cfg.Out = r.cache, r.classes, r.model, r.dir
 	js, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(r.dir, "config.json"), js, 0o644); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func dataset(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := synth.Generate(dir, synth.Options{Species: 7, TrainPerSpecies: 4, ValPerSpecies: 1, ImageSize: 48, Seed: 3, Workers: 2}); err != nil {
+		if err := synth.Generate(dir, synth.Options{Species: 7, TrainPerSpecies: 4, ValPerSpecies: 1, ImageSize: 48, Seed: 3, Threads: 2}); err != nil {
 			t.Fatal(err)
 		}
 		synthDir = dir
@@ -77,7 +77,7 @@ func testConfig(data, out string) Config {
 	cfg.Images = data
 	cfg.Out = out
 	cfg.PerShard = 5
-	cfg.Workers = 3
+	cfg.Threads = 3
 	cfg.Progress = progress.Options{Quiet: true}
 	cfg.Log = &bytes.Buffer{}
 	return cfg
@@ -198,7 +198,7 @@ func shardBytes(t *testing.T, out string) map[string][]byte {
 func TestInterruptedRunResumes(t *testing.T) {
 	data := dataset(t)
 	ref := testConfig(data, t.TempDir())
-	ref.Workers = 1 // the bytes must not depend on the number of workers either
+	ref.Threads = 1 // the bytes must not depend on the number of workers either
 	if _, err := Run(context.Background(), ref); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ type Config struct {
 	Shuffle     bool   // shuffle the sample order with Seed (shards then mix classes)
 	Seed        int64
 	Limit       int // keep the first Limit samples of the plan (0: all)
-	Workers     int // parallel image readers/encoders (0: all cores)
+	Threads     int // parallel image readers/encoders (0: all cores)
 
 	ClassesOnly bool // write classes.json only (no images needed)
 	Overwrite   bool // replace shards of a run with a different configuration instead of failing
@@ -110,8 +110,8 @@ func (c *Config) validate(needImages bool) error {
 	if c.Limit < 0 {
 		return fmt.Errorf("caption: limit %d: want ≥ 0", c.Limit)
 	}
-	if c.Workers <= 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
 	}
 	if c.Log == nil {
 		c.Log = os.Stderr

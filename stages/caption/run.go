@@ -444,9 +444,9 @@ func (w *writer) run(ctx context.Context, shards []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan job)
-	order := make(chan job, 4*w.cfg.Workers) // bounds the samples in flight
+	order := make(chan job, 4*w.cfg.Threads) // bounds the samples in flight
 	var wg sync.WaitGroup
-	for k := 0; k < w.cfg.Workers; k++ {
+	for k := 0; k < w.cfg.Threads; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

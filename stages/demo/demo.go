@@ -60,7 +60,12 @@ type Config struct {
 	BatchSize int
 	LR        float64
 
-	Workers int // parallel image workers (0: all cores)
+	Threads int // parallel image drawing, captioning and decoding (0: all cores)
+
+	// Backend runs the image tower (extract) and the tuning (nil: the
+	// float32 CPU backend). The evaluation and the bundle run on the CPU in
+	// float32 whatever it is.
+	Backend backend.Backend
 
 	Log   io.Writer // progress lines (nil: stderr)
 	Quiet bool      // no output at all
@@ -164,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	fmt.Fprintf(logw, "demo: 1/6 synthetic mini-iNat: %d species × (%d train + %d val) images → %s\n",
 		cfg.Species, cfg.TrainPerSpecies, cfg.ValPerSpecies, data)
 	if err := synth.Generate(data, synth.Options{Species: cfg.Species, TrainPerSpecies: cfg.TrainPerSpecies,
-		ValPerSpecies: cfg.ValPerSpecies, ImageSize: cfg.ImageSize, Seed: cfg.Seed, Workers: cfg.Workers}); err != nil {
+		ValPerSpecies: cfg.ValPerSpecies, ImageSize: cfg.ImageSize, Seed: cfg.Seed, Threads: cfg.Threads}); err != nil {
 		return res, fmt.Errorf("demo: synthetic data: %w", err)
 	}
 	stage("synthetic data", t0)
@@ -183,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		cc.Images = data
 		cc.Out = filepath.Join(cfg.Out, shardsDir, split)
 		cc.PerShard = 256
-		cc.Workers = cfg.Workers
+		cc.Threads = cfg.Threads
 		cc.Progress = pbar
 		cc.Log = logw
 		if _, err := caption.Run(ctx, cc); err != nil {
@@ -251,7 +256,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ec.Views = cfg.Views
 		ec.DType = store.Float32
 		ec.BatchSize = 64
-		ec.Threads = cfg.Workers
+		ec.Threads = cfg.Threads
+		ec.Backend = cfg.Backend
 		ec.Progress = pbar
 		ec.Log = logw
 		if _, err := extract.Run(ctx, ec); err != nil {
@@ -278,10 +284,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	base := tune.DefaultConfig()
 	base.Cache, base.Split = cache, "train"
 	base.ValCache, base.ValSplit = cache, "val"
-	base.Classes, base.TextModel = classesPath, model
+	base.Classes, base.Model = classesPath, model
 	base.Epochs, base.BatchSize, base.LR = cfg.Epochs, cfg.BatchSize, cfg.LR
 	base.Seed = uint64(cfg.Seed)
-	base.Log, base.Quiet = logw, cfg.Quiet
+	base.Backend, base.Log, base.Quiet = cfg.Backend, logw, cfg.Quiet
 	sw := sweep.Config{Base: base, Grid: sweep.Grid{Warmup: cfg.Warmups}, Out: filepath.Join(cfg.Out, sweepDir),
 		Member: -1, PruneCheckpoints: true, Log: logw, Quiet: cfg.Quiet}
 	res.SweepDir = sw.Out
@@ -309,7 +315,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// ---- 6. zero-shot evaluation report of the best member, and the untuned baseline ----
 	t0 = time.Now()
-	be := backend.NewCPU()
+	be := backend.NewCPU() // float32, as eval and bundle run on a GPU; the demo's val split is small
 	untuned := clip.NewRandomTextTower(be, mcfg, int64(cfg.Seed))
 	img, labels, err := valEmbeddings(cache)
 	if err != nil {
@@ -324,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	ec := evaluate.DefaultConfig()
 	ec.Cache, ec.Split, ec.Classes = cache, "val", classesPath
-	ec.Text = res.Members[best].Dir
+	ec.Weights = res.Members[best].Dir
 	ec.Out = filepath.Join(cfg.Out, reportDir)
 	ec.Title = fmt.Sprintf("litcache demo: zero-shot evaluation of %s (best warm-up)", res.Best)
 	ec.Backend, ec.Log, ec.Quiet = be, logw, cfg.Quiet

@@ -19,7 +19,7 @@ func TestDemoSmall(t *testing.T) {
 	cfg.Species, cfg.TrainPerSpecies, cfg.ValPerSpecies = 8, 16, 6
 	cfg.ImageSize, cfg.Epochs, cfg.BatchSize = 48, 6, 32
 	cfg.Warmups = []int{2, 12}
-	cfg.Workers = 2
+	cfg.Threads = 2
 	if raceEnabled { // a few steps only: the mechanics; .ci/run checks the accuracy without -race
 		t.Log("race detector on: accuracy not asserted (run without -race for that, as .ci/run does)")
 		cfg.Species, cfg.TrainPerSpecies, cfg.ValPerSpecies = 6, 8, 4

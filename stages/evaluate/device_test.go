@@ -35,7 +35,7 @@ func TestRunDeviceFailure(t *testing.T) {
 	for _, op := range []string{"LayerNorm", "Gemm"} {
 		cfg := evaluate.DefaultConfig()
 		cfg.Cache, cfg.Classes, cfg.Vocab, cfg.Quiet = cache, f.classes, f.vocab, true
-		cfg.Text = filepath.Join(f.dir, "run")
+		cfg.Weights = filepath.Join(f.dir, "run")
 		cfg.Backend = &backendtest.Failing{Backend: backend.NewCPU(), Op: op, Err: deviceFault(op)}
 		_, err := evaluate.Run(context.Background(), cfg)
 		if err == nil || !strings.Contains(err.Error(), "cuda: "+op+": ") || !strings.Contains(err.Error(), "CUDA_ERROR_ILLEGAL_ADDRESS") {

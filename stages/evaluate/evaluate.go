@@ -38,14 +38,14 @@ type Config struct {
 	// Classes is classes.json: the K classes of the classifier (all of them,
 	// whether or not the cache holds images of each).
 	Classes string
-	// Text is the text tower: a tune run folder (its final/), a checkpoint
+	// Weights is the text tower: a tune run folder (its final/), a checkpoint
 	// folder (open_clip_model.safetensors + open_clip_config.json), a
 	// weights file (OpenCLIP or HF names, e.g. a pretrained CLIP), or
-	// random:SEED (a random-init tower of TextModel, the untuned baseline).
-	Text string
-	// TextModel is the model config (built-in name or JSON); "" reads
+	// random:SEED (a random-init tower of Model, the untuned baseline).
+	Weights string
+	// Model is the model config (built-in name or JSON); "" reads
 	// open_clip_config.json beside the weights.
-	TextModel string
+	Model string
 	// Vocab is the BPE vocabulary file; "" = CLIP's
 	// bpe_simple_vocab_16e6.txt.gz, built in.
 	Vocab string
@@ -140,14 +140,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 }
 
 func run(ctx context.Context, cfg Config) (Result, error) {
-	res := Result{Title: cfg.Title, Text: cfg.Text, Cache: cfg.Cache, Templates: cfg.Templates}
+	res := Result{Title: cfg.Title, Text: cfg.Weights, Cache: cfg.Cache, Templates: cfg.Templates}
 	if cfg.Cache == "" {
 		return res, fmt.Errorf("evaluate: no cache (--cache)")
 	}
 	if cfg.Classes == "" {
 		return res, fmt.Errorf("evaluate: no classes file (--classes)")
 	}
-	if cfg.Text == "" {
+	if cfg.Weights == "" {
 		return res, fmt.Errorf("evaluate: no text tower (--weights)")
 	}
 	if cfg.TopK <= 0 {
@@ -184,7 +184,7 @@ func run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
-	weights, mcfg, cfgName, err := ResolveTextTower(cfg.Text, cfg.TextModel)
+	weights, mcfg, cfgName, err := ResolveTextTower(cfg.Weights, cfg.Model)
 	if err != nil {
 		return res, err
 	}

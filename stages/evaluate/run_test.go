@@ -128,7 +128,7 @@ func TestClassEmbeddingsMatchPlainEncoding(t *testing.T) {
 
 // base0 is cfg evaluating the text tower in run.
 func base0(cfg evaluate.Config, run string) evaluate.Config {
-	cfg.Text = run
+	cfg.Weights = run
 	return cfg
 }
 
@@ -192,7 +192,7 @@ func TestRun(t *testing.T) {
 
 	t.Run("run folder, caption template, report", func(t *testing.T) {
 		cfg := base
-		cfg.Text = filepath.Join(f.dir, "run") // resolves run/final
+		cfg.Weights = filepath.Join(f.dir, "run") // resolves run/final
 		cfg.Out = filepath.Join(f.dir, "report")
 		res, err := evaluate.Run(context.Background(), cfg)
 		if err != nil {
@@ -234,16 +234,16 @@ func TestRun(t *testing.T) {
 	// the saved run, whose tower is clip.NewRandomTextTower(seed 3).
 	t.Run("random weights", func(t *testing.T) {
 		cfg := base
-		cfg.Text = "random:3"
+		cfg.Weights = "random:3"
 		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
 			t.Fatalf("err %v, want one asking for --model", err)
 		}
-		cfg.TextModel = f.model
+		cfg.Model = f.model
 		got, err := evaluate.Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Text, cfg.TextModel = filepath.Join(f.dir, "run"), ""
+		cfg.Weights, cfg.Model = filepath.Join(f.dir, "run"), ""
 		want, err := evaluate.Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -294,11 +294,11 @@ func TestRun(t *testing.T) {
 		data, _ := os.ReadFile(final)
 		os.WriteFile(loose, data, 0o644)
 		cfg := base
-		cfg.Text = loose
+		cfg.Weights = loose
 		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--model") {
 			t.Fatalf("err %v, want one asking for --model", err)
 		}
-		cfg.TextModel = f.model
+		cfg.Model = f.model
 		cfg.Templates = filepath.Join(f.dir, "templates.txt")
 		os.WriteFile(cfg.Templates, []byte("a photo of a {}.\n# comment\n{genus} {specific_epithet}\n"), 0o644)
 		res, err := evaluate.Run(context.Background(), cfg)
@@ -312,8 +312,8 @@ func TestRun(t *testing.T) {
 
 	t.Run("HF weights of a model with a small vocabulary", func(t *testing.T) {
 		cfg := base
-		cfg.Text = testutil.Testdata(t, "clip-tiny/weights_hf.safetensors")
-		cfg.TextModel = "clip-tiny"
+		cfg.Weights = testutil.Testdata(t, "clip-tiny/weights_hf.safetensors")
+		cfg.Model = "clip-tiny"
 		if _, err := evaluate.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "vocabulary of 512") {
 			t.Fatalf("err %v, want a vocabulary-size error", err)
 		}
@@ -328,7 +328,7 @@ func TestRun(t *testing.T) {
 			{"no cache", func(c *evaluate.Config) { c.Cache = "" }, "--cache"},
 			{"no classes", func(c *evaluate.Config) { c.Classes = "" }, "--classes"},
 			{"missing vocab", func(c *evaluate.Config) { c.Vocab = filepath.Join(f.dir, "none.txt.gz") }, "none.txt.gz"},
-			{"no text", func(c *evaluate.Config) { c.Text = "" }, "--weights"},
+			{"no text", func(c *evaluate.Config) { c.Weights = "" }, "--weights"},
 			{"missing split", func(c *evaluate.Config) { c.Split = "test" }, `no split "test"`},
 			{"wrong fingerprint", func(c *evaluate.Config) { c.ExpectFingerprint = "other" }, "other"},
 			{"bad templates", func(c *evaluate.Config) { c.Templates = filepath.Join(f.dir, "none.txt") }, "none.txt"},
@@ -336,7 +336,7 @@ func TestRun(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				cfg := base
-				cfg.Text = filepath.Join(f.dir, "run")
+				cfg.Weights = filepath.Join(f.dir, "run")
 				tc.mod(&cfg)
 				_, err := evaluate.Run(context.Background(), cfg)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -36,10 +36,10 @@ type Config struct {
 	MaxUploadBytes int64
 	// Limits bound the photo's size, checked from its header before decoding.
 	Limits imageproc.Limits
-	// Workers is how many photos are decoded and preprocessed at once
+	// Threads is how many photos are decoded and preprocessed at once
 	// (0: all cores); Queue how many more requests may wait for one.
-	// Beyond Workers+Queue admitted requests, a request gets 503.
-	Workers, Queue int
+	// Beyond Threads+Queue admitted requests, a request gets 503.
+	Threads, Queue int
 	// BatchSize is the most photos per tower call (0: bundle.DefaultBatch of the backend).
 	BatchSize int
 	// Timeout is each request's deadline from admission to answer; a
@@ -75,8 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("serve: --max-upload-mb %g: want a positive size", float64(c.MaxUploadBytes)/(1<<20))
 	case c.Limits.MaxPixels <= 0:
 		return fmt.Errorf("serve: --max-megapixels %g: want a positive number", float64(c.Limits.MaxPixels)/1e6)
-	case c.Workers < 0:
-		return fmt.Errorf("serve: --threads %d < 0", c.Workers)
+	case c.Threads < 0:
+		return fmt.Errorf("serve: --threads %d < 0", c.Threads)
 	case c.Queue < 0:
 		return fmt.Errorf("serve: --queue %d < 0", c.Queue)
 	case c.BatchSize < 0:
@@ -97,8 +97,8 @@ func (c Config) batch() int {
 }
 
 func (c Config) workers() int {
-	if c.Workers > 0 {
-		return c.Workers
+	if c.Threads > 0 {
+		return c.Threads
 	}
 	return runtime.GOMAXPROCS(0)
 }

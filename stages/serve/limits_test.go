@@ -111,12 +111,12 @@ func waitEntered(t *testing.T, g *gated, n int) {
 	}
 }
 
-// With Workers 2 and Queue 3, five requests are admitted (two decoding,
+// With Threads 2 and Queue 3, five requests are admitted (two decoding,
 // three waiting); the sixth gets 503 with Retry-After at once, and the five
 // are answered once the decoders are free.
 func TestQueueFull(t *testing.T) {
 	g := newGated()
-	ts := gatedServer(t, g, func(c *serve.Config) { c.Workers, c.Queue = 2, 3 })
+	ts := gatedServer(t, g, func(c *serve.Config) { c.Threads, c.Queue = 2, 3 })
 	res := make(chan answer, 5)
 	for range 5 {
 		go func() { res <- send(ts.URL) }()
@@ -149,7 +149,7 @@ func TestQueueFull(t *testing.T) {
 // Retry-After, and so does one whose decode outlasts it.
 func TestTimeout(t *testing.T) {
 	g := newGated()
-	ts := gatedServer(t, g, func(c *serve.Config) { c.Workers, c.Timeout = 1, 300*time.Millisecond })
+	ts := gatedServer(t, g, func(c *serve.Config) { c.Threads, c.Timeout = 1, 300*time.Millisecond })
 	first := make(chan answer, 1)
 	go func() { first <- send(ts.URL) }()
 	waitEntered(t, g, 1)

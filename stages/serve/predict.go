@@ -40,7 +40,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// Admission: a place among Workers+Queue, or 503 at once.
+	// Admission: a place among Threads+Queue, or 503 at once.
 	select {
 	case s.admit <- struct{}{}:
 		defer func() { <-s.admit }()

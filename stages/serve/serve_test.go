@@ -181,7 +181,7 @@ func TestErrorsAreJSON(t *testing.T) {
 
 // The default queue answers 40 clients at once.
 func TestFortyClientsAtOnce(t *testing.T) {
-	ts, f := tinyServer(t, func(c *serve.Config) { c.Workers = 2 })
+	ts, f := tinyServer(t, func(c *serve.Config) { c.Threads = 2 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
 	for i := range 40 {

@@ -56,8 +56,8 @@ type Server struct {
 	info    Info
 	batch   int // most photos per tower call
 
-	admit   chan struct{} // Workers+Queue places: a request holds one from admission to answer
-	decode  chan struct{} // Workers places: a request holds one while its photo is decoded
+	admit   chan struct{} // Threads+Queue places: a request holds one from admission to answer
+	decode  chan struct{} // Threads places: a request holds one while its photo is decoded
 	jobs    chan *job     // to the tower goroutine
 	stop    chan struct{}
 	stopped sync.WaitGroup

@@ -45,8 +45,8 @@ func TestPathAxes(t *testing.T) {
 		t.Errorf("label %q", got)
 	}
 	tc := m.TuneConfig(base, "/sweep")
-	if tc.Cache != "/data/l14/train" || tc.ValCache != "/data/l14/val" || tc.Classes != "recipes/paper/classes.json" || tc.InitText != "" || tc.Warmup != 5 {
-		t.Errorf("tune config: cache %s val %s classes %s init %q warmup %d", tc.Cache, tc.ValCache, tc.Classes, tc.InitText, tc.Warmup)
+	if tc.Cache != "/data/l14/train" || tc.ValCache != "/data/l14/val" || tc.Classes != "recipes/paper/classes.json" || tc.Weights != "" || tc.Warmup != 5 {
+		t.Errorf("tune config: cache %s val %s classes %s init %q warmup %d", tc.Cache, tc.ValCache, tc.Classes, tc.Weights, tc.Warmup)
 	}
 
 	// The text-init axis in tune's vocabulary.
@@ -54,7 +54,7 @@ func TestPathAxes(t *testing.T) {
 	inits := []string{"", "random:3", "/w/pretrained.safetensors"}
 	wnames := []string{"weights-random", "weights-random_3", "weights-pretrained.safetensors"}
 	for i, m := range ws {
-		if got := m.TuneConfig(base, "/s").InitText; got != inits[i] || m.Name != wnames[i] {
+		if got := m.TuneConfig(base, "/s").Weights; got != inits[i] || m.Name != wnames[i] {
 			t.Errorf("weights member %d: %s, init %q; want %s, %q", i, m.Name, got, wnames[i], inits[i])
 		}
 	}

@@ -32,7 +32,7 @@ func TestRunDeviceFailure(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Out, cfg.Grid = filepath.Join(dir, "sweep"), Grid{Warmup: []int{1, 2}}
 	b := &cfg.Base
-	b.Cache, b.Classes, b.TextModel, b.Epochs, b.BatchSize, b.Quiet = c.Cache, c.Classes, model, 1, 8, true
+	b.Cache, b.Classes, b.Model, b.Epochs, b.BatchSize, b.Quiet = c.Cache, c.Classes, model, 1, 8, true
 	b.TextOnly = true // the synthetic cache records no image tower
 	b.Backend = &backendtest.Failing{Backend: backend.NewCPU(), Op: "LayerNorm",
 		Err: &cuda.OpError{Op: "LayerNorm", Err: &cuda.Error{Call: "cuStreamSynchronize", Code: 700,

@@ -267,7 +267,7 @@ func Members(base tune.Config, g Grid) []Member {
 	for _, a := range axes {
 		total *= len(a.values)
 	}
-	weights := base.InitText
+	weights := base.Weights
 	if weights == "" {
 		weights = RandomInit
 	}
@@ -411,9 +411,9 @@ func safeName(v string) string {
 func (m Member) TuneConfig(base tune.Config, dir string) tune.Config {
 	c := base
 	c.Cache, c.ValCache, c.Classes = m.Cache, m.ValCache, m.Classes
-	c.InitText = m.Weights
+	c.Weights = m.Weights
 	if m.Weights == RandomInit {
-		c.InitText = "" // tune's own default, so a one-member sweep is the plain tune run
+		c.Weights = "" // tune's own default, so a one-member sweep is the plain tune run
 	}
 	c.Warmup, c.LR, c.BatchSize, c.WeightDecay = m.Warmup, m.LR, m.BatchSize, m.WeightDecay
 	c.Epochs, c.Schedule, c.Seed = m.Epochs, m.Schedule, m.Seed
@@ -637,7 +637,7 @@ func describe(members []Member) {
 // widths (CLIP, DINOv2, Swin) compare in one sweep; a pretrained one must
 // project to it (or --new-projection, --image-head).
 func checkDims(base tune.Config, members []Member, dir string) error {
-	mc, err := clip.LoadConfig(base.TextModel)
+	mc, err := clip.LoadConfig(base.Model)
 	if err != nil {
 		return fmt.Errorf("sweep: --model: %w", err)
 	}

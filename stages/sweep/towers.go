@@ -130,7 +130,7 @@ func evalBest(dir string, plan Plan, m Member, out string, opt SummarizeOptions,
 	}
 	cfg := evaluate.DefaultConfig()
 	cfg.Cache, cfg.Split, cfg.Classes = m.ValCache, plan.ValSplit, m.Classes
-	cfg.Text, cfg.Vocab, cfg.ContextLen = filepath.Join(dir, m.Name), plan.Vocab, plan.ContextLen
+	cfg.Weights, cfg.Vocab, cfg.ContextLen = filepath.Join(dir, m.Name), plan.Vocab, plan.ContextLen
 	cfg.Out, cfg.Backend, cfg.Log, cfg.Quiet = out, opt.Backend, logw, opt.Log == nil
 	cfg.Title = fmt.Sprintf("Zero-shot evaluation of sweep member %s (best on cache %s)", m.Name, m.Cache)
 	if len(plan.EvalTemplates) > 0 {

@@ -133,7 +133,7 @@ func TestSweepTowersAndRecipes(t *testing.T) {
 	os.WriteFile(model, []byte(towerModel), 0o644)
 
 	base := tune.DefaultConfig()
-	base.TextModel, base.Split, base.ValSplit = model, "train", "val"
+	base.Model, base.Split, base.ValSplit = model, "train", "val"
 	base.Epochs, base.BatchSize, base.LR, base.Seed = 2, 8, 3e-3, 1
 	cfg := Config{Base: base, Out: filepath.Join(dir, "sweep"), Member: -1, PruneCheckpoints: true, Quiet: true,
 		Grid: Grid{Cache: caches, ValCache: caches, Classes: classFiles, Warmup: []int{5}}}
@@ -276,7 +276,7 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 	}
 	tt.Free()
 	base := tune.DefaultConfig()
-	base.TextModel, base.Classes, base.Epochs, base.BatchSize, base.InitText = model, cls, 1, 8, pretrained
+	base.Model, base.Classes, base.Epochs, base.BatchSize, base.Weights = model, cls, 1, 8, pretrained
 	cfg := Config{Base: base, Out: filepath.Join(dir, "sweep"), Member: -1, Quiet: true, Grid: Grid{Cache: []string{a, b}, Warmup: []int{1}}}
 	_, _, err = Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "32 wide") || !strings.Contains(err.Error(), "embed_dim 16") || !strings.Contains(err.Error(), "cache-b") {
@@ -286,7 +286,7 @@ func TestSweepRefusesOtherEmbedDim(t *testing.T) {
 		t.Error("a member trained before the refusal")
 	}
 	// A random-init text tower meets both widths.
-	base.InitText = ""
+	base.Weights = ""
 	if err := checkDims(base, Members(base, cfg.Grid), cfg.Out); err != nil {
 		t.Errorf("random-init text tower over 16- and 32-d caches: %v", err)
 	}

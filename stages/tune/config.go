@@ -31,7 +31,7 @@ const (
 	PrecisionFP32 = "fp32"
 )
 
-// RandomInit is the InitText that spells out the default: a random
+// RandomInit is the Weights value that spells out the default: a random
 // initialisation from Seed (random:SEED fixes another seed).
 const RandomInit = "random"
 
@@ -50,8 +50,8 @@ type Config struct {
 	ExpectFingerprint string // when set, caches made by another image tower are refused
 	Classes           string // classes.json: captions and the zero-shot classifier's classes
 	Captions          string // CaptionsFromClasses (default) or CaptionsFromCache
-	TextModel         string // OpenCLIP model config: built-in name or JSON path
-	InitText          string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" or RandomInit = random init from Seed
+	Model             string // OpenCLIP model config: built-in name or JSON path
+	Weights           string // text weights to start from (OpenCLIP or HF names), or random:SEED; "" or RandomInit = random init from Seed
 	Vocab             string // BPE vocabulary file; "" = CLIP's bpe_simple_vocab_16e6.txt.gz, built in
 	ContextLen        int    // token context; 0 = the text config's context_length
 	Out               string // run folder
@@ -75,13 +75,13 @@ type Config struct {
 	GradClip    float64
 
 	// LogitScale is the initial log temperature; 0 takes the pretrained
-	// weights' logit_scale when InitText has one, else ln(1/0.07).
+	// weights' logit_scale when Weights has one, else ln(1/0.07).
 	LogitScale float64
 	Seed       uint64
 	// ImageHead trains a linear map on the image side (off: LiT locks it).
 	ImageHead bool
 	// NewProjection starts text_projection afresh at the cache's dim, the
-	// rest of the text tower from InitText (pretrained; see textdim.go).
+	// rest of the text tower from Weights (pretrained; see textdim.go).
 	NewProjection bool
 	// Dedup encodes each distinct caption of a batch once; Trim cuts the
 	// context to the batch's longest caption. Both leave the result unchanged.
@@ -128,7 +128,7 @@ func DefaultConfig() Config {
 	o := optim.DefaultOptions()
 	return Config{
 		Captions:      CaptionsFromClasses,
-		TextModel:     "ViT-B-32",
+		Model:         "ViT-B-32",
 		Epochs:        1,
 		BatchSize:     256,
 		LR:            1e-3,
@@ -153,7 +153,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tune: no training cache (--cache)")
 	case c.Classes == "":
 		return fmt.Errorf("tune: no classes file (--classes)")
-	case c.TextModel == "":
+	case c.Model == "":
 		return fmt.Errorf("tune: no model config (--model)")
 	case c.Out == "":
 		return fmt.Errorf("tune: no output folder (--out)")
@@ -185,7 +185,7 @@ func (c Config) Validate() error {
 	if c.ShuffleWindow < 0 {
 		return fmt.Errorf("tune: shuffle window %d < 0", c.ShuffleWindow)
 	}
-	if _, _, err := clip.ParseRandomWeights(c.InitText); err != nil {
+	if _, _, err := clip.ParseRandomWeights(c.Weights); err != nil {
 		return fmt.Errorf("tune: --weights: %w", err)
 	}
 	if c.NewProjection && c.randomText() {
@@ -228,15 +228,15 @@ func (c Config) schedule(steps int) (optim.Schedule, error) {
 // identity is the part of the Config a resumed run must share with the run
 // it continues: anything that changes the trajectory.
 type identity struct {
-	Cache, Split, Classes, Captions, TextModel, InitText, Vocab string
-	ContextLen, Epochs, BatchSize, Warmup                       int
-	LR                                                          float64
-	Schedule                                                    string
-	CooldownSteps                                               int
-	CooldownPower, CooldownEndLR                                float64
-	WeightDecay, Beta1, Beta2, Eps, GradClip, LogitScale        float64
-	Seed                                                        uint64
-	ImageHead                                                   bool
+	Cache, Split, Classes, Captions, Model, Weights, Vocab string
+	ContextLen, Epochs, BatchSize, Warmup                  int
+	LR                                                     float64
+	Schedule                                               string
+	CooldownSteps                                          int
+	CooldownPower, CooldownEndLR                           float64
+	WeightDecay, Beta1, Beta2, Eps, GradClip, LogitScale   float64
+	Seed                                                   uint64
+	ImageHead                                              bool
 	// Shuffle and its window ("global" and 0 for runs from before they
 	// existed): the data order is part of the trajectory.
 	Shuffle       string `json:",omitempty"`
@@ -246,7 +246,7 @@ type identity struct {
 }
 
 func (c Config) identity() identity {
-	id := identity{c.Cache, c.Split, c.Classes, c.Captions, c.TextModel, c.InitText, c.Vocab,
+	id := identity{c.Cache, c.Split, c.Classes, c.Captions, c.Model, c.Weights, c.Vocab,
 		c.ContextLen, c.Epochs, c.BatchSize, c.Warmup, c.LR, c.Schedule, c.CooldownSteps,
 		c.CooldownPower, c.CooldownEndLR, c.WeightDecay, c.Beta1, c.Beta2, c.Eps, c.GradClip,
 		c.LogitScale, c.Seed, c.ImageHead, "", 0, c.NewProjection}

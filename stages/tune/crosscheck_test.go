@@ -51,7 +51,7 @@ func TestEpochZeroShotMatchesEvaluate(t *testing.T) {
 				}
 				ecfg := evaluate.DefaultConfig()
 				ecfg.Cache, ecfg.Classes, ecfg.Vocab = w.val, w.classes, w.vocab
-				ecfg.Text = filepath.Join(cfg.Out, checkpointsDir, checkpointName(e.Step))
+				ecfg.Weights = filepath.Join(cfg.Out, checkpointsDir, checkpointName(e.Step))
 				ecfg.Quiet = true
 				ev, err := evaluate.Run(context.Background(), ecfg)
 				if err != nil {
@@ -63,7 +63,7 @@ func TestEpochZeroShotMatchesEvaluate(t *testing.T) {
 				t.Logf("epoch %d (step %d): tune top-1 %.4f top-5 %.4f, evaluate %.4f %.4f", e.Epoch, e.Step, *e.Top1, *e.Top5, ev.Top1, ev.Top5)
 				if *e.Top1 != ev.Top1 || *e.Top5 != ev.Top5 {
 					t.Errorf("epoch %d: tune's zero-shot top-1 %s top-5 %s, evaluate.Run on %s: %s and %s",
-						e.Epoch, pct(*e.Top1), pct(*e.Top5), ecfg.Text, pct(ev.Top1), pct(ev.Top5))
+						e.Epoch, pct(*e.Top1), pct(*e.Top5), ecfg.Weights, pct(ev.Top1), pct(ev.Top5))
 				}
 			}
 			// The check means something only if the figures are neither

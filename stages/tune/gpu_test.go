@@ -52,7 +52,7 @@ func emulated(t *testing.T, p cuda.Precision) *cuda.Backend {
 // finalTensors reads a run's final text tower (and logit_scale) by name.
 func finalTensors(t *testing.T, res Result, cfg Config) map[string][]float32 {
 	t.Helper()
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestGPUEvalFailureKeepsTheEpoch(t *testing.T) {
 	w := newTestWorld(t)
 	cfg := w.config(filepath.Join(w.dir, "run"))
 	cfg.Epochs, cfg.Backend = 2, g
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestRunGCPercent(t *testing.T) {
 		t.Setenv("GOGC", env)
 		cfg := w.config(t.TempDir())
 		cfg.Epochs, cfg.ValCache = 1, ""
-		mcfg, err := clip.LoadConfig(cfg.TextModel)
+		mcfg, err := clip.LoadConfig(cfg.Model)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -178,7 +178,7 @@ func TestBlockShuffleRun(t *testing.T) {
 // (no val).
 func (w *testWorld) inputs(t *testing.T, cfg Config) Inputs {
 	t.Helper()
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
 	}

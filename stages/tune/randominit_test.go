@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// TestRandomWeights: InitText random:SEED starts from the random tower of
+// TestRandomWeights: Weights random:SEED starts from the random tower of
 // that seed, independent of the run's Seed (data order): random:5 with Seed 5
-// is the default start (InitText ""), random:6 is another tower.
+// is the default start (Weights ""), random:6 is another tower.
 func TestRandomWeights(t *testing.T) {
 	w := newTestWorld(t)
 	run := func(name, init string) Result {
 		cfg := w.config(filepath.Join(w.dir, name))
-		cfg.Epochs, cfg.InitText = 1, init
+		cfg.Epochs, cfg.Weights = 1, init
 		res, err := w.runMem(t, cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -27,7 +27,7 @@ func TestRandomWeights(t *testing.T) {
 		t.Errorf("random:6: loss %v equals the seed-5 start's", other.Loss)
 	}
 	cfg := w.config(filepath.Join(w.dir, "bad"))
-	cfg.InitText = "random:x"
+	cfg.Weights = "random:x"
 	if err := cfg.Validate(); err == nil {
 		t.Error("random:x accepted")
 	}

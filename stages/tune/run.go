@@ -48,14 +48,14 @@ type Result struct {
 	FirstStep time.Duration
 }
 
-// Run trains the text tower of cfg.TextModel against the cache and writes
+// Run trains the text tower of cfg.Model against the cache and writes
 // the run folder (see the package comment).
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		return Result{}, fmt.Errorf("tune: --model: %w", err)
 	}
@@ -604,11 +604,11 @@ func (j *job) batch(idx []int, views []uint8, img []float32, ids []int32) {
 func (j *job) initText() (*clip.TextTower, float32, error) {
 	cfg := j.cfg
 	logit := float32(cfg.LogitScale)
-	seed, random, err := clip.ParseRandomWeights(cfg.InitText)
+	seed, random, err := clip.ParseRandomWeights(cfg.Weights)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
-	if cfg.InitText == "" || cfg.InitText == RandomInit || random {
+	if cfg.Weights == "" || cfg.Weights == RandomInit || random {
 		if logit == 0 {
 			logit = InitLogitScale
 		}
@@ -623,19 +623,19 @@ func (j *job) initText() (*clip.TextTower, float32, error) {
 		if logit == 0 {
 			logit = InitLogitScale
 		}
-		text, err := withNewProjection(j.be, j.given, j.in.Model, cfg.InitText, int64(cfg.Seed))
+		text, err := withNewProjection(j.be, j.given, j.in.Model, cfg.Weights, int64(cfg.Seed))
 		if err != nil {
 			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 		}
 		return text, logit, nil
 	}
-	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.InitText)
+	text, err := clip.LoadTextTower(j.be, j.in.Model, cfg.Weights)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 	}
 	if logit == 0 {
 		logit = InitLogitScale
-		v, ok, err := clip.ReadLogitScale(cfg.InitText)
+		v, ok, err := clip.ReadLogitScale(cfg.Weights)
 		if err != nil {
 			return nil, 0, fmt.Errorf("tune: --weights: %w", err)
 		}

@@ -168,7 +168,7 @@ func newTestWorldSized(t *testing.T, k, nTrain, nVal int) *testWorld {
 // runMem is Run on the in-memory copy of the caches (no store involved).
 func (w *testWorld) runMem(t *testing.T, cfg Config) (Result, error) {
 	t.Helper()
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func (w *testWorld) runMem(t *testing.T, cfg Config) (Result, error) {
 
 func (w *testWorld) config(out string) Config {
 	cfg := DefaultConfig()
-	cfg.Cache, cfg.ValCache, cfg.Classes, cfg.TextModel, cfg.Vocab, cfg.Out = w.cache, w.val, w.classes, w.model, w.vocab, out
+	cfg.Cache, cfg.ValCache, cfg.Classes, cfg.Model, cfg.Vocab, cfg.Out = w.cache, w.val, w.classes, w.model, w.vocab, out
 	cfg.Epochs, cfg.BatchSize, cfg.Warmup, cfg.LR, cfg.Seed = 3, 8, 3, 1e-3, 5
 	cfg.Quiet = true
 	return cfg
@@ -460,7 +460,7 @@ func TestInterruptCheckpoints(t *testing.T) {
 	}
 	cfg := base
 	cfg.Out = filepath.Join(w.dir, "interrupted")
-	mcfg, err := clip.LoadConfig(cfg.TextModel)
+	mcfg, err := clip.LoadConfig(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
 	}

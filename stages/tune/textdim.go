@@ -23,12 +23,12 @@ import (
 
 // randomText reports whether the text tower starts from a random initialisation.
 func (c Config) randomText() bool {
-	_, random, _ := clip.ParseRandomWeights(c.InitText)
-	return c.InitText == "" || random
+	_, random, _ := clip.ParseRandomWeights(c.Weights)
+	return c.Weights == "" || random
 }
 
 // FitTextModel returns the text model config a run of cfg trains against a
-// cache of dim D, m being cfg.TextModel's config, and a note for the log (""
+// cache of dim D, m being cfg.Model's config, and a note for the log (""
 // when unchanged); the error names both dims. A sweep asks it of every
 // member before the first one trains.
 func FitTextModel(cfg Config, m clip.Config, D int) (clip.Config, string, error) {
@@ -36,17 +36,17 @@ func FitTextModel(cfg Config, m clip.Config, D int) (clip.Config, string, error)
 	case cfg.ImageHead || (D == m.EmbedDim && !cfg.NewProjection):
 		return m, "", nil
 	case cfg.randomText():
-		note := fmt.Sprintf("tune: random-init text tower embeds to the cache's dim %d (the model config %s says embed_dim %d)", D, cfg.TextModel, m.EmbedDim)
+		note := fmt.Sprintf("tune: random-init text tower embeds to the cache's dim %d (the model config %s says embed_dim %d)", D, cfg.Model, m.EmbedDim)
 		m.EmbedDim = D
 		return m, note, nil
 	case cfg.NewProjection:
-		note := fmt.Sprintf("tune: text tower from %s with a fresh text_projection %d → %d (the cache's dim; the file's projects to %d)", cfg.InitText, m.Text.Width, D, m.EmbedDim)
+		note := fmt.Sprintf("tune: text tower from %s with a fresh text_projection %d → %d (the cache's dim; the file's projects to %d)", cfg.Weights, m.Text.Width, D, m.EmbedDim)
 		m.EmbedDim = D
 		return m, note, nil
 	default:
 		return m, "", fmt.Errorf("tune: the cache's embeddings are %d wide, but the pretrained text tower (--weights %s, --model %s) projects to embed_dim %d: "+
 			"use --new-projection (a fresh %d → %d text projection on the pretrained transformer), --image-head, or a cache of dim %d",
-			D, cfg.InitText, cfg.TextModel, m.EmbedDim, m.Text.Width, D, m.EmbedDim)
+			D, cfg.Weights, cfg.Model, m.EmbedDim, m.Text.Width, D, m.EmbedDim)
 	}
 }
 

@@ -69,7 +69,7 @@ func TestRandomTextTakesCacheDim(t *testing.T) {
 	w := newTestWorld(t)
 	wide, _ := writeWideModel(t, w.dir)
 	cfg := w.config(filepath.Join(w.dir, "wide"))
-	cfg.TextModel, cfg.Epochs = wide, 1
+	cfg.Model, cfg.Epochs = wide, 1
 	var log strings.Builder
 	cfg.Quiet, cfg.Log = false, &log
 	res, err := Run(context.Background(), cfg)
@@ -108,7 +108,7 @@ func TestPretrainedTextDim(t *testing.T) {
 	wide, wm := writeWideModel(t, w.dir)
 	pre := writePretrained(t, w.dir, wm)
 	cfg := w.config(filepath.Join(w.dir, "pre"))
-	cfg.TextModel, cfg.InitText, cfg.Epochs = wide, pre, 1
+	cfg.Model, cfg.Weights, cfg.Epochs = wide, pre, 1
 	_, err := Run(context.Background(), cfg)
 	for _, want := range []string{"16 wide", "embed_dim 24", "--new-projection", "--image-head", pre} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -215,7 +215,7 @@ func TestOtherTowerFinalTextOnly(t *testing.T) {
 	}
 	wide, _ := writeWideModel(t, w.dir)
 	cfg := w.config(filepath.Join(w.dir, "dino"))
-	cfg.TextModel, cfg.Epochs = wide, 1
+	cfg.Model, cfg.Epochs = wide, 1
 	var log strings.Builder
 	cfg.Quiet, cfg.Log = false, &log
 	res, err := Run(context.Background(), cfg)

@@ -27,7 +27,7 @@ type Options struct {
 	ImageSize       int   // longest side in pixels; about half the images are 4:3 landscape
 	Seed            int64 // same seed, same bytes
 	Quality         int   // JPEG quality, 90 when 0
-	Workers         int   // parallel drawers, GOMAXPROCS when 0
+	Threads         int   // parallel drawers, GOMAXPROCS when 0
 }
 
 // DefaultOptions is a demo-sized dataset: 20 species × (30 train + 10 val)
@@ -81,8 +81,8 @@ func Generate(dir string, opt Options) error {
 	if opt.Quality == 0 {
 		opt.Quality = 90
 	}
-	if opt.Workers <= 0 {
-		opt.Workers = runtime.GOMAXPROCS(0)
+	if opt.Threads <= 0 {
+		opt.Threads = runtime.GOMAXPROCS(0)
 	}
 	cats := Taxonomy(opt.Species, opt.Seed)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -154,7 +154,7 @@ func drawAll(dir string, jobs []job, opt Options) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for w := 0; w < opt.Workers; w++ {
+	for w := 0; w < opt.Threads; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -45,7 +45,7 @@ func features(t *testing.T, path string) []float64 {
 // fit on train and scored on val, must beat chance (1/10) by far.
 func TestPhotosCarryTheirClass(t *testing.T) {
 	dir := t.TempDir()
-	if err := Generate(dir, Options{Species: 10, TrainPerSpecies: 8, ValPerSpecies: 4, ImageSize: 32, Seed: 5, Workers: 2}); err != nil {
+	if err := Generate(dir, Options{Species: 10, TrainPerSpecies: 8, ValPerSpecies: 4, ImageSize: 32, Seed: 5, Threads: 2}); err != nil {
 		t.Fatal(err)
 	}
 	load := func(split string) *inat.Dataset {

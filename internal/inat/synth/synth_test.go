@@ -39,7 +39,7 @@ func treeHash(t *testing.T, dir string) (string, int) {
 
 func TestGenerate(t *testing.T) {
 	dir := t.TempDir()
-	opt := Options{Species: 12, TrainPerSpecies: 3, ValPerSpecies: 1, ImageSize: 40, Seed: 7, Workers: 2}
+	opt := Options{Species: 12, TrainPerSpecies: 3, ValPerSpecies: 1, ImageSize: 40, Seed: 7, Threads: 2}
 	if err := Generate(dir, opt); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestGenerate(t *testing.T) {
 	}
 	// Same seed, same bytes, whatever the number of workers.
 	dir2 := t.TempDir()
-	opt.Workers = 1
+	opt.Threads = 1
 	if err := Generate(dir2, opt); err != nil {
 		t.Fatal(err)
 	}
