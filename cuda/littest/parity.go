@@ -34,7 +34,7 @@ type Trajectory struct {
 func RunFixture(t *testing.T, be *cuda.Backend, tol Tolerances, graphs bool) Trajectory {
 	t.Helper()
 	fx := LoadFixture(t)
-	text := fx.TextTower(t)
+	text := fx.TextTower(t, backend.NewCPU())
 	defer text.Free()
 	ps := Params(t, text, float32(fx.Ref.LogitScaleInit))
 	o := fx.Options()

@@ -21,7 +21,7 @@ func TestStepMemoryFlat(t *testing.T) {
 	be := backend.NewCPU()
 	tr := fx.trainer(t, be, TrainerOptions{Dedup: true, Trim: true})
 	B, T, E := 16, fx.T, fx.E
-	V := int32(fx.cfg.Text.VocabSize)
+	V := int32(fx.Cfg.Text.VocabSize)
 	rng := rand.New(rand.NewPCG(21, 22))
 	// 40 captions of 2..T tokens (start, words, end-of-text), as CaptionSet holds them.
 	const K = 40

@@ -406,8 +406,8 @@ func TestImageHeadIdentityStart(t *testing.T) {
 	plain := fx.trainer(t, be, TrainerOptions{Dedup: true, Trim: true})
 	withHead := fx.trainer(t, be, TrainerOptions{Dedup: true, Trim: true})
 	withHead.head = NewImageHead(be, E, E, 1)
-	a := plain.Step(fx.img[:B*E], fx.ids[:B*T], B, T)
-	b := withHead.Step(fx.img[:B*E], fx.ids[:B*T], B, T)
+	a := plain.Step(fx.Img[:B*E], fx.IDs[:B*T], B, T)
+	b := withHead.Step(fx.Img[:B*E], fx.IDs[:B*T], B, T)
 	if a.Loss != b.Loss {
 		t.Fatalf("loss with identity head %.9g, without %.9g", b.Loss, a.Loss)
 	}

@@ -1,102 +1,28 @@
 package tune
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/internal/optim"
-	"github.com/litcache/litcache/internal/safetensors"
-	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/trainfix"
 )
 
-// Fixture facts (testdata/FIXTURES.md, clip-tiny/): a 12-step LiT run of the
-// text tower alone computed by HF transformers 5.17 in float64. For step s,
-// image_features[s] (B,E) are fixed and L2-normalised (the cache's role),
-// input_ids[s] (B,T). Loss: symmetric InfoNCE with logits =
-// exp(logit_scale)·img·normalize(text)ᵀ, labels 0..B-1. AdamW(β, eps from the
-// JSON), weight decay on every parameter except ndim<2 ones and logit_scale,
-// lr = base·(s+1)/warmup then OpenCLIP's cosine; logit_scale starts at
-// ln(1/0.07), is trained, and clamped to [0, ln 100] after each step.
-// train_grads_step0 holds step 0's gradients and train_final_weights the
-// weights after step 12, HF names. Every text parameter is trained, token
-// and positional embeddings and the projection included.
-type fixtureRun struct {
-	Loss           []float64 `json:"loss"`
-	LR             []float64 `json:"lr"`
-	LogitScale     []float64 `json:"logit_scale"`
-	Batch          int       `json:"batch"`
-	Steps          int       `json:"steps"`
-	Warmup         int       `json:"warmup"`
-	BaseLR         float64   `json:"base_lr"`
-	WeightDecay    float64   `json:"weight_decay"`
-	Betas          []float64 `json:"betas"`
-	Eps            float64   `json:"eps"`
-	LogitScaleInit float64   `json:"logit_scale_init"`
-	DecayExcluded  []string  `json:"decay_excluded"`
-}
+// fixture is the clip-tiny training fixture (internal/testutil/trainfix:
+// what it holds, and how the reference run was computed).
+type fixture struct{ *trainfix.Fixture }
 
-type fixture struct {
-	dir  string
-	ref  fixtureRun
-	cfg  clip.Config
-	img  []float32 // (steps,B,E)
-	ids  []int32   // (steps,B,T)
-	B, T int
-	E    int
-}
-
-func loadFixture(t *testing.T) *fixture {
-	t.Helper()
-	dir := testutil.FixtureDir(t)
-	fx := &fixture{dir: dir}
-	raw, err := os.ReadFile(filepath.Join(dir, "train_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &fx.ref); err != nil {
-		t.Fatal(err)
-	}
-	if fx.cfg, err = clip.LoadConfig(filepath.Join(dir, "open_clip_config.json")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := safetensors.Open(filepath.Join(dir, "train_inputs.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, ishape, err := f.Float32("image_features")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, tshape, err := f.Int32s("input_ids")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ishape) != 3 || len(tshape) != 3 || ishape[0] != fx.ref.Steps || tshape[0] != fx.ref.Steps ||
-		ishape[1] != fx.ref.Batch || tshape[1] != fx.ref.Batch {
-		t.Fatalf("fixture inputs %v and %v do not match %d steps of batch %d", ishape, tshape, fx.ref.Steps, fx.ref.Batch)
-	}
-	fx.img, fx.ids, fx.B, fx.T, fx.E = img, ids, ishape[1], tshape[2], ishape[2]
-	return fx
-}
+func loadFixture(t *testing.T) *fixture { return &fixture{trainfix.Load(t)} }
 
 func (fx *fixture) trainer(t *testing.T, be backend.Backend, o TrainerOptions) *Trainer {
 	t.Helper()
-	text, err := clip.LoadTextTower(be, fx.cfg, filepath.Join(fx.dir, "weights_openclip.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := optim.Options{Beta1: fx.ref.Betas[0], Beta2: fx.ref.Betas[1], Eps: fx.ref.Eps, WeightDecay: fx.ref.WeightDecay}
-	sched := optim.Schedule{Kind: optim.Cosine, BaseLR: fx.ref.BaseLR, Warmup: fx.ref.Warmup, Steps: fx.ref.Steps}
-	tr, err := NewTrainer(be, text, nil, float32(fx.ref.LogitScaleInit), opt, sched, o)
+	text := fx.TextTower(t, be)
+	tr, err := NewTrainer(be, text, nil, float32(fx.Ref.LogitScaleInit), fx.Options(), fx.Schedule(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,25 +91,25 @@ func TestTrainingParity(t *testing.T) {
 
 	B, T, E := fx.B, fx.T, fx.E
 	var worstLoss, worstScale, worstLR float64
-	for s := 0; s < fx.ref.Steps; s++ {
-		st := tr.Step(fx.img[s*B*E:(s+1)*B*E], fx.ids[s*B*T:(s+1)*B*T], B, T)
-		worstLR = max(worstLR, relDiff(st.LR, fx.ref.LR[s]))
-		worstLoss = max(worstLoss, relDiff(st.Loss, fx.ref.Loss[s]))
-		worstScale = max(worstScale, relDiff(st.LogitScale, fx.ref.LogitScale[s]))
-		if d := relDiff(st.Loss, fx.ref.Loss[s]); d > parityLossTol {
-			t.Errorf("step %d: loss %.8g, fixture %.8g (rel %.2g)", s, st.Loss, fx.ref.Loss[s], d)
+	for s := 0; s < fx.Ref.Steps; s++ {
+		st := tr.Step(fx.Img[s*B*E:(s+1)*B*E], fx.IDs[s*B*T:(s+1)*B*T], B, T)
+		worstLR = max(worstLR, relDiff(st.LR, fx.Ref.LR[s]))
+		worstLoss = max(worstLoss, relDiff(st.Loss, fx.Ref.Loss[s]))
+		worstScale = max(worstScale, relDiff(st.LogitScale, fx.Ref.LogitScale[s]))
+		if d := relDiff(st.Loss, fx.Ref.Loss[s]); d > parityLossTol {
+			t.Errorf("step %d: loss %.8g, fixture %.8g (rel %.2g)", s, st.Loss, fx.Ref.Loss[s], d)
 		}
-		if d := relDiff(st.LR, fx.ref.LR[s]); d > parityLRTol {
-			t.Errorf("step %d: lr %.8g, fixture %.8g", s, st.LR, fx.ref.LR[s])
+		if d := relDiff(st.LR, fx.Ref.LR[s]); d > parityLRTol {
+			t.Errorf("step %d: lr %.8g, fixture %.8g", s, st.LR, fx.Ref.LR[s])
 		}
-		if d := relDiff(st.LogitScale, fx.ref.LogitScale[s]); d > parityScaleTol {
-			t.Errorf("step %d: logit_scale %.8g, fixture %.8g (rel %.2g)", s, st.LogitScale, fx.ref.LogitScale[s], d)
+		if d := relDiff(st.LogitScale, fx.Ref.LogitScale[s]); d > parityScaleTol {
+			t.Errorf("step %d: logit_scale %.8g, fixture %.8g (rel %.2g)", s, st.LogitScale, fx.Ref.LogitScale[s], d)
 		}
 		if s == 0 {
 			checkTower(t, be, fx, "train_grads_step0.safetensors", tr, true, parityGradTol)
 		}
 	}
-	t.Logf("worst relative difference over %d steps: loss %.2g, lr %.2g, logit_scale %.2g", fx.ref.Steps, worstLoss, worstLR, worstScale)
+	t.Logf("worst relative difference over %d steps: loss %.2g, lr %.2g, logit_scale %.2g", fx.Ref.Steps, worstLoss, worstLR, worstScale)
 	checkTower(t, be, fx, "train_final_weights.safetensors", tr, false, parityFinalTol)
 }
 
@@ -192,8 +118,8 @@ func TestTrainingParity(t *testing.T) {
 // that HF's layout is mapped to the tower's, and logit_scale.
 func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *Trainer, grads bool, tol float64) {
 	t.Helper()
-	path := filepath.Join(fx.dir, file)
-	ref, err := clip.LoadTextTower(be, fx.cfg, path)
+	path := filepath.Join(fx.Dir, file)
+	ref, err := clip.LoadTextTower(be, fx.Cfg, path)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
@@ -228,7 +154,7 @@ func checkTower(t *testing.T, be backend.Backend, fx *fixture, file string, tr *
 			continue
 		}
 		if !grads && strings.HasSuffix(p.Name, "attn.in_proj_bias") {
-			got, w = splitKeyBias(t, file, p.Name, got, w, fx.ref.LR)
+			got, w = splitKeyBias(t, file, p.Name, got, w, fx.Ref.LR)
 		}
 		d := relL2(got, w)
 		if d > worst {
@@ -288,7 +214,7 @@ func TestDedupTrimMatchesPlain(t *testing.T) {
 	// 3 distinct captions taken from the fixture (lengths differ), used 6, 5
 	// and 5 times; dedup encodes them padded to 4 rows (a multiple of B/8),
 	// so the padding path runs too.
-	base := fx.ids[:3*T]
+	base := fx.IDs[:3*T]
 	ids := make([]int32, B*T)
 	for b := 0; b < B; b++ {
 		copy(ids[b*T:(b+1)*T], base[(b%3)*T:(b%3+1)*T])
@@ -355,8 +281,8 @@ func BenchmarkStep(b *testing.B) {
 			tr := fx.trainer(t, be, o)
 			B, T, E := fx.B, fx.T, fx.E
 			for i := 0; b.Loop(); i++ {
-				s := i % fx.ref.Steps
-				tr.Step(fx.img[s*B*E:(s+1)*B*E], fx.ids[s*B*T:(s+1)*B*T], B, T)
+				s := i % fx.Ref.Steps
+				tr.Step(fx.Img[s*B*E:(s+1)*B*E], fx.IDs[s*B*T:(s+1)*B*T], B, T)
 			}
 		})
 	}
