@@ -14,11 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/weights"
 )
 
 // LayerNormEps is the LayerNorm epsilon of every CLIP layer norm (PyTorch's default).
@@ -225,21 +224,7 @@ func Builtin(name string) (Config, bool) {
 // (with a "model_cfg" key) or an HF transformers CLIP config.json (with
 // "vision_config" and "text_config").
 func LoadConfig(nameOrPath string) (Config, error) {
-	if c, ok := Builtin(nameOrPath); ok {
-		return c, nil
-	}
-	data, err := os.ReadFile(nameOrPath)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\.`) {
-			return Config{}, fmt.Errorf("clip: model %q is neither a built-in (%s) nor a file", nameOrPath, strings.Join(BuiltinNames(), ", "))
-		}
-		return Config{}, fmt.Errorf("clip: model config: %w", err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w (in %s)", err, nameOrPath)
-	}
-	return c, nil
+	return weights.LoadConfig("clip", nameOrPath, Builtin, BuiltinNames, ParseConfig)
 }
 
 // ParseConfig reads a config from JSON in any of the forms LoadConfig accepts.

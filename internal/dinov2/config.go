@@ -19,11 +19,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/weights"
 )
 
 // LayerNormEps is the epsilon of every DINOv2 layer norm (norm_layer =
@@ -243,21 +242,7 @@ func (c Config) BytesPerImage(elem int) int64 {
 
 // LoadConfig resolves nameOrPath: a built-in name or a JSON file (see ParseConfig).
 func LoadConfig(nameOrPath string) (Config, error) {
-	if c, ok := Builtin(nameOrPath); ok {
-		return c, nil
-	}
-	data, err := os.ReadFile(nameOrPath)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\.`) {
-			return Config{}, errorf("model %q is neither a built-in (%s) nor a file", nameOrPath, strings.Join(BuiltinNames(), ", "))
-		}
-		return Config{}, errorf("model config: %w", err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w (in %s)", err, nameOrPath)
-	}
-	return c, nil
+	return weights.LoadConfig("dinov2", nameOrPath, Builtin, BuiltinNames, ParseConfig)
 }
 
 // ParseConfig reads a config from JSON: DinoVisionTransformer's constructor

@@ -17,11 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/litcache/litcache/internal/imageproc"
+	"github.com/litcache/litcache/internal/weights"
 )
 
 // LayerNormEps is the epsilon of every layer norm (partial(nn.LayerNorm, eps=1e-5)).
@@ -214,21 +213,7 @@ func (c Config) BytesPerImage(elem int) int64 {
 
 // LoadConfig resolves nameOrPath: a built-in name or a JSON file (see ParseConfig).
 func LoadConfig(nameOrPath string) (Config, error) {
-	if c, ok := Builtin(nameOrPath); ok {
-		return c, nil
-	}
-	data, err := os.ReadFile(nameOrPath)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\.`) {
-			return Config{}, errorf("model %q is neither a built-in (%s) nor a file", nameOrPath, strings.Join(BuiltinNames(), ", "))
-		}
-		return Config{}, errorf("model config: %w", err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w (in %s)", err, nameOrPath)
-	}
-	return c, nil
+	return weights.LoadConfig("swin", nameOrPath, Builtin, BuiltinNames, ParseConfig)
 }
 
 // ParseConfig reads torchvision's SwinTransformer arguments as JSON
