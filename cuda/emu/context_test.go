@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebitengine/purego"
 	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/cuda/emu"
 	"github.com/litcache/litcache/internal/backend"
 )
 
@@ -103,8 +104,8 @@ func TestFaultChild(t *testing.T) {
 	if os.Getenv("EMU_FAULT_CHILD") != "1" {
 		t.Skip("run by TestDeviceErrorNamesOp")
 	}
-	if setupErr != nil {
-		t.Fatal(setupErr)
+	if err := emu.Err(); err != nil {
+		t.Fatal(err)
 	}
 	err := faultChild()
 	var oe *cuda.OpError
@@ -117,8 +118,8 @@ func TestFaultChild(t *testing.T) {
 // code. Without LITCACHE_CUDA_SYNC it surfaces at the next synchronisation
 // with a hint; with it, under the faulting kernel's own name.
 func TestDeviceErrorNamesOp(t *testing.T) {
-	if setupErr != nil {
-		t.Skip(setupErr)
+	if err := emu.Err(); err != nil {
+		t.Skip(err)
 	}
 	for _, c := range []struct {
 		sync string

@@ -1,9 +1,6 @@
 package emu_test
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/litcache/litcache/cuda"
@@ -12,30 +9,10 @@ import (
 	"github.com/litcache/litcache/internal/backend/backendtest"
 )
 
-// setupErr is why the emulator is unavailable (nil when it is in use).
-var setupErr error
-
-func TestMain(m *testing.M) {
-	setupErr = emu.Setup()
-	if setupErr != nil && !errors.Is(setupErr, emu.ErrUnavailable) {
-		fmt.Fprintln(os.Stderr, setupErr)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { emu.Main(m) }
 
 // open returns a backend on the emulator, or skips where it cannot be built.
-func open(t testing.TB, opt cuda.Options) *cuda.Backend {
-	t.Helper()
-	if setupErr != nil {
-		t.Skip(setupErr)
-	}
-	b, err := cuda.NewBackend(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func open(t testing.TB, opt cuda.Options) *cuda.Backend { return emu.Open(t, opt) }
 
 // TestEmulatedParityF32 runs every op of the interface on the emulated GPU
 // against the CPU reference, each inside its own t.Run goroutine as on a

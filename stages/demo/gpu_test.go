@@ -3,9 +3,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,17 +11,7 @@ import (
 	"github.com/litcache/litcache/store"
 )
 
-// emuErr is why the CUDA emulator is unavailable (nil when in use).
-var emuErr error
-
-func TestMain(m *testing.M) {
-	emuErr = emu.Setup()
-	if emuErr != nil && !errors.Is(emuErr, emu.ErrUnavailable) {
-		fmt.Fprintln(os.Stderr, emuErr)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { emu.Main(m) }
 
 // TestDemoOnEmulatedGPU runs the demo with a CUDA backend in bf16, as
 // `litcache demo --device cuda` does, on the CUDA emulator (cuda/emu: the
@@ -32,13 +19,7 @@ func TestMain(m *testing.M) {
 // it, and the tuned towers must still beat chance by far. It proves the
 // demo's wiring to the GPU paths, not a GPU; .gpu/check.sh runs on one.
 func TestDemoOnEmulatedGPU(t *testing.T) {
-	if emuErr != nil {
-		t.Skip(emuErr)
-	}
-	g, err := cuda.NewBackend(cuda.Options{Precision: cuda.BF16})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := emu.Open(t, cuda.Options{Precision: cuda.BF16})
 	cfg := DefaultConfig()
 	cfg.Out = t.TempDir()
 	cfg.Species, cfg.TrainPerSpecies, cfg.ValPerSpecies = 6, 12, 4

@@ -2,7 +2,6 @@ package tune
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,29 +23,11 @@ import (
 // resume, and what a device failure leaves behind. The emulator proves the
 // logic, not a GPU's speed; .gpu/check.sh runs cuda/littest on a GPU.
 
-// emuErr is why the emulator is unavailable (nil when in use).
-var emuErr error
-
-func TestMain(m *testing.M) {
-	emuErr = emu.Setup()
-	if emuErr != nil && !errors.Is(emuErr, emu.ErrUnavailable) {
-		fmt.Fprintln(os.Stderr, emuErr)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { emu.Main(m) }
 
 // emulated opens a backend on the emulator, or skips where it cannot be built.
 func emulated(t *testing.T, p cuda.Precision) *cuda.Backend {
-	t.Helper()
-	if emuErr != nil {
-		t.Skip(emuErr)
-	}
-	g, err := cuda.NewBackend(cuda.Options{Precision: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return emu.Open(t, cuda.Options{Precision: p})
 }
 
 // finalTensors reads a run's final text tower (and logit_scale) by name.
@@ -274,8 +255,8 @@ func TestGPUFaultNamesOp(t *testing.T) {
 		fmt.Printf("child error: %v\n", err)
 		return
 	}
-	if emuErr != nil {
-		t.Skip(emuErr)
+	if err := emu.Err(); err != nil {
+		t.Skip(err)
 	}
 	for _, c := range []struct {
 		sync, skip string
