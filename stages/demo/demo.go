@@ -315,7 +315,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// ---- 6. zero-shot evaluation report of the best member, and the untuned baseline ----
 	t0 = time.Now()
-	be := backend.NewCPU() // float32, as eval and bundle run on a GPU; the demo's val split is small
+	be := backend.NewCPU() // float32, as eval and bundle use on a GPU too; the demo's val split is small
 	untuned := clip.NewRandomTextTower(be, mcfg, int64(cfg.Seed))
 	img, labels, err := valEmbeddings(cache)
 	if err != nil {
