@@ -1,10 +1,12 @@
-// Package littest holds the tests of the GPU LiT trainer (cuda.LiT) that run
-// both on the CPU emulator (cuda/emu) and on a GPU (cuda/towers, in the GPU
-// check): trajectory parity with the clip-tiny training fixture, agreement
-// with the CPU trainer (stages/tune) on random batches, stable device
-// memory over steps of changing shapes, CUDA graphs against direct launches,
-// and out-of-memory errors naming what was asked for. Each takes the
-// backend to run on; the callers open it (emulated or real).
+// Package littest holds the GPU tests that run both on the CPU emulator
+// (cuda/emu) and on a GPU (cuda/towers, in the GPU check). For the GPU LiT
+// trainer (cuda.LiT): trajectory parity with the clip-tiny training fixture,
+// agreement with the CPU trainer (stages/tune) on random batches, stable
+// device memory over steps of changing shapes, CUDA graphs against direct
+// launches, and out-of-memory errors naming what was asked for. For the
+// clip-tiny towers (towers.go): the image tower against the fixture's
+// embeddings, the text tower's gradients against the CPU's. Each takes the
+// backend to run on, or an Opener; the callers open it (emulated or real).
 package littest
 
 import (

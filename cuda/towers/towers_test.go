@@ -2,17 +2,14 @@ package towers
 
 import (
 	"errors"
-	"math"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/litcache/litcache/cuda"
+	"github.com/litcache/litcache/cuda/littest"
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
-	"github.com/litcache/litcache/internal/safetensors"
-	"github.com/litcache/litcache/internal/testutil"
 )
 
 // gpu opens a backend or skips (fails under LITCACHE_REQUIRE_GPU=1, as the GPU check runs).
@@ -36,120 +33,12 @@ func gpuWith(tb testing.TB, opt cuda.Options) *cuda.Backend {
 	return b
 }
 
-func relErr(got []float32, want []float64) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - want[i]
-		num += d * d
-		den += want[i] * want[i]
-	}
-	return math.Sqrt(num / den)
-}
+// TestClipTinyImageEmbeddings runs littest.ClipTinyImage on the GPU (the
+// emulator runs the same check in CI).
+func TestClipTinyImageEmbeddings(t *testing.T) { littest.ClipTinyImage(t, gpuWith) }
 
-// TestClipTinyImageEmbeddings runs the fixture's image tower on the GPU and
-// compares with HF transformers' float64 embeddings. bf16: within 2e-2
-// relative (the fixture README's bound for bf16 on a GPU); float32: 1e-4
-// (float32 with a different summation order than the CPU's 1e-5).
-func TestClipTinyImageEmbeddings(t *testing.T) {
-	dir := testutil.FixtureDir(t)
-	cfg, err := clip.LoadConfig(filepath.Join(dir, "open_clip_config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd, err := safetensors.Open(filepath.Join(dir, "forward.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
-	pixels, ps, err := fwd.Float32("pixel_values")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _, err := fwd.Float64("image_embeds")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name string
-		opt  cuda.Options
-		tol  float64
-	}{
-		{"bf16", cuda.Options{Precision: cuda.BF16}, 2e-2},
-		{"bf16-unfused", cuda.Options{Precision: cuda.BF16, Unfused: true, Attention: cuda.AttentionGEMM}, 2e-2},
-		{"float32", cuda.Options{Precision: cuda.F32}, 1e-4},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			be := gpuWith(t, c.opt)
-			m, err := clip.LoadModel(be, cfg, filepath.Join(dir, "weights_openclip.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := m.Vision.Encode(pixels, ps[0])
-			if e := relErr(got, want); !(e <= c.tol) {
-				t.Fatalf("image_embeds on %s: relative error %.3g > %g", be.Name(), e, c.tol)
-			} else {
-				t.Logf("image_embeds on %s: relative error %.3g", be.Name(), e)
-			}
-		})
-	}
-}
-
-// TestTextGradientsGPUvsCPU: one forward+backward of the clip-tiny text tower
-// with the contrastive loss on the GPU (float32) and on the CPU; every
-// parameter gradient within 1e-4 relative (float32 on both, different
-// reduction orders and atomics on the GPU).
-func TestTextGradientsGPUvsCPU(t *testing.T) {
-	g := gpu(t, cuda.F32)
-	dir := testutil.FixtureDir(t)
-	cfg, err := clip.LoadConfig(filepath.Join(dir, "open_clip_config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	weights := filepath.Join(dir, "weights_openclip.safetensors")
-	B, T, E := 8, cfg.Text.ContextLength, cfg.EmbedDim
-	rng := rand.New(rand.NewSource(1))
-	ids := make([]int32, B*T)
-	for b := 0; b < B; b++ {
-		n := 2 + rng.Intn(T-2)
-		ids[b*T] = int32(cfg.Text.VocabSize - 2)
-		for i := 1; i < n; i++ {
-			ids[b*T+i] = int32(rng.Intn(cfg.Text.VocabSize - 2))
-		}
-		ids[b*T+n] = int32(cfg.Text.VocabSize - 1)
-	}
-	img := make([]float32, B*E)
-	for i := range img {
-		img[i] = float32(rng.NormFloat64())
-	}
-	grads := map[string][]float32{}
-	for _, be := range []backend.Backend{backend.NewCPU(), g} {
-		tt, err := clip.LoadTextTower(be, cfg, weights)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tt.ZeroGrad()
-		emb := tt.Forward(ids, B, T)
-		imgT := be.FromFloat32(img, B, E)
-		be.L2Normalize(imgT, imgT)
-		dText := be.Zeros(B, E)
-		clip.ContrastiveLoss(be, imgT, emb, float32(math.Log(1/0.07)), nil, dText)
-		tt.Backward(dText)
-		for _, p := range tt.Params() {
-			got := be.ToFloat32(p.Grad, nil)
-			if ref, ok := grads[p.Name]; ok {
-				w := make([]float64, len(ref))
-				for i, v := range ref {
-					w[i] = float64(v)
-				}
-				if e := relErr(got, w); !(e <= 1e-4) {
-					t.Errorf("%s: GPU vs CPU gradient relative error %.3g > 1e-4", p.Name, e)
-				}
-			} else {
-				grads[p.Name] = got
-			}
-		}
-	}
-}
+// TestTextGradientsGPUvsCPU runs littest.TextGradients on the GPU.
+func TestTextGradientsGPUvsCPU(t *testing.T) { littest.TextGradients(t, gpu(t, cuda.F32)) }
 
 // BenchmarkGEMMBF16 is the ceiling for matrix work: a bf16 8192³ GEMM with
 // float32 accumulation through the backend (cuBLASLt). The operands are
