@@ -2,7 +2,6 @@ package dinov2
 
 import (
 	"encoding/json"
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // The fixture (testdata/dinov2-tiny, or $LITCACHE_DINOV2_FIXTURE_DIR for
@@ -46,13 +46,7 @@ const forwardTol = 1e-5
 // registers, antialiased resizing with offset 0 — ViT-g/14-reg's options).
 func fixtureDirs(t *testing.T) []string {
 	t.Helper()
-	if d := os.Getenv("LITCACHE_DINOV2_FIXTURE_DIR"); d != "" {
-		if _, err := os.Stat(d); err != nil {
-			t.Fatalf("LITCACHE_DINOV2_FIXTURE_DIR: %v", err)
-		}
-		return []string{d}
-	}
-	return []string{testutil.Testdata(t, "dinov2-tiny"), testutil.Testdata(t, "dinov2-tiny-swiglu")}
+	return testutil.FixtureDirs(t, "LITCACHE_DINOV2_FIXTURE_DIR", "dinov2-tiny", "dinov2-tiny-swiglu")
 }
 
 // eachFixture runs fn on every fixture directory as a subtest.

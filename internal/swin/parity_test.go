@@ -3,7 +3,6 @@ package swin
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // The fixture (testdata/swin-tiny, or $LITCACHE_SWIN_FIXTURE_DIR for another
@@ -41,13 +41,7 @@ const forwardTol = 1e-5
 // the window, both shift, and the 5×5 map is padded for the merging).
 func fixtureDirs(t *testing.T) []string {
 	t.Helper()
-	if d := os.Getenv("LITCACHE_SWIN_FIXTURE_DIR"); d != "" {
-		if _, err := os.Stat(d); err != nil {
-			t.Fatalf("LITCACHE_SWIN_FIXTURE_DIR: %v", err)
-		}
-		return []string{d}
-	}
-	return []string{testutil.Testdata(t, "swin-tiny"), testutil.Testdata(t, "swin-tiny-pad")}
+	return testutil.FixtureDirs(t, "LITCACHE_SWIN_FIXTURE_DIR", "swin-tiny", "swin-tiny-pad")
 }
 
 func eachFixture(t *testing.T, fn func(t *testing.T, dir string, cfg Config, gen generatorConfig)) {

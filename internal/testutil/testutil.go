@@ -44,13 +44,25 @@ func Testdata(tb testing.TB, rel string) string {
 // when set, else testdata/clip-tiny. It fails the test when absent.
 func FixtureDir(tb testing.TB) string {
 	tb.Helper()
-	if d := os.Getenv("LITCACHE_FIXTURE_DIR"); d != "" {
+	return FixtureDirs(tb, "LITCACHE_FIXTURE_DIR", "clip-tiny")[0]
+}
+
+// FixtureDirs is the fixture directories of one kind: $env alone when set
+// (another directory of the same kind, to check against), else rels under
+// testdata/. A missing directory fails the test.
+func FixtureDirs(tb testing.TB, env string, rels ...string) []string {
+	tb.Helper()
+	if d := os.Getenv(env); d != "" {
 		if _, err := os.Stat(d); err != nil {
-			tb.Fatalf("LITCACHE_FIXTURE_DIR: %v", err)
+			tb.Fatalf("%s: %v", env, err)
 		}
-		return d
+		return []string{d}
 	}
-	return Testdata(tb, "clip-tiny")
+	dirs := make([]string, len(rels))
+	for i, rel := range rels {
+		dirs[i] = Testdata(tb, rel)
+	}
+	return dirs
 }
 
 // SharedData returns the path of rel under ../shared/data beside the
