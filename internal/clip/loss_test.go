@@ -1,12 +1,12 @@
 package clip
 
 import (
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // refLoss is the symmetric InfoNCE loss in float64, written out directly.

@@ -3,7 +3,6 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // The fixture (testdata/clip-tiny, or $LITCACHE_FIXTURE_DIR for another

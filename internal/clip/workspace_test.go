@@ -1,12 +1,12 @@
 package clip
 
 import (
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/litcache/litcache/internal/backend"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // randomIDs returns (B,T) token rows: start-of-text, 1..T-2 random ids,

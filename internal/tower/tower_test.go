@@ -2,7 +2,6 @@ package tower
 
 import (
 	"errors"
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/litcache/litcache/internal/imageproc"
 	"github.com/litcache/litcache/internal/safetensors"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // TestCLIPFingerprintUnchanged: CLIP fingerprints equal those extract wrote

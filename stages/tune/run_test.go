@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/litcache/litcache/internal/backend"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,11 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/litcache/litcache/internal/backend"
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
-	registry "github.com/litcache/litcache/internal/tower"
 	"github.com/litcache/litcache/store"
+	registry "github.com/litcache/litcache/internal/tower"
 )
 
 // tinyModel is a text tower small enough for a test run in well under a

@@ -9,7 +9,6 @@ package towertest
 
 import (
 	"encoding/json"
-	"github.com/litcache/litcache/internal/testutil/parity"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"github.com/litcache/litcache/internal/dinov2"
 	"github.com/litcache/litcache/internal/swin"
 	"github.com/litcache/litcache/internal/testutil"
+	"github.com/litcache/litcache/internal/testutil/parity"
 )
 
 // dirs is the directory $env names, or the fixtures in testdata; a missing
