@@ -16,8 +16,8 @@ import (
 	"github.com/litcache/litcache/internal/clip"
 	"github.com/litcache/litcache/internal/inat"
 	"github.com/litcache/litcache/internal/tokenizer"
-	"github.com/litcache/litcache/store"
 	registry "github.com/litcache/litcache/internal/tower"
+	"github.com/litcache/litcache/store"
 )
 
 // tinyModel is a text tower small enough for a test run in well under a
